@@ -1,0 +1,56 @@
+"""quantlib — a small, exact engine for learning, checking and comparing quantization.
+
+numpy in, numpy / pandas out; no UI imports. See README.md for the API tour.
+"""
+
+from .calibration import METHODS as CALIBRATION_METHODS
+from .calibration import calibrate
+from .conventions import CONVENTIONS, Convention
+from .integer import (
+    OVERFLOW_MODES,
+    ROUNDING_MODES,
+    choose_qparams,
+    dequantize,
+    fake_quantize,
+    fixed_point_params,
+    levels,
+    qparams_from_range,
+    quantize,
+)
+from .binning import histogram_quantize
+from .data import DISTRIBUTIONS, synthetic
+from .metrics import Metrics, metrics
+from .params import QuantParams, qrange
+from .schemes import SCHEMES, Quantizer, QuantResult, SchemeSpec, Setting, register
+from .sweeps import sweep_bits, sweep_threshold
+
+__all__ = [
+    "CALIBRATION_METHODS",
+    "CONVENTIONS",
+    "DISTRIBUTIONS",
+    "SCHEMES",
+    "Metrics",
+    "QuantResult",
+    "Quantizer",
+    "SchemeSpec",
+    "Setting",
+    "OVERFLOW_MODES",
+    "ROUNDING_MODES",
+    "Convention",
+    "QuantParams",
+    "calibrate",
+    "choose_qparams",
+    "dequantize",
+    "fake_quantize",
+    "fixed_point_params",
+    "histogram_quantize",
+    "metrics",
+    "register",
+    "sweep_bits",
+    "synthetic",
+    "sweep_threshold",
+    "levels",
+    "qparams_from_range",
+    "qrange",
+    "quantize",
+]

@@ -1,0 +1,108 @@
+"""Input validation shared by every public entry point.
+
+Each checker either returns a clean value or raises ``ValueError`` / ``TypeError`` whose
+message names the argument, the bad value and what is allowed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from numbers import Integral, Real
+
+import numpy as np
+
+MIN_BITS, MAX_BITS = 2, 16
+MIN_BINS, MAX_BINS = 2, 2**20
+
+
+def as_float_array(x: object, name: str = "x") -> np.ndarray:
+    """Return ``x`` as a finite, non-empty float32 array with at least one dimension.
+
+    float32 is the dtype every toolkit we mirror quantizes from, so all arithmetic that
+    must be bit-exact starts here. Integer input is converted; float64 input is rounded
+    to float32 (values beyond float32's range are refused, not turned into inf).
+    """
+    if isinstance(x, np.ndarray):
+        arr = x
+    else:
+        try:
+            arr = np.asarray(x)
+        except Exception as exc:  # ragged lists and the like
+            raise TypeError(f"{name} must be a numeric array, got {type(x).__name__}: {exc}") from None
+    kind = arr.dtype.kind
+    if kind == "c":
+        raise TypeError(f"{name} has complex dtype {arr.dtype}; only real numbers can be quantized")
+    if kind not in "fiu":
+        raise TypeError(
+            f"{name} must hold real numbers (float or integer dtype), got dtype {arr.dtype}"
+        )
+    if arr.ndim == 0:
+        raise ValueError(f"{name} is a 0-d scalar; pass an array with at least one element, e.g. [{arr.item()}]")
+    if arr.size == 0:
+        raise ValueError(f"{name} is empty (shape {arr.shape}); there is nothing to quantize")
+    if kind == "f":
+        bad = arr.size - int(np.count_nonzero(np.isfinite(arr)))
+        if bad:
+            n_nan = int(np.count_nonzero(np.isnan(arr)))
+            raise ValueError(
+                f"{name} contains {bad} non-finite value(s) ({n_nan} NaN, {bad - n_nan} ±Inf) "
+                f"out of {arr.size}; remove or replace them before quantizing"
+            )
+    if arr.dtype == np.float32:
+        return arr
+    if kind == "f" and arr.dtype.itemsize > 4:
+        big = np.abs(arr).max()
+        if big > np.finfo(np.float32).max:
+            raise ValueError(f"{name} has a value of magnitude {big:g}, beyond float32's range (±3.4e38)")
+    return arr.astype(np.float32)
+
+
+def check_int(value: object, name: str, lo: int, hi: int) -> int:
+    """Return ``value`` as int if it is an integer within [lo, hi]."""
+    if isinstance(value, bool) or not isinstance(value, Integral):
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        else:
+            raise TypeError(f"{name} must be an integer in [{lo}, {hi}], got {value!r}")
+    value = int(value)
+    if not lo <= value <= hi:
+        raise ValueError(f"{name} must be in [{lo}, {hi}], got {value}")
+    return value
+
+
+def check_bits(bits: object) -> int:
+    return check_int(bits, "bits", MIN_BITS, MAX_BITS)
+
+
+def check_num_bins(num_bins: object) -> int:
+    return check_int(num_bins, "num_bins", MIN_BINS, MAX_BINS)
+
+
+def check_percentile(percentile: object) -> float:
+    if isinstance(percentile, bool) or not isinstance(percentile, Real):
+        raise TypeError(f"percentile must be a number in (0, 100], got {percentile!r}")
+    p = float(percentile)
+    if not (0.0 < p <= 100.0):
+        raise ValueError(f"percentile must be in (0, 100], got {percentile!r}")
+    return p
+
+
+def check_choice(value: object, name: str, allowed: Iterable[str]) -> str:
+    allowed = list(allowed)
+    if not isinstance(value, str) or value not in allowed:
+        raise ValueError(f"unknown {name} {value!r}; choose one of: {', '.join(map(repr, allowed))}")
+    return value
+
+
+def check_axis(axis: object, ndim: int) -> int | None:
+    """Normalise ``axis`` (None = per-tensor) against an array of ``ndim`` dimensions."""
+    if axis is None:
+        return None
+    if isinstance(axis, bool) or not isinstance(axis, Integral):
+        raise TypeError(f"axis must be an integer or None, got {axis!r}")
+    axis = int(axis)
+    if not -ndim <= axis < ndim:
+        raise ValueError(
+            f"axis {axis} is out of range for a {ndim}-d array; allowed: {-ndim}..{ndim - 1} or None (per-tensor)"
+        )
+    return axis % ndim

@@ -1,0 +1,543 @@
+"""Calibration: choose the clipping range [lo, hi] that quantization will cover.
+
+``calibrate(x, method, convention=...)`` dispatches on the method name through
+:data:`METHODS`; a convention changes only the histogram rule, the defaults and small
+algorithmic choices, never the pipeline. Methods and their defaults:
+
+==============  =====================================================================
+method          what it picks
+==============  =====================================================================
+minmax          [min(x), max(x)]
+percentile      the p-th percentile (symmetric: of |x|; asymmetric: (100-p)/2 % cut from
+                each tail). quantlib/pytorch: exact order statistics (linear
+                interpolation). onnxruntime: left edge of the histogram bin where the CDF
+                reaches p (2048 bins, p = 99.999), clipped to [min, max]. tensorrt:
+                same on a ``torch.histc`` of |x| over [0, amax] (2048 bins, p = 99.99).
+entropy         the threshold whose clipped-and-requantized histogram has the least KL
+                divergence from the original. quantlib/pytorch/onnxruntime: symmetric
+                histogram over [-T, T], T = max|x|, candidates from ``nq/2`` bins either
+                side of 0 to the full range, outliers folded into the edge bins
+                (onnxruntime: 128 bins, ``nq = 128`` and its integer-truncated expansion;
+                quantlib: 2048 bins, ``nq = 2**bits`` and an exact expansion).
+                tensorrt: |x| histogram, candidates from bin 128, ``2**(bits-1)`` levels,
+                the last minimum wins.
+mse             the threshold that minimises the histogram-estimated quantization MSE
+                (bin centres weighted by counts). tensorrt: ModelOpt's search over bin
+                centres from bin 128.
+l2_histogram    PyTorch HistogramObserver's greedy search (2048 bins, ``2**bits``
+                destination bins): move the start or end bin by quantile steps of 1e-5
+                while the L2 error (uniform density inside bins) does not increase.
+==============  =====================================================================
+
+Per-channel / per-group calibration supports ``minmax``, ``percentile`` and ``mse``
+(vectorised over channels); the histogram searches are per-tensor, as in the toolkits.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from ._checks import as_float_array, check_bits, check_choice, check_int, check_num_bins, check_percentile
+from .conventions import get_convention
+from .histograms import histc, torch_linspace, uniform_histogram
+from .params import reduce_axes
+
+_F32 = np.float32
+Range = tuple[Any, Any]
+
+DEFAULT_BINS = {"quantlib": 2048, "pytorch": 2048, "onnxruntime": 2048, "tensorrt": 2048}
+DEFAULT_PERCENTILE = {"quantlib": 99.99, "pytorch": 99.99, "onnxruntime": 99.999, "tensorrt": 99.99}
+ORT_ENTROPY_BINS = 128
+
+
+# --------------------------------------------------------------------------- minmax
+def _minmax(x: np.ndarray, *, axis=None, group_size=None, **_: Any) -> Range:
+    view, axes = reduce_axes(x, axis, group_size)
+    if axes is None:
+        return _F32(x.min()), _F32(x.max())
+    return view.min(axis=axes), view.max(axis=axes)
+
+
+# ----------------------------------------------------------------------- percentile
+def _percentile(x, *, symmetric, percentile, num_bins, convention, axis=None, group_size=None, **_) -> Range:
+    if convention == "onnxruntime" and axis is None and group_size is None:
+        return _ort_percentile(x, symmetric, percentile, num_bins)
+    if convention == "tensorrt" and axis is None and group_size is None:
+        amax = _trt_amax_percentile(x, percentile, num_bins)
+        return -amax, amax
+    view, axes = reduce_axes(x, axis, group_size)
+    q = percentile / 100.0
+    if symmetric:
+        a = np.quantile(np.abs(view), q, axis=axes).astype(_F32)
+        return -a, a
+    cut = (1.0 - q) / 2.0
+    lo, hi = np.quantile(view, [cut, 1.0 - cut], axis=axes).astype(_F32)
+    return lo, hi
+
+
+def _ort_percentile(x: np.ndarray, symmetric: bool, percentile: float, num_bins: int) -> Range:
+    """onnxruntime HistogramCollector 'percentile': left bin edge where the CDF reaches p."""
+    mn, mx = _F32(x.min()), _F32(x.max())
+    if symmetric:
+        hist, edges = uniform_histogram(np.abs(x), num_bins)
+        edges = edges.astype(x.dtype)
+        cdf = np.cumsum(hist / hist.sum())
+        e = edges[np.searchsorted(cdf, percentile / 100.0)]
+        lo, hi = -e, e
+    else:
+        t = max(abs(mn), abs(mx))
+        hist, edges = uniform_histogram(x, num_bins, -t, t)
+        cdf = np.cumsum(hist / hist.sum())
+        cut = (100.0 - percentile) / 200.0
+        lo, hi = edges[np.searchsorted(cdf, cut)], edges[np.searchsorted(cdf, 1.0 - cut)]
+    return _F32(max(lo, mn)), _F32(min(hi, mx))
+
+
+def _abs_histc(x: np.ndarray, num_bins: int) -> tuple[np.ndarray, np.ndarray]:
+    """ModelOpt HistogramCalibrator.collect: ``torch.histc`` of |x| over [0, max|x|] + linspace edges."""
+    ax = np.abs(x) if x.min() < 0 else x
+    amax = _F32(ax.max())
+    return histc(ax, num_bins, 0.0, amax), torch_linspace(0.0, amax, num_bins + 1)
+
+
+def _trt_amax_percentile(x: np.ndarray, percentile: float, num_bins: int) -> np.float32:
+    hist, edges = _abs_histc(x, num_bins)
+    hist = hist.astype(np.int32)
+    cdf = np.cumsum(hist / hist.sum())
+    return _F32(edges[np.searchsorted(cdf, percentile / 100)])
+
+
+# -------------------------------------------------------------------------- entropy
+def _entropy(x, *, bits, symmetric, num_bins, convention, num_quantized_bins=None, **_) -> Range:
+    if convention == "tensorrt":
+        amax = _trt_entropy(x, bits, not symmetric and x.min() >= 0, num_bins)
+        return -amax, amax
+    mn, mx = _F32(x.min()), _F32(x.max())
+    t = max(abs(mn), abs(mx))
+    hist, edges = uniform_histogram(x, num_bins, -t, t)
+    ort = convention == "onnxruntime"
+    if num_quantized_bins is None:
+        num_quantized_bins = 128 if ort else min(2**bits, num_bins)
+    nq = check_int(num_quantized_bins, "num_quantized_bins", 2, num_bins)
+    lo, hi = kl_threshold_search(hist, edges, nq, integer_expansion=ort)
+    return _F32(max(lo, mn)), _F32(min(hi, mx))
+
+
+def kl_threshold_search(hist: np.ndarray, edges: np.ndarray, num_quantized_bins: int, *, integer_expansion: bool = False, chunk: int = 128) -> tuple[float, float]:
+    """Symmetric KL-divergence threshold search (onnxruntime's ``get_entropy_threshold``), batched.
+
+    For half-widths i = nq//2 .. nbins//2 bins around the zero bin: p = the slice, with the
+    mass outside folded into its edge bins; q = the slice merged into ``nq`` bins of
+    ``len // nq`` (remainder into the last), spread back evenly over the non-zero bins of p
+    (``integer_expansion``: truncated to integers, as onnxruntime does); both smoothed
+    (eps = 1e-4); KL(p || q) after normalising. The first minimum wins; returns its edges.
+    Candidates are processed in chunks (a matrix of ``chunk`` x ``nbins``), not one by one.
+    """
+    hist = np.asarray(hist, dtype=np.int64)
+    nbins = hist.size
+    zbi = nbins // 2
+    half_q = num_quantized_bins // 2
+    cand = np.arange(half_q, zbi + 1)
+    csum = np.concatenate([[0], np.cumsum(hist)])
+    total = csum[-1]
+    best = (np.inf, None)
+    width = nbins
+    cols = np.arange(width)
+    for c0 in range(0, cand.size, chunk):
+        i = cand[c0 : c0 + chunk]
+        start = zbi - i
+        end = np.minimum(zbi + i + 1, nbins)
+        length = end - start
+        inside = cols[None, :] < length[:, None]
+        idx = np.minimum(start[:, None] + cols[None, :], nbins - 1)
+        sliced = np.where(inside, hist[idx], 0)
+        p = sliced.copy()
+        p[:, 0] += csum[start]
+        p[np.arange(i.size), length - 1] += total - csum[end]
+        nonzero = (p != 0) & inside
+        merged = length // num_quantized_bins
+        group = np.where(inside, cols[None, :] // np.maximum(merged, 1)[:, None], -1)
+        in_groups = group < num_quantized_bins
+        group = np.minimum(group, num_quantized_bins - 1)
+        # sums of the slice per quantized bin (remainder goes to the last one)
+        rows = np.repeat(np.arange(i.size), width)
+        flat = rows * num_quantized_bins + np.where(inside, group, 0).ravel()
+        qsum = np.bincount(flat, weights=sliced.ravel(), minlength=i.size * num_quantized_bins).reshape(i.size, -1)
+        nz_in = nonzero & in_groups
+        qcnt = np.bincount(flat, weights=nz_in.ravel(), minlength=i.size * num_quantized_bins).reshape(i.size, -1)
+        share = np.divide(qsum, qcnt, out=np.zeros_like(qsum), where=qcnt > 0)
+        if integer_expansion:
+            share = np.trunc(share)
+            q = np.where(inside & in_groups, np.take_along_axis(share, group, axis=1), 0.0)
+        else:
+            q = np.where(nz_in, np.take_along_axis(share, group, axis=1), 0.0)
+        kl = _kl_rows(p.astype(np.float64), q, inside)
+        k = int(np.argmin(kl))
+        if kl[k] < best[0]:
+            best = (kl[k], (int(start[k]), int(end[k])))
+    if best[1] is None:
+        return float(edges[0]), float(edges[-1])
+    s, e = best[1]
+    return float(edges[s]), float(edges[e])
+
+
+def _kl_rows(p: np.ndarray, q: np.ndarray, inside: np.ndarray) -> np.ndarray:
+    """KL(p||q) per row over the ``inside`` columns, after smoothing both (float32 like ORT)."""
+    p = np.where(inside, p, 0.0)
+    q = np.where(inside, q, 0.0)
+    n = inside.sum(axis=1, keepdims=True)
+    out = np.full(p.shape[0], np.inf)
+    ps, pv = _smooth_masked(p, inside, n)
+    qs, qv = _smooth_masked(q, inside, n)
+    ok = pv & qv
+    ps = ps.astype(_F32).astype(np.float64)
+    qs = qs.astype(_F32).astype(np.float64)
+    ps /= ps.sum(axis=1, keepdims=True)
+    qs /= qs.sum(axis=1, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(inside, ps * np.log(ps / qs), 0.0)
+    out[ok] = terms.sum(axis=1)[ok]
+    return out
+
+
+def _smooth_masked(p: np.ndarray, inside: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    eps = 1e-4
+    zero = (p == 0) & inside
+    nz = zero.sum(axis=1, keepdims=True).astype(np.float64)
+    nnz = n - nz
+    eps1 = eps * nz / np.maximum(nnz, 1)
+    out = np.where(zero, eps, np.where(inside, p - eps1, 0.0))
+    out = np.where(inside, out, 1.0)  # neutral padding, masked out later
+    return out * inside, nnz[:, 0] > 0
+
+
+def _trt_entropy(x: np.ndarray, bits: int, unsigned: bool, num_bins: int, start_bin: int = 128) -> np.float32:
+    """ModelOpt ``_compute_amax_entropy`` on a |x| histogram, all candidates at once.
+
+    bins[0] is replaced by bins[1] (as ModelOpt does); candidate i (start_bin..nbins) keeps
+    the first i bins, folds the rest into bin i-1 (p) and quantizes the first i bins into
+    ``2**(bits-1+unsigned)`` groups given by ``np.digitize(range(i), linspace(0, i, n+1))``,
+    each group's mass spread evenly over its non-zero bins (q). KL(p||q) is computed from
+    prefix sums per group, so the cost is O(candidates x levels). The last minimum wins.
+    """
+    hist, edges = _abs_histc(x, num_bins)
+    b = hist.astype(np.float64)
+    b[0] = b[1]
+    n = b.size
+    nlev = 1 << (bits - 1 + int(unsigned))
+    start_bin = min(start_bin, n)
+    cand = np.arange(start_bin, n + 1)
+    cand = cand[cand > 0]
+    csum = np.concatenate([[0.0], np.cumsum(b)])
+    nzc = np.concatenate([[0], np.cumsum(b != 0)])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        blogb = np.where(b > 0, b * np.log(np.where(b > 0, b, 1)), 0.0)
+    cblogb = np.concatenate([[0.0], np.cumsum(blogb)])
+    total = csum[-1]
+    # group boundaries: first index j with j >= space[k], space = linspace(0, i, nlev+1)
+    space = np.linspace(0, cand.astype(np.float64), nlev + 1, axis=1)
+    bounds = np.ceil(space).astype(np.int64)
+    bounds[:, -1] = cand
+    gsum = csum[bounds[:, 1:]] - csum[bounds[:, :-1]]
+    gnz = nzc[bounds[:, 1:]] - nzc[bounds[:, :-1]]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        avg = np.where(gnz > 0, gsum / np.maximum(gnz, 1), 0.0)
+        log_avg = np.where(avg > 0, np.log(np.where(avg > 0, avg, 1)), 0.0)
+    s_new = csum[cand]  # sum of q before normalisation
+    last = cand - 1
+    outl = total - csum[cand]
+    b_last = b[last]
+    r_last = b_last + outl
+    # sum_j ref_j log ref_j: interior bins from the prefix, last bin replaced by r_last
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rlogr = np.where(r_last > 0, r_last * np.log(np.where(r_last > 0, r_last, 1)), 0.0)
+    sum_rlogr = cblogb[last] + rlogr
+    # sum_j ref_j log q_j = sum_k log(avg_k) * gsum_k + outl * log(q_last)
+    last_group = (bounds[:, 1:] <= last[:, None]).sum(axis=1)
+    log_q_last = log_avg[np.arange(cand.size), np.minimum(last_group, nlev - 1)]
+    sum_rlogq = (log_avg * gsum).sum(axis=1) + outl * log_q_last
+    with np.errstate(divide="ignore", invalid="ignore"):
+        kl = (sum_rlogr - sum_rlogq) / total - np.log(total) + np.log(s_new)
+    kl = np.where((b_last == 0) & (outl > 0), np.inf, kl)
+    kl = np.where(s_new > 0, kl, np.inf)
+    k = kl.size - 1 - int(np.argmin(kl[::-1]))
+    return _F32(edges[cand[k]])
+
+
+# ------------------------------------------------------------------------------ mse
+def _mse(x, *, bits, symmetric, num_bins, convention, axis=None, group_size=None, **_) -> Range:
+    if convention == "tensorrt":
+        amax = _trt_mse(x, bits, not symmetric and x.min() >= 0, num_bins)
+        return -amax, amax
+    if axis is not None or group_size is not None:
+        return _mse_grid_per_channel(x, bits, symmetric, axis, group_size)
+    if symmetric:
+        hist, edges = uniform_histogram(np.abs(x), num_bins, 0.0, float(np.abs(x).max()))
+        centres = (edges[:-1] + edges[1:]) / 2
+        cands = _candidate_grid(edges[1:])
+        costs = _chunked(cands, lambda c: (_sym_err(centres[None, :], c[:, None], bits) * hist[None, :]).sum(axis=1), hist.size)
+        k = int(np.argmin(costs))
+        return _F32(-cands[k]), _F32(cands[k])
+    mn, mx = float(x.min()), float(x.max())
+    hist, edges = uniform_histogram(x, num_bins, mn, mx)
+    centres = (edges[:-1] + edges[1:]) / 2
+    t = _candidate_grid(np.arange(1, num_bins + 1) / num_bins)
+    lo, hi = min(mn, 0.0) * t, max(mx, 0.0) * t
+    qmax = 2**bits - 1
+
+    def cost(rows: np.ndarray) -> np.ndarray:
+        scale = np.maximum((hi[rows] - lo[rows]) / qmax, np.finfo(np.float64).tiny)[:, None]
+        zp = np.clip(np.rint(-lo[rows, None] / scale), 0, qmax)
+        deq = (np.clip(np.rint(centres[None, :] / scale) + zp, 0, qmax) - zp) * scale
+        return (((deq - centres[None, :]) ** 2) * hist[None, :]).sum(axis=1)
+
+    k = int(np.argmin(_chunked(np.arange(t.size), cost, hist.size)))
+    return _F32(lo[k]), _F32(hi[k])
+
+
+MAX_SWEEP_CANDIDATES = 2048
+
+
+def _candidate_grid(values: np.ndarray) -> np.ndarray:
+    """At most MAX_SWEEP_CANDIDATES evenly spread entries of ``values`` (always keeping the last)."""
+    if values.size <= MAX_SWEEP_CANDIDATES:
+        return values
+    idx = np.unique(np.linspace(0, values.size - 1, MAX_SWEEP_CANDIDATES).round().astype(np.int64))
+    return values[idx]
+
+
+def _chunked(cands: np.ndarray, cost: Callable[[np.ndarray], np.ndarray], row_len: int, budget: int = 2**22) -> np.ndarray:
+    """Evaluate ``cost`` on blocks of candidates so each block's (candidates x row_len) matrix
+    stays near ``budget`` cells: bounded memory whatever the bin count."""
+    rows = max(1, budget // max(1, row_len))
+    return np.concatenate([cost(cands[i : i + rows]) for i in range(0, cands.size, rows)])
+
+
+def _sym_err(v: np.ndarray, amax: np.ndarray, bits: int) -> np.ndarray:
+    qmax = 2 ** (bits - 1) - 1
+    scale = np.maximum(amax / qmax, np.finfo(np.float64).tiny)
+    return (np.clip(np.rint(v / scale), -qmax, qmax) * scale - v) ** 2
+
+
+def _mse_grid_per_channel(x, bits, symmetric, axis, group_size, steps: int = 100) -> Range:
+    """Per channel/group: shrink [min, max] by t in (0, 1] (``steps`` values), keep the t of least MSE."""
+    view, axes = reduce_axes(x, axis, group_size)
+    mn = np.minimum(view.min(axis=axes, keepdims=True), 0).astype(np.float64)
+    mx = np.maximum(view.max(axis=axes, keepdims=True), 0).astype(np.float64)
+    best_err = np.full(mn.shape, np.inf)
+    best_t = np.ones(mn.shape)
+    v = view.astype(np.float64)
+    for t in np.linspace(1.0, 1.0 / steps, steps):  # a fixed grid of candidates, each one vectorised over all channels
+        if symmetric:
+            a = np.maximum(-mn, mx) * t
+            err = _sym_err(v, a, bits).sum(axis=axes, keepdims=True)
+        else:
+            lo, hi = mn * t, mx * t
+            qmax = 2**bits - 1
+            s = np.maximum((hi - lo) / qmax, np.finfo(np.float64).tiny)
+            zp = np.clip(np.rint(-lo / s), 0, qmax)
+            err = (((np.clip(np.rint(v / s) + zp, 0, qmax) - zp) * s - v) ** 2).sum(axis=axes, keepdims=True)
+        better = err < best_err
+        best_err = np.where(better, err, best_err)
+        best_t = np.where(better, t, best_t)
+    squeeze = tuple(range(mn.ndim)) if axes is None else axes
+    if symmetric:
+        a = np.squeeze(np.maximum(-mn, mx) * best_t, axis=squeeze).astype(_F32)
+        return -a, a
+    return np.squeeze(mn * best_t, axis=squeeze).astype(_F32), np.squeeze(mx * best_t, axis=squeeze).astype(_F32)
+
+
+def _trt_mse(x: np.ndarray, bits: int, unsigned: bool, num_bins: int, start_bin: int = 128) -> np.float32:
+    """ModelOpt ``_compute_amax_mse``: amax over bin centres from ``start_bin``, float32 fake-quant."""
+    hist, edges = _abs_histc(x, num_bins)
+    counts = hist.astype(np.int32).astype(_F32)
+    centres = (edges[1:] + edges[:-1]) / _F32(2)
+    max_bound = _F32(2.0 ** (bits - 1 + int(unsigned)) - 1.0)
+    min_bound = _F32(0) if unsigned else -max_bound
+    best, best_i = np.inf, None
+    cand = np.arange(min(start_bin, centres.size), centres.size)
+    for c0 in range(0, cand.size, 256):
+        amax = centres[cand[c0 : c0 + 256]][:, None]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            scale = np.where(amax <= _F32(1.0 / (1 << 24)), _F32(0), max_bound / amax).astype(_F32)
+            q = np.clip(np.rint(centres[None, :] * scale), min_bound, max_bound)
+            deq = q / np.where(scale == 0, _F32(1), scale)
+        mse = ((deq - centres[None, :]) ** 2 * counts[None, :]).mean(axis=1, dtype=_F32)
+        k = int(np.argmin(mse))
+        if mse[k] < best:
+            best, best_i = mse[k], cand[c0 + k]
+    if best_i is None:
+        return _F32(edges[-1])
+    return _F32(centres[best_i])
+
+
+# --------------------------------------------------------------------- l2_histogram
+def _l2_histogram(x, *, bits, num_bins, **_) -> Range:
+    mn, mx = _F32(x.min()), _F32(x.max())
+    if mn == mx:
+        return mn, mx
+    hist = histc(x, num_bins, mn, mx).astype(_F32)
+    s, e = l2_histogram_search(hist, mn, mx, 2**bits)
+    width = (mx - mn) / _F32(num_bins)
+    return _F32(mn + width * _F32(s)), _F32(mn + width * _F32(e + 1))
+
+
+def l2_histogram_search(hist: np.ndarray, mn: np.float32, mx: np.float32, dst_nbins: int, stepsize: float = 1e-5) -> tuple[int, int]:
+    """PyTorch ``HistogramObserver._non_linear_param_search``, batched.
+
+    The greedy path (which bin moves next) depends only on the cumulative histogram, not on
+    the errors, so it is computed first: quantile thresholds for every alpha/beta step come
+    from one ``searchsorted``; a short loop visits only the steps where a bin actually moves
+    (at most 2 x bins), skipping runs of no-op steps. The L2 errors of all candidates on the
+    path are then computed in batched float32 (as torch does), and the search stops at the
+    first increase, as the original does.
+    """
+    bins = hist.size
+    csum = np.cumsum(hist, dtype=_F32)
+    total = float(hist.sum(dtype=_F32))
+    alphas, betas = _quantile_steps(stepsize)
+    nsteps = alphas.size
+    at = (alphas * total).astype(_F32)
+    neg_bt = -(betas * total).astype(_F32)  # non-decreasing
+
+    def path():
+        i = j = 0
+        start, end = 0, bins - 1
+        while i < nsteps and j < nsteps:
+            alpha = alphas[i - 1] if i else 0.0
+            beta = betas[j - 1] if j else 1.0
+            if not alpha < beta:
+                return
+            l = min(max(int(np.searchsorted(csum, at[i], side="left")), start), end)
+            r = max(min(int(np.searchsorted(csum, -neg_bt[j], side="right")) - 1, end), start)
+            if l - start > end - r:
+                start, i = l, i + 1
+            elif r != end:
+                end, j = r, j + 1
+            else:
+                # no bin moves: beta keeps stepping until r drops below end; jump there at once.
+                # (If alpha < beta fails on the way, it also fails at the landing step: betas fall.)
+                # r < end  <=>  beta * total < csum[end]
+                j = max(int(np.searchsorted(neg_bt, -csum[end], side="right")), j + 1)
+                continue
+            yield start, end
+
+    prev = np.inf
+    best = (0, bins - 1)
+    steps = path()
+    batch = 16
+    while True:
+        cands = np.array(list(itertools.islice(steps, batch)), dtype=np.int64).reshape(-1, 2)
+        if not len(cands):
+            return best
+        for k, nrm in enumerate(_l2_norms(hist, mn, mx, cands, dst_nbins)):
+            if nrm > prev:
+                return best
+            prev = nrm
+            best = (int(cands[k, 0]), int(cands[k, 1]))
+        batch = min(batch * 2, 256)
+
+
+@functools.cache
+def _quantile_steps(stepsize: float) -> tuple[np.ndarray, np.ndarray]:
+    """alpha_k = 0 + step + ... + step and beta_k = 1 - step - ... - step, added one at a
+    time (np.cumsum is sequential), so they equal the loop's running values bit for bit."""
+    n = int(1.0 / stepsize) + 2
+    alphas = np.cumsum(np.full(n, stepsize))
+    betas = np.cumsum(np.concatenate([[1.0], np.full(n, -stepsize)]))[1:]
+    for a in (alphas, betas):
+        a.setflags(write=False)
+    return alphas, betas
+
+
+def _l2_norms(hist: np.ndarray, mn: np.float32, mx: np.float32, cands: np.ndarray, dst_nbins: int) -> np.ndarray:
+    """HistogramObserver._compute_quantization_error for many (start, end) pairs, float32."""
+    bins = hist.size
+    bw64 = (float(mx) - float(mn)) / bins
+    s = cands[:, :1]
+    e = cands[:, 1:]
+    dst64 = bw64 * (e - s + 1) / dst_nbins
+    dst = dst64.astype(_F32)
+    bw = _F32(bw64)
+    src_begin = (np.arange(bins)[None, :] - s).astype(_F32) * bw
+    src_end = src_begin + bw
+    with np.errstate(divide="ignore", invalid="ignore"):
+        dob = np.clip(np.floor_divide(src_begin, dst), 0, dst_nbins - 1)
+        dob_c = (dob + _F32(0.5)) * dst
+        doe = np.clip(np.floor_divide(src_end, dst), 0, dst_nbins - 1)
+    density = (hist / bw)[None, :].astype(_F32)
+    half = (dst64 / 2).astype(_F32)
+    nhalf = (-dst64 / 2).astype(_F32)
+
+    def norm(db, de):
+        return density * ((de * de * de - db * db * db) / _F32(3))
+
+    out = np.zeros((len(cands), bins), dtype=_F32)
+    out += norm(src_begin - dob_c, np.broadcast_to(half, out.shape))
+    mid = (half * half * half - nhalf * nhalf * nhalf) / _F32(3)
+    out += (doe - dob - _F32(1)) * (density * mid)
+    doe_c = doe * dst + half
+    out += norm(np.broadcast_to(nhalf, out.shape), src_end - doe_c)
+    res = out.sum(axis=1, dtype=_F32)
+    return np.where(dst64[:, 0] == 0.0, _F32(0), res)
+
+
+# ------------------------------------------------------------------------- dispatch
+METHODS: dict[str, Callable[..., Range]] = {
+    "minmax": _minmax,
+    "percentile": _percentile,
+    "entropy": _entropy,
+    "mse": _mse,
+    "l2_histogram": _l2_histogram,
+}
+PER_CHANNEL_METHODS = ("minmax", "percentile", "mse")
+
+
+def calibrate(
+    x: object,
+    method: str = "minmax",
+    *,
+    bits: int = 8,
+    symmetric: bool = True,
+    num_bins: int | None = None,
+    percentile: float | None = None,
+    convention: str = "quantlib",
+    axis: int | None = None,
+    group_size: int | None = None,
+    **options: Any,
+) -> Range:
+    """Clipping range ``(lo, hi)`` for ``x`` — floats, or arrays for per-channel / per-group.
+
+    ``num_bins`` (None: the convention's default, see :data:`DEFAULT_BINS`; onnxruntime's
+    entropy uses 128) drives every histogram-based method. ``percentile`` (None: 99.99;
+    onnxruntime 99.999) is used by ``"percentile"`` only. Extra ``options``:
+    ``num_quantized_bins`` for ``"entropy"``.
+    """
+    from .params import param_shape
+
+    x = as_float_array(x)
+    method = check_choice(method, "calibration method", METHODS)
+    conv = get_convention(convention).name
+    bits = check_bits(bits)
+    if num_bins is None:
+        num_bins = ORT_ENTROPY_BINS if (conv == "onnxruntime" and method == "entropy") else DEFAULT_BINS[conv]
+    num_bins = check_num_bins(num_bins)
+    percentile = check_percentile(DEFAULT_PERCENTILE[conv] if percentile is None else percentile)
+    unknown = set(options) - {"num_quantized_bins"}
+    if unknown:
+        raise TypeError(f"unknown calibration option(s) {sorted(unknown)}; allowed: ['num_quantized_bins']")
+    if axis is not None or group_size is not None:
+        param_shape(x.shape, axis, group_size)
+        if method not in PER_CHANNEL_METHODS:
+            raise ValueError(
+                f"calibration {method!r} is per-tensor only; per-channel/per-group supports {list(PER_CHANNEL_METHODS)}"
+            )
+    return METHODS[method](
+        x, bits=bits, symmetric=bool(symmetric), num_bins=num_bins, percentile=percentile,
+        convention=conv, axis=axis, group_size=group_size, **options,
+    )

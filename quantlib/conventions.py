@@ -1,0 +1,78 @@
+"""Toolkit conventions: a small table of choices, one shared pipeline.
+
+Every convention answers the same handful of questions, and :mod:`quantlib.integer` reads
+the answers; no convention copies the pipeline.
+
+========================  ===========  =============  ============  =========
+choice                    quantlib     pytorch        onnxruntime   tensorrt
+========================  ===========  =============  ============  =========
+x -> grid                 x / s        x * fl32(1/s)  x / s         x * fl32(qmax/amax)
+signed symmetric range    full         full           narrow        narrow
+symmetric scale           a/(qmax-zp)  2a/(qmax-qmin) 2a/(qmax-qmin) amax/qmax
+scale arithmetic          float64      float32        float64       float32
+tiny range                s = 1        s >= 2**-23    s = 1         s = 1
+zero-point                round(qmin - lo/s)  qmin - round(lo/s)  round(qmin - lo/s)  0
+unsigned symmetric zp     ceil(mid)    128 / floor(mid)  round-half-even(mid)  0
+asymmetric                yes          yes            yes           no
+========================  ===========  =============  ============  =========
+
+``a`` is max(|lo|, |hi|) after the range is widened to contain 0; ``mid`` = (qmin+qmax)/2.
+"full" signed range is [-2**(b-1), 2**(b-1)-1]; "narrow" drops the lowest code so the grid
+is symmetric. All four round half to even by default.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from ._checks import check_choice
+
+
+@dataclass(frozen=True)
+class Convention:
+    """How one toolkit turns a calibrated range into qparams and codes."""
+
+    name: str
+    mapping: Literal["divide", "reciprocal", "amax"]
+    narrow_symmetric: bool
+    symmetric_scale: Literal["max_code", "half_span"]
+    scale_dtype: Literal["float32", "float64"]
+    tiny_range: Literal["one", "eps_floor"]
+    zero_point_rule: Literal["round_difference", "qmin_minus_round"]
+    unsigned_mid: Literal["ceil", "torch", "zero"]
+    asymmetric: bool
+    description: str
+
+
+CONVENTIONS: dict[str, Convention] = {
+    c.name: c
+    for c in (
+        Convention(
+            "quantlib", "divide", False, "max_code", "float64", "one", "round_difference", "ceil", True,
+            "Our default: correctly rounded division, full signed range, a symmetric scale that maps "
+            "±amax exactly onto the outermost usable code, zero-point clamped into range.",
+        ),
+        Convention(
+            "pytorch", "reciprocal", False, "half_span", "float32", "eps_floor", "qmin_minus_round", "torch", True,
+            "torch.ao.quantization observers and quantize_per_tensor/per_channel: float32 scale "
+            "arithmetic floored at 2**-23, symmetric scale amax/127.5 for int8, and a float32 "
+            "reciprocal multiply x*(1/s) before rounding.",
+        ),
+        Convention(
+            "onnxruntime", "divide", True, "half_span", "float64", "one", "round_difference", "ceil", True,
+            "onnxruntime.quantization compute_scale_zp + QuantizeLinear: float64 scale cast to float32, "
+            "symmetric int8 range [-127, 127] (scale amax/127), zero-point round(qmin - rmin/s), division.",
+        ),
+        Convention(
+            "tensorrt", "amax", True, "max_code", "float32", "one", "round_difference", "zero", False,
+            "NVIDIA TensorRT / ModelOpt amax quantizer: symmetric only, narrow range, "
+            "q = round(x * (qmax/amax)), dequantized as q / (qmax/amax).",
+        ),
+    )
+}
+
+
+def get_convention(name: str) -> Convention:
+    """Look a convention up by name; unknown names raise ValueError listing the allowed ones."""
+    return CONVENTIONS[check_choice(name, "convention", CONVENTIONS)]

@@ -1,0 +1,109 @@
+"""Plotly figure builders. Every figure is computed from numpy summaries (histograms,
+downsampled points), never from millions of raw points, so it stays light in a browser."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from .schemes import QuantResult
+from .sweeps import subsample
+
+ORIGINAL, QUANTIZED, ERROR = "#1f77b4", "#ff7f0e", "#d62728"
+MAX_LEVEL_MARKS = 257
+
+
+def _layout(fig: go.Figure, title: str, x: str, y: str) -> go.Figure:
+    fig.update_layout(title=title, xaxis_title=x, yaxis_title=y, bargap=0, margin=dict(l=10, r=10, t=40, b=10),
+                      legend=dict(orientation="h", y=-0.2), template="plotly_white", height=360)
+    return fig
+
+
+def distribution_figure(x: np.ndarray, result: QuantResult, num_bins: int = 256) -> go.Figure:
+    """Original vs dequantized histograms on shared bins, levels marked, clipping shaded."""
+    xf, xh = x.ravel(), result.dequantized.ravel()
+    lo, hi = float(min(xf.min(), xh.min())), float(max(xf.max(), xh.max()))
+    if hi == lo:
+        lo, hi = lo - 0.5, hi + 0.5
+    edges = np.linspace(lo, hi, num_bins + 1)
+    centres = (edges[:-1] + edges[1:]) / 2
+    fig = go.Figure()
+    for vals, name, colour in ((xf, "original", ORIGINAL), (xh, "dequantized", QUANTIZED)):
+        counts, _ = np.histogram(vals, edges)
+        fig.add_bar(x=centres, y=counts, name=name, marker_color=colour, opacity=0.6)
+    fig.update_layout(barmode="overlay")
+    if result.clip_range is not None:
+        c_lo, c_hi = result.clip_range
+        if c_lo > lo:
+            fig.add_vrect(x0=lo, x1=c_lo, fillcolor="grey", opacity=0.15, line_width=0)
+        if c_hi < hi:
+            fig.add_vrect(x0=c_hi, x1=hi, fillcolor="grey", opacity=0.15, line_width=0)
+    if result.levels is not None and result.levels.size <= MAX_LEVEL_MARKS:
+        lv = result.levels[(result.levels >= lo) & (result.levels <= hi)]
+        fig.add_scatter(x=lv, y=np.zeros(lv.size), mode="markers", name="levels",
+                        marker=dict(symbol="line-ns-open", size=10, color="black"))
+    return _layout(fig, "Original vs dequantized", "value", "count")
+
+
+def codes_figure(result: QuantResult) -> go.Figure:
+    """Histogram of the integer codes, with levels used out of levels available."""
+    c = result.codes.ravel().astype(np.int64)
+    cmin = int(c.min())
+    counts = np.bincount(c - cmin)
+    codes = np.arange(cmin, cmin + counts.size)
+    used = int(np.count_nonzero(counts))
+    p = result.params
+    available = (p.qmax - p.qmin + 1) if p is not None else (result.levels.size if result.levels is not None else used)
+    fig = go.Figure(go.Bar(x=codes, y=counts, marker_color=QUANTIZED, name="codes"))
+    eff = np.log2(max(used, 1))
+    return _layout(fig, f"Codes: {used} of {available} levels used ({eff:.2f} effective bits)", "code", "count")
+
+
+def error_figure(x: np.ndarray, result: QuantResult, num_bins: int = 128, max_points: int = 4000) -> go.Figure:
+    """Histogram of x - x_hat, and a downsampled scatter of error against value."""
+    from plotly.subplots import make_subplots
+
+    e = (x.astype(np.float64) - result.dequantized).ravel()
+    counts, edges = np.histogram(e, num_bins)
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("error histogram", "error vs value"))
+    fig.add_bar(x=(edges[:-1] + edges[1:]) / 2, y=counts, marker_color=ERROR, name="x - x̂", row=1, col=1)
+    xs, es = subsample(x, max_points), subsample(e.reshape(x.shape), max_points)
+    fig.add_scattergl(x=xs, y=es, mode="markers", marker=dict(size=3, color=ERROR, opacity=0.5),
+                      name="sample", row=1, col=2)
+    return _layout(fig, "Quantization error", "", "")
+
+
+def transfer_figure(result_fn, lo: float, hi: float, clip_range: tuple[float, float] | None, points: int = 2001) -> go.Figure:
+    """The staircase x -> x_hat over [lo, hi] (``result_fn`` maps an array to dequantized values)."""
+    xs = np.linspace(lo, hi, points, dtype=np.float32)
+    ys = result_fn(xs)
+    fig = go.Figure(go.Scatter(x=xs, y=ys, mode="lines", line_shape="hv", name="x̂(x)", line_color=QUANTIZED))
+    fig.add_scatter(x=[lo, hi], y=[lo, hi], mode="lines", name="identity", line=dict(dash="dot", color="grey"))
+    if clip_range is not None:
+        for v in clip_range:
+            fig.add_vline(x=v, line_dash="dash", line_color="grey")
+    return _layout(fig, "Transfer function", "x", "x̂")
+
+
+def bits_figure(df: pd.DataFrame, metric: str = "sqnr_db") -> go.Figure:
+    """Metric against bit width, one line per scheme, with the 6.02 dB/bit reference."""
+    fig = go.Figure()
+    for scheme, part in df.groupby("scheme", sort=False):
+        fig.add_scatter(x=part["bits"], y=part[metric], mode="lines+markers", name=str(scheme))
+        if metric == "sqnr_db" and "reference_db" in part:
+            fig.add_scatter(x=part["bits"], y=part["reference_db"], mode="lines", name=f"{scheme}: 6.02 dB/bit",
+                            line=dict(dash="dot"), showlegend=True)
+    return _layout(fig, f"{metric} vs bits", "bits", metric)
+
+
+def threshold_figure(df: pd.DataFrame, metric: str = "mse") -> go.Figure:
+    """Metric against clipping threshold, with each calibrator's pick marked."""
+    sweep = df[df["kind"] == "sweep"].sort_values("threshold")
+    fig = go.Figure(go.Scatter(x=sweep["threshold"], y=sweep[metric], mode="lines", name="sweep"))
+    picks = df[df["kind"] != "sweep"]
+    fig.add_scatter(x=picks["threshold"], y=picks[metric], mode="markers+text", text=picks["kind"],
+                    textposition="top center", marker=dict(size=10, symbol="diamond"), name="calibrators")
+    if metric == "mse":
+        fig.update_yaxes(type="log")
+    return _layout(fig, f"{metric} vs clipping threshold", "threshold", metric)

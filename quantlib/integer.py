@@ -1,0 +1,307 @@
+"""Uniform integer quantization: qparams from a range, quantize, dequantize, fake-quantize.
+
+The affine map, for every convention::
+
+    q     = clamp(round(x / s) + z, qmin, qmax)          (division: quantlib, onnxruntime)
+    q     = clamp(round(x * fl32(1 / s)) + z, qmin, qmax)  (reciprocal multiply: pytorch)
+    q     = clamp(round(x * fl32(qmax / amax)), qmin, qmax)  (amax multiplier: tensorrt)
+    x_hat = (q - z) * s          (tensorrt: q / fl32(qmax / amax))
+
+All arithmetic is float32 on float32 input, like the toolkits' kernels.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+
+from ._checks import as_float_array, check_bits, check_choice, check_int
+from .conventions import Convention, get_convention
+from .params import QuantParams, blocks, broadcastable, code_dtype, qrange
+
+ROUNDING_MODES = ("half_even", "half_away", "floor", "stochastic")
+OVERFLOW_MODES = ("saturate", "wrap")
+_F32 = np.float32
+_TRT_EPS = 1.0 / (1 << 24)  # ModelOpt treats amax <= 2**-24 as zero
+
+
+def code_range(bits: int, *, symmetric: bool, signed: bool, narrow_range: bool, convention: Convention) -> tuple[int, int]:
+    """The convention's code range: signed symmetric ranges are narrow where the toolkit says so."""
+    narrow = narrow_range or (signed and symmetric and convention.narrow_symmetric)
+    return qrange(bits, signed, narrow)
+
+
+def qparams_from_range(
+    lo: float | np.ndarray,
+    hi: float | np.ndarray,
+    *,
+    bits: int = 8,
+    symmetric: bool = True,
+    signed: bool | None = None,
+    narrow_range: bool = False,
+    power_of_two: bool = False,
+    convention: str = "quantlib",
+    axis: int | None = None,
+    group_size: int | None = None,
+) -> QuantParams:
+    """Turn a calibrated range [lo, hi] (scalars or per-channel arrays) into :class:`QuantParams`.
+
+    The range is first widened to contain 0 (so 0 is exactly representable). Then, with
+    ``a = max(-lo, hi)``:
+
+    * symmetric, ``max_code`` rule (quantlib, tensorrt): ``s = a / min(qmax - z, z - qmin)``
+      (``a / qmax`` when z = qmin), so ±a land exactly on usable codes;
+    * symmetric, ``half_span`` rule (pytorch, onnxruntime): ``s = 2a / (qmax - qmin)``;
+    * asymmetric: ``s = (hi - lo) / (qmax - qmin)``, ``z = round(qmin - lo / s)`` (pytorch:
+      ``qmin - round(lo / s)`` in float32), clamped into [qmin, qmax].
+
+    Degenerate range (all zeros): pytorch floors the scale at 2**-23; the others use s = 1,
+    z = 0. ``power_of_two`` rounds the scale *up* to 2**k so the range still fits.
+    ``signed=None`` means signed for symmetric, unsigned for asymmetric.
+    """
+    conv = get_convention(convention)
+    bits = check_bits(bits)
+    symmetric = bool(symmetric)
+    if signed is None:
+        signed = symmetric
+    if not symmetric and not conv.asymmetric:
+        raise ValueError(f"convention {conv.name!r} supports symmetric quantization only; pass symmetric=True")
+    qmin, qmax = code_range(bits, symmetric=symmetric, signed=bool(signed), narrow_range=narrow_range, convention=conv)
+
+    lo32, hi32 = np.asarray(lo, dtype=_F32), np.asarray(hi, dtype=_F32)
+    if not (np.all(np.isfinite(lo32)) and np.all(np.isfinite(hi32))):
+        raise ValueError(f"range must be finite, got lo={lo!r}, hi={hi!r}")
+    if np.any(lo32 > hi32):
+        raise ValueError(f"range is empty: lo={lo!r} > hi={hi!r}; lo must be <= hi")
+    lo32, hi32 = np.minimum(lo32, _F32(0)), np.maximum(hi32, _F32(0))
+    f64 = conv.scale_dtype == "float64"
+    amax = None
+
+    if symmetric:
+        a32 = np.maximum(-lo32, hi32)
+        amax = a32
+        if not signed:
+            mid2 = qmin + qmax
+            if conv.unsigned_mid == "zero":
+                zp = qmin
+            elif conv.unsigned_mid == "torch" and not (bits == 8 and not narrow_range):
+                zp = mid2 // 2
+            else:
+                zp = (mid2 + 1) // 2
+        else:
+            zp = 0
+        zp = np.full(a32.shape, zp, dtype=np.int64)
+        if conv.symmetric_scale == "half_span":
+            if f64:
+                scale = 2.0 * a32.astype(np.float64) / float(qmax - qmin)
+            else:
+                scale = a32 / _F32((qmax - qmin) / 2)
+        else:
+            steps = np.where(zp > qmin, np.minimum(qmax - zp, zp - qmin), qmax - zp)
+            scale = a32.astype(np.float64) / steps if f64 else a32 / steps.astype(_F32)
+        lo_eff = -a32
+    else:
+        lo_eff = lo32
+        if f64:
+            scale = (hi32.astype(np.float64) - lo32.astype(np.float64)) / float(qmax - qmin)
+        else:
+            scale = (hi32 - lo32) / _F32(qmax - qmin)
+
+    scale = np.asarray(scale)
+    if conv.tiny_range == "eps_floor":
+        scale = np.maximum(scale.astype(_F32), _F32(np.finfo(_F32).eps))
+        tiny = np.zeros(scale.shape, dtype=bool)
+    else:
+        tiny = scale < np.finfo(_F32).tiny
+        scale = np.where(tiny, 1.0, scale)
+    if power_of_two:
+        scale = np.exp2(np.ceil(np.log2(scale.astype(np.float64))))
+
+    if not symmetric:
+        if conv.zero_point_rule == "qmin_minus_round":
+            zp = qmin - np.rint(lo_eff / scale.astype(_F32)).astype(np.int64)
+        else:
+            zp = np.rint(qmin - lo_eff.astype(np.float64) / scale.astype(np.float64)).astype(np.int64)
+    zp = np.where(tiny, 0, zp)
+    zp = np.clip(zp, qmin, qmax)
+    if conv.mapping == "amax":
+        amax = np.where(np.asarray(amax) <= _TRT_EPS, _F32(0), amax)
+    else:
+        amax = None
+    return QuantParams(
+        scale=scale.astype(_F32),
+        zero_point=zp,
+        qmin=qmin,
+        qmax=qmax,
+        axis=axis,
+        group_size=group_size,
+        convention=conv.name,
+        amax=amax,
+    )
+
+
+def fixed_point_params(int_bits: int, frac_bits: int, *, signed: bool = True) -> QuantParams:
+    """Qm.n fixed point: ``m = int_bits`` integer bits, ``n = frac_bits`` fraction bits.
+
+    Total width is ``m + n`` (+1 sign bit when signed), between 2 and 16. The scale is the
+    power of two 2**-n and the zero-point is 0, so representable values are k / 2**n with
+    k in [-2**(m+n), 2**(m+n) - 1] (signed) or [0, 2**(m+n) - 1] (unsigned).
+    """
+    m = check_int(int_bits, "int_bits", 0, 16)
+    n = check_int(frac_bits, "frac_bits", -16, 16)
+    total = m + n + int(bool(signed))
+    if not 2 <= total <= 16:
+        raise ValueError(
+            f"Q{m}.{n} {'signed' if signed else 'unsigned'} needs {total} bits; allowed total width is 2..16"
+        )
+    qmin, qmax = qrange(total, bool(signed))
+    return QuantParams(scale=2.0**-n, zero_point=0, qmin=qmin, qmax=qmax)
+
+
+def _round(y: np.ndarray, mode: str, seed: int | None) -> np.ndarray:
+    """Round float32 values to integers (still float32). Ties: ``half_even`` to even, ``half_away``
+    away from zero; ``floor`` toward -inf; ``stochastic`` up with probability frac(y), from
+    ``np.random.default_rng(seed)`` (seed None means 0, so results are reproducible)."""
+    if mode == "half_even":
+        return np.rint(y, out=y)
+    if mode == "floor":
+        return np.floor(y, out=y)
+    if mode == "half_away":
+        t = np.trunc(y)
+        frac = np.abs(y - t)  # exact in floating point
+        return t + np.copysign((frac >= 0.5).astype(y.dtype), y)
+    fl = np.floor(y)
+    u = np.random.default_rng(0 if seed is None else seed).random(y.shape, dtype=y.dtype)
+    return fl + (u < (y - fl)).astype(y.dtype)
+
+
+def _multiplier(params: QuantParams, conv: Convention) -> tuple[np.ndarray | float, bool]:
+    """(m, multiply?) such that the grid coordinate is x * m (multiply) or x / m (divide)."""
+    if conv.mapping == "divide":
+        return np.asarray(params.scale, dtype=_F32), False
+    if conv.mapping == "reciprocal":
+        return _F32(1) / np.asarray(params.scale, dtype=_F32), True
+    amax = params.amax if params.amax is not None else np.asarray(params.scale, dtype=_F32) * _F32(params.qmax)
+    amax = np.asarray(amax, dtype=_F32)
+    with np.errstate(divide="ignore"):
+        mult = np.where(amax <= _TRT_EPS, _F32(0), _F32(params.qmax) / amax)
+    return mult.astype(_F32), True
+
+
+def quantize(
+    x: object,
+    params: QuantParams,
+    *,
+    rounding: str = "half_even",
+    convention: str | None = None,
+    seed: int | None = None,
+    overflow: Literal["saturate", "wrap"] = "saturate",
+) -> np.ndarray:
+    """Integer codes of ``x`` under ``params``, in the smallest integer dtype that holds them.
+
+    ``convention=None`` uses the params' own. ``overflow="wrap"`` keeps the low bits of the
+    code, two's-complement style: ``q = (r + z - qmin) mod (qmax - qmin + 1) + qmin`` — what
+    a C or Go cast to int8 does without clamping (300 -> 44, 128 -> -128).
+    """
+    x = as_float_array(x)
+    params.check_fits(x.shape)
+    conv = get_convention(convention or params.convention)
+    check_choice(rounding, "rounding", ROUNDING_MODES)
+    check_choice(overflow, "overflow", OVERFLOW_MODES)
+    xb, restore = blocks(x, params.axis, params.group_size)
+    m, multiply = _multiplier(params, conv)
+    m = broadcastable(m, x.ndim, params.axis, params.group_size)
+    zp = params.zero_point
+    if np.ndim(zp):
+        zp = broadcastable(zp, x.ndim, params.axis, params.group_size)
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        y = np.multiply(xb, m, dtype=_F32) if multiply else np.divide(xb, m, dtype=_F32)
+    r = _round(y, rounding, seed)
+    if conv.mapping == "amax":
+        zp = 0
+    if overflow == "saturate":
+        lo = np.asarray(params.qmin - np.asarray(zp), dtype=_F32)
+        hi = np.asarray(params.qmax - np.asarray(zp), dtype=_F32)
+        r = np.clip(r, lo, hi, out=r if r.flags.writeable else None)
+        codes = r.astype(np.int32) + np.asarray(zp, dtype=np.int32)
+    else:
+        span = params.qmax - params.qmin + 1
+        codes = np.mod(r.astype(np.float64) + (np.asarray(zp) - params.qmin), span) + params.qmin
+    return restore(codes.astype(code_dtype(params.qmin, params.qmax)))
+
+
+def dequantize(codes: object, params: QuantParams) -> np.ndarray:
+    """float32 values of integer ``codes``: ``(q - z) * s`` (tensorrt: ``q / fl32(qmax/amax)``)."""
+    q = np.asarray(codes)
+    if q.dtype.kind not in "iu":
+        if q.dtype.kind == "f" and q.size and np.all(np.isfinite(q)) and np.all(q == np.round(q)):
+            q = q.astype(np.int64)
+        else:
+            raise TypeError(f"codes must be integers, got dtype {q.dtype}")
+    if q.ndim == 0 or q.size == 0:
+        raise ValueError(f"codes must be a non-empty array with at least one dimension, got shape {q.shape}")
+    params.check_fits(q.shape)
+    qb, restore = blocks(q, params.axis, params.group_size)
+    conv = get_convention(params.convention)
+    qf = qb.astype(_F32)
+    if conv.mapping == "amax":
+        m, _ = _multiplier(params, conv)
+        m = np.where(m == 0, _F32(1), m).astype(_F32)
+        return restore(qf / broadcastable(m, q.ndim, params.axis, params.group_size))
+    s = broadcastable(np.asarray(params.scale, dtype=_F32), q.ndim, params.axis, params.group_size)
+    zp = params.zero_point
+    if np.ndim(zp):
+        zp = broadcastable(np.asarray(zp, dtype=_F32), q.ndim, params.axis, params.group_size)
+    return restore((qf - _F32(zp) if np.ndim(zp) == 0 else qf - zp) * s)
+
+
+def fake_quantize(x: object, params: QuantParams, **quantize_options: object) -> np.ndarray:
+    """``dequantize(quantize(x, params, ...), params)``: x as the quantized model sees it."""
+    return dequantize(quantize(x, params, **quantize_options), params)
+
+
+def levels(params: QuantParams, max_levels: int = 65536) -> np.ndarray | None:
+    """All representable values (float32, ascending) of per-tensor params; None otherwise."""
+    if not params.per_tensor or params.qmax - params.qmin + 1 > max_levels:
+        return None
+    codes = np.arange(params.qmin, params.qmax + 1).astype(code_dtype(params.qmin, params.qmax))
+    return dequantize(codes, params)
+
+
+def choose_qparams(
+    x: object,
+    *,
+    bits: int = 8,
+    symmetric: bool = True,
+    signed: bool | None = None,
+    narrow_range: bool = False,
+    calibration: str = "minmax",
+    axis: int | None = None,
+    group_size: int | None = None,
+    power_of_two: bool = False,
+    convention: str = "quantlib",
+    **calibration_options: object,
+) -> QuantParams:
+    """Calibrate ``x`` (see :func:`quantlib.calibrate`) and turn the range into :class:`QuantParams`.
+
+    ``calibration_options`` go to the calibrator: ``num_bins``, ``percentile``,
+    ``num_quantized_bins``. tensorrt's unsigned mode (``signed=False``) is for non-negative data.
+    """
+    from .calibration import calibrate
+
+    x = as_float_array(x)
+    from ._checks import check_axis
+
+    if axis is not None:
+        axis = check_axis(axis, x.ndim)
+    sym = bool(symmetric)
+    unsigned = signed is False or (signed is None and not sym)
+    lo, hi = calibrate(
+        x, calibration, bits=bits, symmetric=sym if not (convention == "tensorrt" and unsigned) else False,
+        convention=convention, axis=axis, group_size=group_size, **calibration_options,
+    )
+    return qparams_from_range(
+        lo, hi, bits=bits, symmetric=sym, signed=signed, narrow_range=narrow_range,
+        power_of_two=power_of_two, convention=convention, axis=axis, group_size=group_size,
+    )

@@ -1,0 +1,299 @@
+"""The scheme registry: every scheme is one :class:`SchemeSpec`, found by name.
+
+Pages and sweeps discover schemes here and drive them through :class:`Quantizer`; adding a
+scheme means registering one spec (settings + one ``run`` function), nothing else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from numbers import Integral, Real
+from typing import Any
+
+import numpy as np
+
+from ._checks import MAX_BINS, MAX_BITS, MIN_BINS, MIN_BITS, as_float_array, check_choice
+from .binning import RECONSTRUCTIONS, histogram_quantize
+from .calibration import METHODS
+from .conventions import CONVENTIONS
+from .integer import (
+    OVERFLOW_MODES,
+    ROUNDING_MODES,
+    choose_qparams,
+    code_range,
+    dequantize,
+    fixed_point_params,
+    levels,
+    quantize,
+)
+from .conventions import get_convention
+from .metrics import Metrics, bits_per_element, metrics
+from .params import QuantParams, code_range_of
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One knob of a scheme: its type, default, allowed values and a help line for the UI."""
+
+    name: str
+    type: type
+    default: Any
+    help: str
+    choices: tuple[Any, ...] | None = None
+    min: float | None = None
+    max: float | None = None
+    optional: bool = False  # None is allowed (e.g. manual scale: None = calibrate)
+
+    def validate(self, value: Any) -> Any:
+        if value is None:
+            if self.optional:
+                return None
+            raise ValueError(f"setting {self.name!r} must not be None")
+        if self.type is bool:
+            if not isinstance(value, (bool, np.bool_)):
+                raise TypeError(f"setting {self.name!r} must be True or False, got {value!r}")
+            return bool(value)
+        if self.type is int:
+            if isinstance(value, bool) or not isinstance(value, Integral):
+                raise TypeError(f"setting {self.name!r} must be an integer, got {value!r}")
+            value = int(value)
+        elif self.type is float:
+            if isinstance(value, bool) or not isinstance(value, Real):
+                raise TypeError(f"setting {self.name!r} must be a number, got {value!r}")
+            value = float(value)
+            if not np.isfinite(value):
+                raise ValueError(f"setting {self.name!r} must be finite, got {value!r}")
+        elif self.type is str and not isinstance(value, str):
+            raise TypeError(f"setting {self.name!r} must be a string, got {value!r}")
+        if self.choices is not None and value not in self.choices:
+            raise ValueError(f"setting {self.name!r} = {value!r} is not allowed; choose one of {list(self.choices)}")
+        if (self.min is not None and value < self.min) or (self.max is not None and value > self.max):
+            raise ValueError(f"setting {self.name!r} = {value!r} is out of range [{self.min}, {self.max}]")
+        return value
+
+
+@dataclass(frozen=True)
+class QuantResult:
+    """What a scheme made of a tensor.
+
+    ``codes``: integer codes (same shape as x); ``dequantized``: float32 reconstruction;
+    ``params``: :class:`QuantParams` for affine schemes, else None; ``levels``: the
+    representable values (sorted, float32) when finite and per-tensor, else None;
+    ``clip_range``: (lo, hi) beyond which values are clipped, or None.
+    """
+
+    scheme: str
+    settings: Mapping[str, Any]
+    codes: np.ndarray
+    dequantized: np.ndarray
+    params: QuantParams | None
+    levels: np.ndarray | None
+    clip_range: tuple[float, float] | None
+    bits_per_element: float
+
+    def metrics(self, x: object, **options: Any) -> Metrics:
+        """:func:`quantlib.metrics` of ``x`` against this result (codes passed for speed)."""
+        m = metrics(x, self.dequantized, self.params, codes=self.codes, **options)
+        if self.params is None:
+            d = m.to_dict()
+            d["bits_per_element"] = self.bits_per_element
+            m = Metrics(**d)
+        return m
+
+
+@dataclass(frozen=True)
+class SchemeSpec:
+    """A registered scheme: ``run(x, settings) -> QuantResult`` plus what a UI needs to show it."""
+
+    name: str
+    family: str
+    description: str
+    formula: str  # LaTeX
+    settings: tuple[Setting, ...]
+    run: Callable[[np.ndarray, dict[str, Any]], QuantResult] = field(repr=False)
+    at_bits: Callable[[int, Mapping[str, Any]], dict[str, Any]] = field(
+        default=lambda bits, settings: {"bits": bits}, repr=False
+    )  # settings that make this scheme use ``bits`` bits per code (for bit sweeps)
+
+    def setting(self, name: str) -> Setting:
+        for s in self.settings:
+            if s.name == name:
+                return s
+        raise KeyError(name)
+
+    def defaults(self) -> dict[str, Any]:
+        return {s.name: s.default for s in self.settings}
+
+    def validate(self, settings: Mapping[str, Any]) -> dict[str, Any]:
+        known = {s.name for s in self.settings}
+        unknown = sorted(set(settings) - known)
+        if unknown:
+            raise ValueError(f"scheme {self.name!r} has no setting(s) {unknown}; its settings are {sorted(known)}")
+        out = self.defaults()
+        for k, v in settings.items():
+            out[k] = self.setting(k).validate(v)
+        return out
+
+
+SCHEMES: dict[str, SchemeSpec] = {}
+
+
+def register(spec: SchemeSpec) -> SchemeSpec:
+    """Add ``spec`` to :data:`SCHEMES` (names are unique)."""
+    if spec.name in SCHEMES:
+        raise ValueError(f"scheme {spec.name!r} is already registered")
+    SCHEMES[spec.name] = spec
+    return spec
+
+
+class Quantizer:
+    """A scheme with its settings fixed: ``Quantizer("symmetric", bits=4)(x) -> QuantResult``."""
+
+    def __init__(self, scheme: str, **settings: Any) -> None:
+        self.spec = SCHEMES[check_choice(scheme, "scheme", SCHEMES)]
+        self.settings = self.spec.validate(settings)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def __call__(self, x: object) -> QuantResult:
+        return self.spec.run(as_float_array(x), dict(self.settings))
+
+    def __repr__(self) -> str:
+        changed = {k: v for k, v in self.settings.items() if v != self.spec.setting(k).default}
+        args = "".join(f", {k}={v!r}" for k, v in changed.items())
+        return f"Quantizer({self.name!r}{args})"
+
+
+# ----------------------------------------------------------------- integer schemes
+def _common_int_settings(signed_default: bool) -> tuple[Setting, ...]:
+    return (
+        Setting("bits", int, 8, "Bit width of the integer codes.", min=MIN_BITS, max=MAX_BITS),
+        Setting("signed", bool, signed_default, "Signed codes (int8-style) or unsigned (uint8-style)."),
+        Setting("narrow_range", bool, False, "Drop the lowest code so the grid is symmetric (e.g. [-127, 127])."),
+        Setting("calibration", str, "minmax", "How the clipping range is chosen from the data.", choices=tuple(METHODS)),
+        Setting("num_bins", int, 2048, "Histogram bins used by the histogram-based calibrators.", min=MIN_BINS, max=MAX_BINS),
+        Setting("percentile", float, 99.99, "Percentile kept by the 'percentile' calibrator.", min=1e-9, max=100.0),
+        Setting("granularity", str, "per_tensor", "One scale for the tensor, one per channel, or one per group.",
+                choices=("per_tensor", "per_channel", "per_group")),
+        Setting("axis", int, 0, "Channel axis for per-channel / per-group.", min=-32, max=31),
+        Setting("group_size", int, 128, "Elements per group for per-group.", min=1, max=2**24),
+        Setting("rounding", str, "half_even", "Rounding of x/s to an integer.", choices=ROUNDING_MODES),
+        Setting("convention", str, "quantlib", "Whose arithmetic to reproduce.", choices=tuple(CONVENTIONS)),
+        Setting("power_of_two", bool, False, "Round the scale up to a power of two (shift-only hardware)."),
+        Setting("scale", float, None, "Manual scale (None: calibrate).", min=1e-38, optional=True),
+        Setting("zero_point", int, None, "Manual zero-point (None: from calibration, or 0 with a manual scale).", optional=True),
+        Setting("seed", int, 0, "Seed for stochastic rounding.", min=0, max=2**32 - 1),
+    )
+
+
+def _granularity(x: np.ndarray, s: dict[str, Any]) -> tuple[int | None, int | None]:
+    g = s["granularity"]
+    if g == "per_tensor":
+        return None, None
+    if g == "per_channel":
+        return s["axis"], None
+    return (s["axis"] if x.ndim >= 2 else None), s["group_size"]
+
+
+def _run_integer(symmetric: bool) -> Callable[[np.ndarray, dict[str, Any]], QuantResult]:
+    def run(x: np.ndarray, s: dict[str, Any]) -> QuantResult:
+        axis, group = _granularity(x, s)
+        if s["scale"] is not None:
+            qmin, qmax = code_range(s["bits"], symmetric=symmetric, signed=s["signed"],
+                                    narrow_range=s["narrow_range"], convention=get_convention(s["convention"]))
+            zp = s["zero_point"] if s["zero_point"] is not None else (0 if qmin <= 0 <= qmax else qmin)
+            if axis is not None or group is not None:
+                raise ValueError("a manual scale / zero-point is per-tensor; set granularity='per_tensor'")
+            params = QuantParams(scale=s["scale"], zero_point=zp, qmin=qmin, qmax=qmax, convention=s["convention"])
+        else:
+            params = choose_qparams(
+                x, bits=s["bits"], symmetric=symmetric, signed=s["signed"], narrow_range=s["narrow_range"],
+                calibration=s["calibration"], axis=axis, group_size=group, power_of_two=s["power_of_two"],
+                convention=s["convention"], num_bins=s["num_bins"], percentile=s["percentile"],
+            )
+            if s["zero_point"] is not None:
+                params = QuantParams(scale=params.scale, zero_point=s["zero_point"], qmin=params.qmin,
+                                     qmax=params.qmax, axis=params.axis, group_size=params.group_size,
+                                     convention=params.convention, amax=params.amax)
+        codes = quantize(x, params, rounding=s["rounding"], seed=s["seed"])
+        deq = dequantize(codes, params)
+        lv = levels(params)
+        clip = code_range_of(params)
+        return QuantResult("", s, codes, deq, params, lv, clip, _bpe(params, x.size))
+
+    return run
+
+
+def _bpe(params: QuantParams, size: int) -> float:
+    return bits_per_element(params, size)
+
+
+def _run_fixed_point(x: np.ndarray, s: dict[str, Any]) -> QuantResult:
+    params = fixed_point_params(s["int_bits"], s["frac_bits"], signed=s["signed"])
+    codes = quantize(x, params, rounding=s["rounding"], overflow=s["overflow"])
+    deq = dequantize(codes, params)
+    return QuantResult("", s, codes, deq, params, levels(params), code_range_of(params), float(params.bits))
+
+
+def _run_histogram(x: np.ndarray, s: dict[str, Any]) -> QuantResult:
+    codes, deq, lv, edges = histogram_quantize(x, s["num_bins"], s["reconstruction"])
+    bits = float(np.ceil(np.log2(s["num_bins"])))
+    overhead = (32 * 2 if s["reconstruction"] == "center" else 32 * s["num_bins"]) / x.size
+    return QuantResult("", s, codes, deq, None, np.unique(lv), (float(edges[0]), float(edges[-1])), bits + overhead)
+
+
+def _named(run: Callable[[np.ndarray, dict[str, Any]], QuantResult], name: str) -> Callable[[np.ndarray, dict[str, Any]], QuantResult]:
+    def wrapped(x: np.ndarray, s: dict[str, Any]) -> QuantResult:
+        r = run(x, s)
+        return QuantResult(name, s, r.codes, r.dequantized, r.params, r.levels, r.clip_range, r.bits_per_element)
+
+    return wrapped
+
+
+for _spec in (
+    SchemeSpec(
+        "symmetric", "integer",
+        "Uniform grid centred on 0: zero-point 0 (signed), scale from max|x|.",
+        r"q = \mathrm{clamp}\!\left(\mathrm{round}\!\left(\tfrac{x}{s}\right),\ q_{min},\ q_{max}\right),\quad s = \tfrac{\max|x|}{q_{max}},\quad \hat x = s\,q",
+        _common_int_settings(True), _run_integer(True),
+    ),
+    SchemeSpec(
+        "asymmetric", "integer",
+        "Uniform grid over [min, max] with a zero-point, so a skewed range wastes no codes.",
+        r"q = \mathrm{clamp}\!\left(\mathrm{round}\!\left(\tfrac{x}{s}\right) + z,\ q_{min},\ q_{max}\right),\quad s = \tfrac{x_{max} - x_{min}}{q_{max} - q_{min}},\quad z = \mathrm{round}\!\left(q_{min} - \tfrac{x_{min}}{s}\right),\quad \hat x = s\,(q - z)",
+        _common_int_settings(False), _run_integer(False),
+    ),
+    SchemeSpec(
+        "fixed_point", "fixed point",
+        "Qm.n fixed point: a power-of-two scale 2^-n, no calibration; overflow saturates or wraps.",
+        r"q = \mathrm{sat\ or\ wrap}\!\left(\mathrm{round}\!\left(x \cdot 2^{n}\right)\right),\quad \hat x = q \cdot 2^{-n}",
+        (
+            Setting("int_bits", int, 3, "m: integer bits (excluding the sign bit).", min=0, max=15),
+            Setting("frac_bits", int, 4, "n: fraction bits; the step is 2^-n.", min=0, max=15),
+            Setting("signed", bool, True, "Two's-complement sign bit."),
+            Setting("overflow", str, "saturate", "Clamp at the range ends, or wrap around like a C/Go int cast.",
+                    choices=OVERFLOW_MODES),
+            Setting("rounding", str, "half_even", "Rounding of x * 2^n.", choices=ROUNDING_MODES),
+        ),
+        _run_fixed_point,
+        lambda bits, s: {"frac_bits": max(0, min(15, bits - int(s.get("signed", True)) - s.get("int_bits", 3))),
+                         "int_bits": min(s.get("int_bits", 3), bits - int(s.get("signed", True)))},
+    ),
+    SchemeSpec(
+        "histogram", "histogram",
+        "Each value becomes the index of its uniform bin over [min, max]; rebuilt at the bin centre or bin mean.",
+        r"k = \mathrm{clamp}\!\left(\left\lfloor \tfrac{x - x_{min}}{w} \right\rfloor,\ 0,\ B-1\right),\quad w = \tfrac{x_{max}-x_{min}}{B},\quad \hat x = x_{min} + \left(k + \tfrac12\right) w",
+        (
+            Setting("num_bins", int, 256, "B: number of bins (levels).", min=MIN_BINS, max=MAX_BINS),
+            Setting("reconstruction", str, "center", "Rebuild at the bin centre or at the mean of its values.",
+                    choices=RECONSTRUCTIONS),
+        ),
+        _run_histogram,
+        lambda bits, s: {"num_bins": 2**bits},
+    ),
+):
+    register(SchemeSpec(_spec.name, _spec.family, _spec.description, _spec.formula, _spec.settings,
+                        _named(_spec.run, _spec.name), _spec.at_bits))

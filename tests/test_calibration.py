@@ -1,0 +1,74 @@
+"""Calibrators: what each one is for, checked on data where the answer is known."""
+
+import numpy as np
+import pytest
+
+import quantlib as ql
+
+
+@pytest.fixture(scope="module")
+def outlier_tensor():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(200_000).astype(np.float32)
+    x[:20] = 60.0
+    return x
+
+
+def test_minmax_is_the_data_range(outlier_tensor):
+    lo, hi = ql.calibrate(outlier_tensor, "minmax")
+    assert (lo, hi) == (outlier_tensor.min(), outlier_tensor.max())
+
+
+@pytest.mark.parametrize(
+    "method, convention, bits",
+    [("percentile", c, 8) for c in ("quantlib", "pytorch", "onnxruntime", "tensorrt")]
+    + [("entropy", "quantlib", 8), ("entropy", "tensorrt", 8), ("mse", "quantlib", 4), ("mse", "tensorrt", 4)],
+    ids=lambda v: str(v),
+)
+def test_outlier_robust_methods_clip_rare_outliers(outlier_tensor, method, convention, bits):
+    # a rare outlier lies beyond every default percentile cut, and at 4 bits an L2 criterion
+    # prefers clipping them (at 8 bits keeping them is cheaper, so mse rightly keeps them there).
+    x = np.concatenate([outlier_tensor[20:], outlier_tensor[:1]])  # 1 outlier in 200k: 0.0005 %
+    lo, hi = ql.calibrate(x, method, convention=convention, bits=bits)
+    assert 2.0 < hi < 30, f"{method}/{convention} kept the outliers: hi={hi}"
+
+
+def test_percentile_matches_numpy_quantile_exactly():
+    x = np.random.default_rng(1).standard_normal(10_001).astype(np.float32)
+    lo, hi = ql.calibrate(x, "percentile", percentile=99.0, symmetric=False)
+    assert (lo, hi) == tuple(np.quantile(x, [0.005, 0.995]).astype(np.float32))
+    lo, hi = ql.calibrate(x, "percentile", percentile=99.0)
+    assert hi == np.float32(np.quantile(np.abs(x), 0.99)) and lo == -hi
+
+
+def test_num_bins_changes_histogram_methods(outlier_tensor):
+    picks = {ql.calibrate(outlier_tensor, "entropy", num_bins=nb)[1] for nb in (256, 1024, 4096)}
+    assert len(picks) > 1
+
+
+@pytest.mark.parametrize("method", ["minmax", "percentile", "mse"])
+def test_per_channel_calibration_matches_row_by_row(method):
+    rng = np.random.default_rng(2)
+    w = (rng.standard_normal((6, 500)) * np.arange(1, 7)[:, None]).astype(np.float32)
+    lo, hi = ql.calibrate(w, method, axis=0, percentile=99.0)
+    for r in range(6):
+        rlo, rhi = ql.calibrate(w[r : r + 1], method, axis=0, percentile=99.0)
+        assert lo[r] == rlo[0] and hi[r] == rhi[0]
+
+
+def test_mse_pick_is_no_worse_than_minmax(outlier_tensor):
+    def err(lo, hi):
+        p = ql.qparams_from_range(lo, hi, bits=4)
+        return np.mean((outlier_tensor - ql.fake_quantize(outlier_tensor, p)) ** 2)
+
+    assert err(*ql.calibrate(outlier_tensor, "mse", bits=4)) < err(*ql.calibrate(outlier_tensor, "minmax"))
+
+
+def test_calibrators_on_constant_tensor_return_a_valid_range():
+    x = np.full(100, 2.5, np.float32)
+    for method in ql.CALIBRATION_METHODS:
+        for conv in ql.CONVENTIONS:
+            lo, hi = ql.calibrate(x, method, convention=conv)
+            assert np.isfinite(lo) and np.isfinite(hi) and lo <= hi
+            p = ql.qparams_from_range(lo, hi, convention=conv)
+            assert np.all(np.isfinite(ql.fake_quantize(x, p)))
