@@ -1,0 +1,21 @@
+"""The README's commands and example stay true."""
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text()
+
+
+def test_readme_opens_with_the_two_commands_and_ci_runs_the_test_one():
+    first_block = re.search(r"```bash\n(.*?)```", README, re.S).group(1).strip().splitlines()
+    assert len(first_block) == 2
+    app_cmd, test_cmd = (line.split("#")[0].strip() for line in first_block)
+    assert app_cmd.endswith("streamlit run app.py") and "pip install" in app_cmd
+    assert test_cmd in (ROOT / ".ci" / "run").read_text()
+
+
+def test_readme_example_runs(capsys):
+    code = re.search(r"```python\n(.*?)```", README, re.S).group(1)
+    exec(compile(code, "README.md", "exec"), {})
+    assert "[10 20 30 40 50]" in capsys.readouterr().out

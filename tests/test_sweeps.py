@@ -1,0 +1,35 @@
+import numpy as np
+
+import quantlib as ql
+
+X = np.random.default_rng(7).standard_normal(20_000).astype(np.float32)
+
+
+def test_sweep_bits_follows_six_db_per_bit_for_a_uniform_signal():
+    u = np.random.default_rng(0).uniform(-1, 1, 100_000).astype(np.float32)
+    df = ql.sweep_bits(u, "symmetric", bits=range(4, 13))
+    slopes = np.diff(df["sqnr_db"])
+    # step = amax / qmax with qmax = 2**(b-1) - 1, error ~ uniform: each bit gains 20 log10(qmax_{b+1} / qmax_b)
+    qmax = 2.0 ** (np.arange(4, 13) - 1) - 1
+    np.testing.assert_allclose(slopes, 20 * np.log10(qmax[1:] / qmax[:-1]), atol=0.1)
+    assert abs(slopes[-1] - 6.02) < 0.05
+    assert np.allclose(np.diff(df["reference_db"]), 20 * np.log10(2))
+    assert {"scheme", "bits", "mse", "sqnr_db", "bits_per_element", "reference_db"} <= set(df.columns)
+
+
+def test_sweep_bits_points_equal_individual_runs():
+    df = ql.sweep_bits(X, "asymmetric", bits=[3, 7], calibration="mse")
+    for _, row in df.iterrows():
+        r = ql.Quantizer("asymmetric", bits=int(row.bits), calibration="mse")(X)
+        assert row.mse == r.metrics(X).mse
+
+
+def test_sweep_threshold_rows_are_exact_quantizations():
+    df = ql.sweep_threshold(X, bits=4, num_points=16)
+    assert (df["kind"] == "sweep").sum() == 16
+    assert set(ql.CALIBRATION_METHODS) <= set(df["kind"])
+    row = df[df["kind"] == "sweep"].iloc[5]
+    p = ql.qparams_from_range(row.lo, row.hi, bits=4)
+    assert np.isclose(row.mse, np.mean((X.astype(np.float64) - ql.fake_quantize(X, p)) ** 2), rtol=1e-12)
+    # the MSE calibrator's pick is no worse than min-max's on the same data
+    assert df.loc[df.kind == "mse", "mse"].item() <= df.loc[df.kind == "minmax", "mse"].item()
