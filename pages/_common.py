@@ -1,61 +1,247 @@
-"""Shared UI pieces: the data-source panel, generic setting widgets, cached engine calls."""
+"""Shared UI pieces: URL-backed widget state, the data-source panel, setting widgets,
+cached engine calls and download buttons. Pages stay thin; all math is in quantlib."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 import streamlit as st
 
 import quantlib as ql
+from quantlib import export
 
 SIZES = [2**k for k in range(10, 25, 2)]  # 1 K ... 16 M, log steps
+DIST_OPTIONS = {
+    "normal_with_outliers": (("outlier_fraction", 0.001, 1e-6, 0.2, "Share of values that are outliers."),
+                             ("outlier_scale", 20.0, 1.0, 1000.0, "How many times larger the outliers are.")),
+    "student_t": (("dof", 3.0, 1.0, 100.0, "Degrees of freedom: lower means heavier tails."),),
+}
+SOURCES = ("synthetic", "sample")
 
 
-@st.cache_data(max_entries=8, show_spinner=False)
-def load_synthetic(kind: str, size: int, seed: int) -> np.ndarray:
-    return ql.synthetic(kind, size, seed)
+# ------------------------------------------------------------------ URL state
+def _encode(v: Any) -> str:
+    if v is None:
+        return "none"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float):
+        return repr(v)
+    return str(v)
 
 
-@st.cache_data(max_entries=32, show_spinner=False)
-def run_scheme(kind: str, size: int, seed: int, scheme: str, settings: tuple[tuple[str, Any], ...]) -> ql.QuantResult:
-    return ql.Quantizer(scheme, **dict(settings))(load_synthetic(kind, size, seed))
+def parse_bool(raw: str) -> bool:
+    if raw not in ("true", "false"):
+        raise ValueError("expected true or false")
+    return raw == "true"
 
 
-@st.cache_data(max_entries=32, show_spinner=False)
-def result_metrics(kind: str, size: int, seed: int, scheme: str, settings: tuple[tuple[str, Any], ...]) -> dict[str, float]:
-    x = load_synthetic(kind, size, seed)
-    return run_scheme(kind, size, seed, scheme, settings).metrics(x).to_dict()
+def parse_choice(options: list[Any], cast: Callable[[str], Any] = str) -> Callable[[str], Any]:
+    def parse(raw: str) -> Any:
+        v = cast(raw)
+        if v not in options:
+            raise ValueError(f"allowed: {options[:12]}{' …' if len(options) > 12 else ''}")
+        return v
+
+    return parse
 
 
-def data_source() -> tuple[str, int, int]:
-    """Sidebar panel: which tensor every page works on."""
+def parse_number(cast: type, lo: float | None = None, hi: float | None = None) -> Callable[[str], Any]:
+    def parse(raw: str) -> Any:
+        v = cast(raw)
+        if cast is float and not np.isfinite(v):
+            raise ValueError("must be finite")
+        if (lo is not None and v < lo) or (hi is not None and v > hi):
+            raise ValueError(f"allowed range [{lo}, {hi}]")
+        return v
+
+    return parse
+
+
+def parse_setting(s: ql.Setting) -> Callable[[str], Any]:
+    def parse(raw: str) -> Any:
+        if s.optional and raw == "none":
+            return None
+        value = parse_bool(raw) if s.type is bool else s.type(raw)
+        return s.validate(value)
+
+    return parse
+
+
+def bind(key: str, default: Any, parse: Callable[[str], Any]) -> None:
+    """Seed ``st.session_state[key]`` from the URL (validated) or ``default``, once per session,
+    and mark ``key`` to be written back to the URL by :func:`publish_url`."""
+    bound = st.session_state.setdefault("_url_keys", {})
+    bound[key] = True
+    if key in st.session_state:
+        return
+    raw = st.query_params.get(key)
+    value = default
+    if raw is not None:
+        try:
+            value = parse(raw)
+        except (ValueError, TypeError, OverflowError) as exc:
+            st.session_state.setdefault("_url_errors", []).append(f"`{key}={raw[:60]}` ignored: {exc}")
+    st.session_state[key] = value
+
+
+def start_page() -> None:
+    """Call first on every page: forget which keys the previous page bound."""
+    st.session_state["_url_keys"] = {}
+
+
+def publish_url() -> None:
+    """Write every bound widget's value to the URL and report URL values that were refused."""
+    for msg in st.session_state.pop("_url_errors", []):
+        st.warning(f"Link parameter {msg}")
+    keys = st.session_state.get("_url_keys", {})
+    wanted = {k: _encode(st.session_state[k]) for k in keys if k in st.session_state}
+    if dict(st.query_params) != wanted:
+        st.query_params.from_dict(wanted)
+
+
+# ---------------------------------------------------------------- data source
+@st.cache_resource(max_entries=6, ttl=3600, show_spinner=False)
+def load_tensor(source: tuple) -> np.ndarray:
+    """The tensor a source key describes (read-only; shared because it is deterministic)."""
+    spec = dict(source)
+    if spec["source"] == "sample":
+        x = ql.sample_tensors()[spec["name"]]
+    else:
+        x = ql.synthetic(spec["distribution"], spec["size"], spec["seed"], shape=spec.get("shape"),
+                         **dict(spec.get("options", ())))
+    x.setflags(write=False)
+    return x
+
+
+def data_source() -> tuple:
+    """Sidebar panel shared by every page; returns a hashable description of the tensor."""
     with st.sidebar:
         st.header("Data source")
-        kind = st.selectbox("Distribution", list(ql.DISTRIBUTIONS), help="Synthetic distribution to quantize.")
-        size = st.select_slider("Size", SIZES, value=2**16, format_func=lambda n: f"{n:,}",
-                                help="Number of values (1 K … 16 M).")
-        seed = st.number_input("Seed", 0, 2**31 - 1, 0, help="Same seed, same tensor.")
-    return kind, int(size), int(seed)
+        bind("data.source", "synthetic", parse_choice(list(SOURCES)))
+        src = st.radio("Source", SOURCES, key="data.source", horizontal=True,
+                       help="Synthetic distributions, or tensors shipped in sample_data/ (uploads come later).")
+        if src == "sample":
+            names = sorted(ql.sample_tensors())
+            bind("data.sample", names[0], parse_choice(names))
+            name = st.selectbox("Sample tensor", names, key="data.sample", help="Files shipped in sample_data/.")
+            return (("source", "sample"), ("name", name))
+        dists = list(ql.DISTRIBUTIONS)
+        bind("data.distribution", "normal", parse_choice(dists))
+        dist = st.selectbox("Distribution", dists, key="data.distribution", help="Synthetic distribution to quantize.")
+        options = []
+        for name, default, lo, hi, helptext in DIST_OPTIONS.get(dist, ()):
+            key = f"data.{name}"
+            bind(key, default, parse_number(float, lo, hi))
+            options.append((name, float(st.number_input(name.replace("_", " "), lo, hi, key=key, format="%.6g", help=helptext))))
+        bind("data.size", 2**16, parse_choice(SIZES, int))
+        size = st.select_slider("Size", SIZES, key="data.size", format_func=lambda n: f"{n:,}",
+                                help="Number of values, 1 K … 16 M (a 4096×4096 layer).")
+        bind("data.seed", 0, parse_number(int, 0, 2**31 - 1))
+        seed = st.number_input("Seed", 0, 2**31 - 1, key="data.seed", help="Same settings and seed, same tensor.")
+        bind("data.layout", "vector", parse_choice(["vector", "matrix"]))
+        layout = st.radio("Layout", ["vector", "matrix"], key="data.layout", horizontal=True,
+                          help="matrix: a square-ish 2-D weight (rows = channels), for per-channel / per-group.")
+        shape = None
+        if layout == "matrix":
+            rows = 2 ** (int(np.log2(size)) // 2)
+            shape = (rows, size // rows)
+            st.caption(f"shape {shape[0]:,} × {shape[1]:,}")
+        return (("source", "synthetic"), ("distribution", dist), ("size", int(size)), ("seed", int(seed)),
+                ("shape", shape), ("options", tuple(options)))
 
 
-def setting_widget(scheme: str, s: ql.Setting, key_prefix: str = "") -> Any:
-    """One widget for one registry setting, chosen from its type and bounds."""
-    key = f"{key_prefix}{scheme}.{s.name}"
+def source_dict(source: tuple) -> dict[str, Any]:
+    d = dict(source)
+    if "options" in d:
+        d["options"] = dict(d["options"])
+    return d
+
+
+# ------------------------------------------------------------ engine (cached)
+def _freeze(settings: Mapping[str, Any]) -> tuple:
+    return tuple(sorted(settings.items()))
+
+
+@st.cache_resource(max_entries=24, ttl=3600, show_spinner=False)
+def _run(source: tuple, scheme: str, frozen: tuple) -> ql.QuantResult:
+    return ql.Quantizer(scheme, **dict(frozen))(load_tensor(source))
+
+
+def run_scheme(source: tuple, scheme: str, settings: Mapping[str, Any]) -> ql.QuantResult:
+    return _run(source, scheme, _freeze(settings))
+
+
+@st.cache_data(max_entries=64, ttl=3600, show_spinner=False)
+def _metrics(source: tuple, scheme: str, frozen: tuple, num_bins: int) -> dict[str, float]:
+    return _run(source, scheme, frozen).metrics(load_tensor(source), num_bins=num_bins).to_dict()
+
+
+def scheme_metrics(source: tuple, scheme: str, settings: Mapping[str, Any], num_bins: int = 256) -> dict[str, float]:
+    return _metrics(source, scheme, _freeze(settings), num_bins)
+
+
+@st.cache_data(max_entries=32, ttl=3600, show_spinner=False)
+def _bits_curve(source: tuple, scheme: str, frozen: tuple):
+    return ql.sweep_bits(load_tensor(source), scheme, range(2, 17), max_samples=2**18, **dict(frozen))
+
+
+def bits_curve(source: tuple, scheme: str, settings: Mapping[str, Any]):
+    """Metrics at 2..16 bits (on a 262 144-value strided subsample for big tensors)."""
+    s = {k: v for k, v in settings.items() if k not in ("scale", "zero_point")}
+    return _bits_curve(source, scheme, _freeze(s))
+
+
+@st.cache_data(max_entries=32, ttl=3600, show_spinner=False)
+def threshold_curve(source: tuple, bits: int, symmetric: bool, convention: str, num_bins: int):
+    return ql.sweep_threshold(load_tensor(source), bits=bits, symmetric=symmetric, convention=convention,
+                              num_bins=num_bins)
+
+
+# -------------------------------------------------------------------- widgets
+def setting_widget(scheme: str, s: ql.Setting, prefix: str = "") -> Any:
+    """One URL-bound widget for one registry setting, chosen from its type and bounds."""
+    key = f"{prefix}{scheme}.{s.name}"
+    bind(key, s.default, parse_setting(s))
     label = s.name.replace("_", " ")
     if s.type is bool:
-        return st.checkbox(label, s.default, help=s.help, key=key)
+        return st.checkbox(label, key=key, help=s.help)
     if s.choices is not None:
-        return st.selectbox(label, s.choices, index=s.choices.index(s.default), help=s.help, key=key)
-    if s.optional:
-        manual = st.checkbox(f"manual {label}", False, help=s.help, key=key + ".manual")
-        if not manual:
-            return None
-        if s.type is float:
-            return st.number_input(label, min_value=float(s.min or 0) or None, value=0.01, format="%.6g", key=key)
-        return st.number_input(label, value=0, step=1, key=key)
+        return st.selectbox(label, s.choices, key=key, help=s.help)
     if s.type is int and s.max is not None and s.max - s.min <= 64:
-        return st.slider(label, int(s.min), int(s.max), int(s.default), help=s.help, key=key)
+        return st.slider(label, int(s.min), int(s.max), key=key, help=s.help)
     if s.type is int:
-        return int(st.number_input(label, int(s.min), int(s.max), int(s.default), help=s.help, key=key))
-    return float(st.number_input(label, float(s.min), float(s.max), float(s.default), help=s.help, key=key))
+        return int(st.number_input(label, int(s.min), int(s.max), key=key, help=s.help, step=1))
+    return float(st.number_input(label, float(s.min), float(s.max), key=key, help=s.help, format="%.6g"))
+
+
+def downloads(label: str, files: list[tuple[str, str, Callable[[], bytes | str], str]], columns: int = 4) -> None:
+    """A row of deferred download buttons: (button label, file name, producer, mime)."""
+    st.markdown(f"**{label}**")
+    cols = st.columns(columns)
+    for i, (text, name, produce, mime) in enumerate(files):
+        cols[i % columns].download_button(text, data=produce, file_name=name, mime=mime, on_click="ignore",
+                                          key=f"dl.{name}", help=f"Download {name}")
+
+
+def result_files(stem: str, result: ql.QuantResult, metrics: Mapping[str, Any], source: tuple) -> list:
+    """Download entries for one result: codes (.npy/.csv), params (.json), metrics (.csv), snippet (.py)."""
+    files = [("codes .npy", f"{stem}_codes.npy", lambda: export.npy_bytes(result.codes), "application/octet-stream")]
+    if result.codes.size <= export.CSV_MAX_VALUES:
+        files.append(("codes .csv", f"{stem}_codes.csv", lambda: export.csv_bytes(result.codes), "text/csv"))
+    files += [
+        ("params .json", f"{stem}_params.json",
+         lambda: export.params_json(result.params, {"scheme": result.scheme, "settings": dict(result.settings)}),
+         "application/json"),
+        ("metrics .csv", f"{stem}_metrics.csv", lambda: export.metrics_csv(metrics), "text/csv"),
+        ("Python snippet", f"{stem}.py",
+         lambda: export.python_snippet(source_dict(source), [(result.scheme, dict(result.settings))]), "text/x-python"),
+    ]
+    return files
+
+
+def settings_json(settings: Mapping[str, Any]) -> str:
+    return json.dumps(dict(settings), sort_keys=True)

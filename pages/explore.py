@@ -1,38 +1,132 @@
 """Explore: one scheme on one tensor — what quantization does, live."""
 
+import numpy as np
 import streamlit as st
 
 import quantlib as ql
-from quantlib import figures
-from pages._common import data_source, load_synthetic, result_metrics, run_scheme, setting_widget
+from pages import _common as ui
+from quantlib import export, figures
 
+ui.start_page()
 st.title("Explore")
-kind, size, seed = data_source()
+source = ui.data_source()
+schemes = list(ql.SCHEMES)
 
-controls, view = st.columns([1, 3])
+controls, view = st.columns([1, 3], gap="medium")
 with controls:
-    scheme = st.selectbox("Scheme", list(ql.SCHEMES), help="Every scheme in the registry.")
+    ui.bind("scheme", "symmetric", ui.parse_choice(schemes))
+    scheme = st.selectbox("Scheme", schemes, key="scheme",
+                          help="Every scheme in the registry; its own settings appear below.")
     spec = ql.SCHEMES[scheme]
     st.caption(spec.description)
-    settings = {s.name: setting_widget(scheme, s) for s in spec.settings}
+    ui.bind("bins", 2048, ui.parse_number(int, 8, 8192))
+    bins = st.slider("Histogram bins", 8, 8192, key="bins", step=8,
+                     help="Bin count for the plots, and for the histogram-based calibrators and the histogram scheme.")
+    names = {s.name for s in spec.settings}
+    settings = {}
+    for s in spec.settings:
+        if s.name == "num_bins":
+            settings["num_bins"] = bins
+        elif not s.optional:
+            settings[s.name] = ui.setting_widget(scheme, s)
 
-key = (kind, size, seed, scheme, tuple(sorted(settings.items())))
+    manual = False
+    if {"scale", "zero_point"} <= names:
+        def prefill() -> None:
+            """Switching to manual starts from the calibrated values."""
+            if st.session_state.get(f"{scheme}.manual"):
+                auto = ui.run_scheme(source, scheme, {**settings, "scale": None, "zero_point": None})
+                if auto.params is not None and auto.params.per_tensor:
+                    st.session_state[f"{scheme}.scale"] = float(auto.params.scale)
+                    st.session_state[f"{scheme}.zero_point"] = int(auto.params.zero_point)
+
+        ui.bind(f"{scheme}.manual", False, ui.parse_bool)
+        manual = st.toggle("Manual scale and zero-point", key=f"{scheme}.manual", on_change=prefill,
+                           help="Off: calibrated from the data. On: type your own (starts from the calibrated values).")
+        if manual:
+            ui.bind(f"{scheme}.scale", 0.01, ui.parse_number(float))
+            ui.bind(f"{scheme}.zero_point", 0, ui.parse_number(int))
+            settings["scale"] = float(st.number_input("scale", key=f"{scheme}.scale", format="%.8g",
+                                                      help="Step between levels; must be finite and > 0."))
+            settings["zero_point"] = int(st.number_input("zero-point", key=f"{scheme}.zero_point", step=1,
+                                                         help="Code that represents 0; must lie in [qmin, qmax]."))
+
 try:
     with st.spinner("Quantizing…"):
-        x = load_synthetic(kind, size, seed)
-        result = run_scheme(*key)
-        m = result_metrics(*key)
+        x = ui.load_tensor(source)
+        result = ui.run_scheme(source, scheme, settings)
+        m = ui.scheme_metrics(source, scheme, settings, bins)
 except (ValueError, TypeError) as exc:
-    view.error(f"Cannot quantize with these settings: {exc}")
+    view.error(f"These settings cannot be applied: {exc}")
+    ui.publish_url()
     st.stop()
+
+# deltas against the previous, different configuration
+config = (source, scheme, ui.settings_json(settings))
+hist = st.session_state.setdefault("explore.history", {"config": None, "metrics": None, "prev": None})
+if hist["config"] != config:
+    hist["prev"], hist["config"], hist["metrics"] = hist["metrics"], config, m
+prev = hist["prev"]
+
+
+def card(col, label, key, fmt, unit="", better="higher"):
+    delta = None
+    if prev is not None and np.isfinite(prev[key]) and np.isfinite(m[key]):
+        delta = f"{m[key] - prev[key]:+{fmt}}{unit}"
+    col.metric(label, f"{m[key]:{fmt}}{unit}", delta, delta_color="normal" if better == "higher" else "inverse",
+               help=f"{key}; the delta is against the previous setting")
+
 
 with view:
     st.latex(spec.formula)
-    cols = st.columns(4)
-    cols[0].metric("SQNR", f"{m['sqnr_db']:.2f} dB")
-    cols[1].metric("MSE", f"{m['mse']:.3g}")
-    cols[2].metric("clipped", f"{100 * m['clip_ratio']:.3f} %")
-    cols[3].metric("bits / element", f"{m['bits_per_element']:.3f}")
-    left, right = st.columns(2)
-    left.plotly_chart(figures.distribution_figure(x, result), width="stretch")
-    right.plotly_chart(figures.codes_figure(result), width="stretch")
+    if spec.live_formula is not None:
+        st.latex(spec.live_formula(result))
+    c = st.columns(6)
+    card(c[0], "SQNR", "sqnr_db", ".2f", " dB")
+    card(c[1], "MSE", "mse", ".3g", better="lower")
+    card(c[2], "cosine", "cosine_similarity", ".6f")
+    card(c[3], "max error", "max_abs_error", ".3g", better="lower")
+    card(c[4], "clipped", "clip_ratio", ".3%", better="lower")
+    share = m["clipping_mse"] / m["mse"] if m["mse"] > 0 else 0.0
+    c[5].metric("clipping share of MSE", f"{share:.1%}", help=f"rounding: {1 - share:.1%}")
+    st.caption(f"{m['levels_used']:,} levels used · code entropy {m['code_entropy_bits']:.2f} bits · "
+               f"{m['bits_per_element']:.3f} bits per element · tensor shape {x.shape}")
+
+    figs = {
+        "distribution": figures.distribution_figure(x, result, bins),
+        "codes": figures.codes_figure(result),
+        "error": figures.error_figure(x, result, bins),
+        "transfer": figures.transfer_figure(x, result),
+    }
+    row1, row2 = st.columns(2), st.columns(2)
+    for col, name in zip([*row1, *row2], figs):
+        col.plotly_chart(figs[name], width="stretch", key=f"fig.{name}")
+
+st.subheader("Error curves")
+curves = st.columns(2)
+ui.bind("curve_metric", "sqnr_db", ui.parse_choice(list(ql.sweeps.METRIC_COLUMNS)))
+metric = curves[0].selectbox("Metric", ql.sweeps.METRIC_COLUMNS, key="curve_metric",
+                             help="Metric drawn against bit width and against the clipping threshold.")
+try:
+    with st.spinner("Sweeping bit widths…"):
+        bits_df = ui.bits_curve(source, scheme, settings)
+    figs["bits"] = figures.bits_figure(bits_df, metric)
+    curves[0].plotly_chart(figs["bits"], width="stretch", key="fig.bits")
+except (ValueError, TypeError) as exc:
+    curves[0].warning(f"No bit-width curve for these settings: {exc}")
+if "calibration" in names:
+    with st.spinner("Sweeping clipping thresholds…"):
+        thr = ui.threshold_curve(source, settings["bits"], scheme == "symmetric", settings["convention"], bins)
+    figs["threshold"] = figures.threshold_figure(thr, metric if metric in thr else "mse")
+    curves[1].plotly_chart(figs["threshold"], width="stretch", key="fig.threshold")
+else:
+    curves[1].info("The clipping-threshold curve applies to calibrated integer schemes.")
+
+with st.expander("Downloads", expanded=False):
+    stem = f"{scheme}"
+    ui.downloads("Result", ui.result_files(stem, result, m, source))
+    ui.downloads("Figures (.html)", [(f"{n} .html", f"{stem}_{n}.html", (lambda f=f: export.figure_html(f)), "text/html")
+                                     for n, f in figs.items()])
+    st.code(export.python_snippet(ui.source_dict(source), [(scheme, settings)]), language="python")
+
+ui.publish_url()

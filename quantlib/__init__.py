@@ -18,7 +18,7 @@ from .integer import (
     quantize,
 )
 from .binning import histogram_quantize
-from .data import DISTRIBUTIONS, synthetic
+from .data import DISTRIBUTIONS, sample_tensors, synthetic
 from .metrics import Metrics, metrics
 from .params import QuantParams, qrange
 from .schemes import SCHEMES, Quantizer, QuantResult, SchemeSpec, Setting, register
@@ -46,6 +46,7 @@ __all__ = [
     "histogram_quantize",
     "metrics",
     "register",
+    "sample_tensors",
     "sweep_bits",
     "synthetic",
     "sweep_threshold",

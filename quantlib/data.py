@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -75,3 +77,19 @@ def synthetic(kind: str = "normal", size: int = 100_000, seed: int = 0, *, shape
             raise ValueError(f"shape {shape} does not hold {size} values")
         x = x.reshape(shape)
     return x
+
+
+SAMPLE_DIR = Path(__file__).resolve().parents[1] / "sample_data"
+
+
+@functools.cache
+def _sample_files() -> tuple[Path, ...]:
+    return tuple(sorted(SAMPLE_DIR.glob("*.csv"))) if SAMPLE_DIR.is_dir() else ()
+
+
+def sample_tensors() -> dict[str, np.ndarray]:
+    """The tensors shipped in ``sample_data/`` by name (file stem), as float32 arrays."""
+    out = {}
+    for path in _sample_files():
+        out[path.stem] = np.loadtxt(path, delimiter=",", dtype=np.float32, ndmin=1)
+    return out

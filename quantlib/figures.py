@@ -74,15 +74,31 @@ def error_figure(x: np.ndarray, result: QuantResult, num_bins: int = 128, max_po
     return _layout(fig, "Quantization error", "", "")
 
 
-def transfer_figure(result_fn, lo: float, hi: float, clip_range: tuple[float, float] | None, points: int = 2001) -> go.Figure:
-    """The staircase x -> x_hat over [lo, hi] (``result_fn`` maps an array to dequantized values)."""
-    xs = np.linspace(lo, hi, points, dtype=np.float32)
-    ys = result_fn(xs)
+def transfer_figure(x: np.ndarray, result: QuantResult, points: int = 2001) -> go.Figure:
+    """The staircase x -> x_hat over the data range, with the clipping thresholds.
+
+    Per-tensor affine results are evaluated exactly on a fine grid with the same params;
+    other schemes show the (x, x_hat) pairs of the data itself, sorted and downsampled.
+    """
+    from .integer import fake_quantize
+
+    lo, hi = float(x.min()), float(x.max())
+    p = result.params
+    if p is not None and p.per_tensor:
+        xs = np.linspace(lo, hi, points, dtype=np.float32)
+        ys = fake_quantize(xs, p, rounding=result.settings.get("rounding", "half_even")
+                           if result.settings.get("rounding") != "stochastic" else "half_even")
+    else:
+        xf, yf = subsample(x, 50_000), subsample(result.dequantized, 50_000)
+        order = np.argsort(xf, kind="stable")
+        keep = order[np.linspace(0, order.size - 1, min(points, order.size)).astype(np.int64)]
+        xs, ys = xf[keep], yf[keep]
     fig = go.Figure(go.Scatter(x=xs, y=ys, mode="lines", line_shape="hv", name="x̂(x)", line_color=QUANTIZED))
     fig.add_scatter(x=[lo, hi], y=[lo, hi], mode="lines", name="identity", line=dict(dash="dot", color="grey"))
-    if clip_range is not None:
-        for v in clip_range:
-            fig.add_vline(x=v, line_dash="dash", line_color="grey")
+    if result.clip_range is not None:
+        for v in result.clip_range:
+            if lo <= v <= hi:
+                fig.add_vline(x=v, line_dash="dash", line_color="grey")
     return _layout(fig, "Transfer function", "x", "x̂")
 
 
@@ -107,3 +123,32 @@ def threshold_figure(df: pd.DataFrame, metric: str = "mse") -> go.Figure:
     if metric == "mse":
         fig.update_yaxes(type="log")
     return _layout(fig, f"{metric} vs clipping threshold", "threshold", metric)
+
+
+def small_multiples(x: np.ndarray, results: list[QuantResult], labels: list[str], num_bins: int = 128,
+                    columns: int = 2) -> go.Figure:
+    """One panel per result: original vs dequantized histogram, all panels on shared axes."""
+    from plotly.subplots import make_subplots
+
+    n = len(results)
+    rows = max(1, -(-n // columns))
+    lo = float(min([x.min()] + [r.dequantized.min() for r in results]))
+    hi = float(max([x.max()] + [r.dequantized.max() for r in results]))
+    if hi == lo:
+        lo, hi = lo - 0.5, hi + 0.5
+    edges = np.linspace(lo, hi, num_bins + 1)
+    centres = (edges[:-1] + edges[1:]) / 2
+    orig, _ = np.histogram(x, edges)
+    fig = make_subplots(rows=rows, cols=columns, shared_xaxes="all", shared_yaxes="all",
+                        subplot_titles=labels, vertical_spacing=0.12 if rows > 1 else 0.2)
+    for i, r in enumerate(results):
+        row, col = i // columns + 1, i % columns + 1
+        counts, _ = np.histogram(r.dequantized, edges)
+        fig.add_bar(x=centres, y=orig, marker_color=ORIGINAL, opacity=0.5, name="original", showlegend=i == 0,
+                    row=row, col=col)
+        fig.add_bar(x=centres, y=counts, marker_color=QUANTIZED, opacity=0.6, name="dequantized", showlegend=i == 0,
+                    row=row, col=col)
+    fig.update_layout(barmode="overlay")
+    _layout(fig, "Original vs dequantized, per configuration", "", "")
+    fig.update_layout(height=260 * rows + 80)
+    return fig

@@ -69,7 +69,8 @@ class Setting:
         if self.choices is not None and value not in self.choices:
             raise ValueError(f"setting {self.name!r} = {value!r} is not allowed; choose one of {list(self.choices)}")
         if (self.min is not None and value < self.min) or (self.max is not None and value > self.max):
-            raise ValueError(f"setting {self.name!r} = {value!r} is out of range [{self.min}, {self.max}]")
+            allowed = f"[{self.min}, {self.max}]" if self.max is not None else f">= {self.min}"
+            raise ValueError(f"setting {self.name!r} = {value!r} is out of range; allowed: {allowed}")
         return value
 
 
@@ -115,6 +116,7 @@ class SchemeSpec:
     at_bits: Callable[[int, Mapping[str, Any]], dict[str, Any]] = field(
         default=lambda bits, settings: {"bits": bits}, repr=False
     )  # settings that make this scheme use ``bits`` bits per code (for bit sweeps)
+    live_formula: Callable[[QuantResult], str] | None = field(default=None, repr=False)  # LaTeX with the numbers
 
     def setting(self, name: str) -> Setting:
         for s in self.settings:
@@ -183,7 +185,7 @@ def _common_int_settings(signed_default: bool) -> tuple[Setting, ...]:
         Setting("rounding", str, "half_even", "Rounding of x/s to an integer.", choices=ROUNDING_MODES),
         Setting("convention", str, "quantlib", "Whose arithmetic to reproduce.", choices=tuple(CONVENTIONS)),
         Setting("power_of_two", bool, False, "Round the scale up to a power of two (shift-only hardware)."),
-        Setting("scale", float, None, "Manual scale (None: calibrate).", min=1e-38, optional=True),
+        Setting("scale", float, None, "Manual scale (None: calibrate); must be finite and > 0.", optional=True),
         Setting("zero_point", int, None, "Manual zero-point (None: from calibration, or 0 with a manual scale).", optional=True),
         Setting("seed", int, 0, "Seed for stochastic rounding.", min=0, max=2**32 - 1),
     )
@@ -227,6 +229,31 @@ def _run_integer(symmetric: bool) -> Callable[[np.ndarray, dict[str, Any]], Quan
     return run
 
 
+def _g(v: float) -> str:
+    """A number for LaTeX: 6 significant digits, powers of ten written out."""
+    mantissa, _, exp = f"{v:.6g}".partition("e")
+    return mantissa if not exp else rf"{mantissa}\times10^{{{int(exp)}}}"
+
+
+def _affine_live(r: QuantResult) -> str:
+    """The affine map with this result's numbers (per-tensor), or a note for per-channel/group."""
+    p = r.params
+    if p is None or not p.per_tensor:
+        n = int(np.size(p.scale)) if p is not None else 0
+        return rf"\text{{{n} scales (per-channel / per-group): }} q_i = \mathrm{{clamp}}(\mathrm{{round}}(x / s_i) + z_i,\ {p.qmin},\ {p.qmax})"
+    z = p.zero_point
+    zterm = f" + {z}" if z > 0 else (f" - {-z}" if z < 0 else "")
+    zsub = f"(q - {z})" if z > 0 else (f"(q + {-z})" if z < 0 else "q")
+    return (rf"q = \mathrm{{clamp}}\!\left(\mathrm{{round}}\!\left(\tfrac{{x}}{{{_g(p.scale)}}}\right){zterm},\ {p.qmin},\ {p.qmax}\right),"
+            rf"\quad \hat x = {_g(p.scale)}\cdot {zsub}")
+
+
+def _histogram_live(r: QuantResult) -> str:
+    lo, hi = r.clip_range
+    b = r.settings["num_bins"]
+    return (rf"k = \mathrm{{clamp}}\!\left(\left\lfloor \tfrac{{x - ({_g(lo)})}}{{{_g((hi - lo) / b)}}} \right\rfloor,\ 0,\ {b - 1}\right)")
+
+
 def _bpe(params: QuantParams, size: int) -> float:
     return bits_per_element(params, size)
 
@@ -258,13 +285,13 @@ for _spec in (
         "symmetric", "integer",
         "Uniform grid centred on 0: zero-point 0 (signed), scale from max|x|.",
         r"q = \mathrm{clamp}\!\left(\mathrm{round}\!\left(\tfrac{x}{s}\right),\ q_{min},\ q_{max}\right),\quad s = \tfrac{\max|x|}{q_{max}},\quad \hat x = s\,q",
-        _common_int_settings(True), _run_integer(True),
+        _common_int_settings(True), _run_integer(True), live_formula=_affine_live,
     ),
     SchemeSpec(
         "asymmetric", "integer",
         "Uniform grid over [min, max] with a zero-point, so a skewed range wastes no codes.",
         r"q = \mathrm{clamp}\!\left(\mathrm{round}\!\left(\tfrac{x}{s}\right) + z,\ q_{min},\ q_{max}\right),\quad s = \tfrac{x_{max} - x_{min}}{q_{max} - q_{min}},\quad z = \mathrm{round}\!\left(q_{min} - \tfrac{x_{min}}{s}\right),\quad \hat x = s\,(q - z)",
-        _common_int_settings(False), _run_integer(False),
+        _common_int_settings(False), _run_integer(False), live_formula=_affine_live,
     ),
     SchemeSpec(
         "fixed_point", "fixed point",
@@ -281,6 +308,7 @@ for _spec in (
         _run_fixed_point,
         lambda bits, s: {"frac_bits": max(0, min(15, bits - int(s.get("signed", True)) - s.get("int_bits", 3))),
                          "int_bits": min(s.get("int_bits", 3), bits - int(s.get("signed", True)))},
+        _affine_live,
     ),
     SchemeSpec(
         "histogram", "histogram",
@@ -293,7 +321,8 @@ for _spec in (
         ),
         _run_histogram,
         lambda bits, s: {"num_bins": 2**bits},
+        _histogram_live,
     ),
 ):
     register(SchemeSpec(_spec.name, _spec.family, _spec.description, _spec.formula, _spec.settings,
-                        _named(_spec.run, _spec.name), _spec.at_bits))
+                        _named(_spec.run, _spec.name), _spec.at_bits, _spec.live_formula))

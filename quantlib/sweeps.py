@@ -36,12 +36,12 @@ def subsample(x: np.ndarray, max_samples: int | None) -> np.ndarray:
 def sweep_bits(
     x: object,
     scheme: str = "symmetric",
-    bits: Iterable[int] = range(2, 17),
+    bit_widths: Iterable[int] = range(2, 17),
     *,
     max_samples: int | None = None,
     **settings: Any,
 ) -> pd.DataFrame:
-    """Metrics of ``scheme`` (with ``settings``) at each bit width in ``bits``.
+    """Metrics of ``scheme`` (with ``settings``) at each bit width in ``bit_widths``.
 
     Columns: scheme, bits, bits_per_element, the metrics in METRIC_COLUMNS, and
     ``reference_db`` — a 6.02 dB/bit line through the first point's SQNR.
@@ -50,7 +50,7 @@ def sweep_bits(
     x = as_float_array(x)
     spec = SCHEMES[Quantizer(scheme).name]
     rows = []
-    for b in bits:
+    for b in bit_widths:
         b = check_bits(b)
         overrides = spec.at_bits(b, spec.validate(settings))
         q = Quantizer(scheme, **{**settings, **overrides})

@@ -1,51 +1,199 @@
-"""Every page, driven through streamlit.testing.v1.AppTest."""
+"""Every page, driven through streamlit.testing.v1.AppTest: controls move, what is shown follows."""
 
+import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
 import quantlib as ql
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
+X = ql.synthetic("normal", 2**16, 0)  # the default data source
 
 
-@pytest.fixture
-def app():
-    at = AppTest.from_file(APP, default_timeout=120)
+def explore(**query) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=180)
+    for k, v in query.items():
+        at.query_params[k] = v
     at.run()
-    assert not at.exception
+    assert not at.exception, at.exception
     return at
 
 
-def _metric(at, label):
+def compare(**query) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=180)
+    for k, v in query.items():
+        at.query_params[k] = v
+    at.switch_page("pages/compare.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def metric(at, label) -> str:
     return next(m.value for m in at.metric if m.label == label)
 
 
-def test_explore_shows_real_results(app):
-    x = ql.synthetic("normal", 2**16, 0)
-    expected = ql.Quantizer("symmetric")(x).metrics(x)
-    assert _metric(app, "SQNR") == f"{expected.sqnr_db:.2f} dB"
-    assert len(app.get("plotly_chart")) == 2
+def sqnr(at) -> float:
+    return float(metric(at, "SQNR").split()[0])
 
 
-def test_bits_slider_changes_the_result(app):
-    app.slider(key="symmetric.bits").set_value(4).run()
-    x = ql.synthetic("normal", 2**16, 0)
-    assert _metric(app, "SQNR") == f"{ql.Quantizer('symmetric', bits=4)(x).metrics(x).sqnr_db:.2f} dB"
+# ----------------------------------------------------------------------- Explore
+def test_explore_default_view_shows_real_numbers_and_all_figures():
+    at = explore()
+    expected = ql.Quantizer("symmetric", num_bins=2048)(X).metrics(X)
+    assert metric(at, "SQNR") == f"{expected.sqnr_db:.2f} dB"
+    assert metric(at, "MSE") == f"{expected.mse:.3g}"
+    assert len(at.get("plotly_chart")) == 6  # 4 views + 2 error curves
+    assert len(at.latex) == 2
 
 
-@pytest.mark.parametrize("scheme", sorted(ql.SCHEMES))
-def test_every_registry_scheme_renders(app, scheme):
-    app.selectbox[0].set_value(scheme).run()
-    assert not app.exception and not app.error
-    assert len(app.get("plotly_chart")) == 2
+def test_fewer_bits_lower_sqnr_and_delta_is_shown():
+    at = explore()
+    at8 = sqnr(at)
+    at.slider(key="symmetric.bits").set_value(4).run()
+    assert sqnr(at) < at8 - 20
+    sqnr_card = next(m for m in at.metric if m.label == "SQNR")
+    assert sqnr_card.delta.startswith("-")
 
 
-def test_bad_settings_show_a_message_and_keep_the_app_alive(app):
-    app.selectbox[0].set_value("symmetric").run()
-    app.selectbox(key="symmetric.granularity").set_value("per_channel").run()  # 1-D data: refused
-    assert not app.exception
-    assert "at least 2 dimensions" in app.error[0].value
-    app.selectbox(key="symmetric.granularity").set_value("per_tensor").run()
-    assert not app.error and len(app.get("plotly_chart")) == 2
+@pytest.mark.parametrize("key, value", [
+    ("symmetric.calibration", "percentile"), ("symmetric.calibration", "entropy"), ("symmetric.calibration", "mse"),
+    ("symmetric.calibration", "l2_histogram"), ("symmetric.rounding", "floor"), ("symmetric.convention", "pytorch"),
+    ("symmetric.convention", "onnxruntime"), ("symmetric.convention", "tensorrt"),
+])
+def test_selectbox_controls_change_the_result(key, value):
+    at = explore()
+    before = metric(at, "MSE")
+    at.selectbox(key=key).set_value(value).run()
+    assert not at.exception and not at.error
+    expected = ql.Quantizer("symmetric", num_bins=2048, **{key.split(".")[1]: value})(X).metrics(X)
+    assert metric(at, "MSE") == f"{expected.mse:.3g}"
+    if value != "pytorch":  # pytorch's amax/127.5 is a hair away from amax/127
+        assert metric(at, "MSE") != before or key.endswith("convention")
+
+
+def test_bins_control_drives_the_histogram_scheme():
+    at = explore(scheme="histogram")
+    at.slider(key="bins").set_value(16).run()
+    expected = ql.Quantizer("histogram", num_bins=16)(X).metrics(X)
+    assert metric(at, "SQNR") == f"{expected.sqnr_db:.2f} dB"
+
+
+def test_per_channel_needs_a_matrix_and_then_helps():
+    at = explore()
+    at.selectbox(key="symmetric.granularity").set_value("per_channel").run()
+    assert "at least 2 dimensions" in at.error[0].value and not at.exception
+    at.radio(key="data.layout").set_value("matrix").run()
+    assert not at.error
+    w = X.reshape(256, 256)
+    assert metric(at, "SQNR") == f"{ql.Quantizer('symmetric', num_bins=2048, granularity='per_channel')(w).metrics(w).sqnr_db:.2f} dB"
+
+
+def test_data_source_controls():
+    at = explore()
+    at.selectbox(key="data.distribution").set_value("normal_with_outliers").run()
+    at.number_input(key="data.outlier_scale").set_value(100.0).run()
+    at.select_slider(key="data.size").set_value(2**12).run()
+    at.number_input(key="data.seed").set_value(7).run()
+    x = ql.synthetic("normal_with_outliers", 2**12, 7, outlier_scale=100.0)
+    assert metric(at, "SQNR") == f"{ql.Quantizer('symmetric', num_bins=2048)(x).metrics(x).sqnr_db:.2f} dB"
+    at.radio(key="data.source").set_value("sample").run()
+    b = ql.sample_tensors()["blog_example"]
+    assert metric(at, "SQNR") == f"{ql.Quantizer('symmetric', num_bins=2048)(b).metrics(b).sqnr_db:.2f} dB"
+
+
+def test_manual_mode_prefills_calibrated_values_and_rejects_bad_ones():
+    at = explore()
+    at.toggle(key="symmetric.manual").set_value(True).run()
+    p = ql.Quantizer("symmetric", num_bins=2048)(X).params
+    assert at.number_input(key="symmetric.scale").value == p.scale
+    assert at.number_input(key="symmetric.zero_point").value == p.zero_point
+    at.number_input(key="symmetric.scale").set_value(-1.0).run()
+    assert "scale must be finite and > 0" in at.error[0].value and not at.exception
+    at.number_input(key="symmetric.scale").set_value(0.05).run()
+    at.number_input(key="symmetric.zero_point").set_value(500).run()
+    assert "zero_point must be within [qmin, qmax] = [-128, 127]" in at.error[0].value
+    at.number_input(key="symmetric.zero_point").set_value(0).run()
+    assert not at.error
+    manual = ql.Quantizer("symmetric", scale=0.05, zero_point=0)(X).metrics(X)
+    assert metric(at, "SQNR") == f"{manual.sqnr_db:.2f} dB"
+
+
+def test_every_scheme_renders_on_explore():
+    at = explore()
+    for name in ql.SCHEMES:
+        at.selectbox(key="scheme").set_value(name).run()
+        assert not at.exception and not at.error, name
+        assert len(at.get("plotly_chart")) >= 5
+
+
+def test_url_state_round_trip():
+    at = explore()
+    at.selectbox(key="scheme").set_value("asymmetric").run()
+    at.slider(key="asymmetric.bits").set_value(5).run()
+    at.selectbox(key="asymmetric.calibration").set_value("mse").run()
+    url = dict(at.query_params)
+    assert url["scheme"] == "asymmetric" and url["asymmetric.bits"] == "5"
+    again = explore(**url)
+    assert metric(again, "SQNR") == metric(at, "SQNR")
+    assert again.slider(key="asymmetric.bits").value == 5
+
+
+@pytest.mark.parametrize("query", [
+    {"scheme": "<script>alert(1)</script>"}, {"symmetric.bits": "99"}, {"symmetric.bits": "eight"},
+    {"bins": "-5"}, {"data.size": "1e12"}, {"symmetric.percentile": "nan"}, {"data.seed": "' OR 1=1"},
+], ids=["script-scheme", "bits-range", "bits-text", "bins-negative", "size-huge", "nan", "sql"])
+def test_hostile_url_values_are_refused_with_a_warning(query):
+    at = explore(**query)
+    assert any("ignored" in w.value for w in at.warning)
+    assert metric(at, "SQNR")  # the default view still renders
+
+
+def test_curve_metric_selector():
+    at = explore()
+    at.selectbox(key="curve_metric").set_value("mse").run()
+    assert not at.exception
+    titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
+    assert "mse vs bits" in titles and "mse vs clipping threshold" in titles
+
+
+# ----------------------------------------------------------------------- Compare
+def test_compare_ranks_the_default_configurations():
+    at = compare()
+    table = at.dataframe[0].value
+    assert list(table["SQNR dB"]) == sorted(table["SQNR dB"], reverse=True)
+    expected = ql.Quantizer("asymmetric", bits=4, calibration="mse")(X).metrics(X).sqnr_db
+    row = table[table["configuration"] == "asymmetric(bits=4, calibration=mse)"]
+    assert np.isclose(row["SQNR dB"].item(), expected)
+    assert len(at.get("plotly_chart")) == 2
+
+
+def test_compare_add_and_remove():
+    at = compare()
+    n = len(at.dataframe[0].value)
+    at.selectbox(key="add.scheme").set_value("fixed_point").run()
+    at.slider(key="add.fixed_point.frac_bits").set_value(6).run()
+    next(b for b in at.button if b.label == "Add").click().run()
+    table = at.dataframe[0].value
+    assert len(table) == n + 1 and "fixed_point(frac_bits=6)" in set(table["configuration"])
+    at.button(key="remove.0").click().run()
+    assert len(at.dataframe[0].value) == n
+
+
+def test_compare_url_round_trip_and_bad_configs():
+    cfg = json.dumps([["symmetric", {"bits": 3}], ["histogram", {"num_bins": 8}]])
+    at = compare(configs=cfg)
+    assert set(at.dataframe[0].value["configuration"]) == {"symmetric(bits=3)", "histogram(num_bins=8)"}
+    assert json.loads(at.query_params["configs"]) == json.loads(cfg)
+    bad = compare(configs=json.dumps([["symmetric", {"bits": 99}]]))
+    assert any("ignored" in w.value for w in bad.warning)
+    assert len(bad.dataframe[0].value) == 4
+
+
+def test_compare_shows_an_error_for_a_config_that_cannot_apply_and_keeps_the_rest():
+    cfg = json.dumps([["symmetric", {"granularity": "per_channel"}], ["symmetric", {}]])
+    at = compare(configs=cfg)
+    assert any("at least 2 dimensions" in e.value for e in at.error)
+    assert len(at.dataframe[0].value) == 1

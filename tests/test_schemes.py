@@ -64,7 +64,7 @@ def test_registering_a_scheme_makes_it_available_to_everything():
     spec = ql.SchemeSpec("test_int4", "integer", "int4 for the test", base.formula, base.settings, base.run)
     ql.register(spec)
     try:
-        df = ql.sweep_bits(X, "test_int4", bits=[3, 4])
+        df = ql.sweep_bits(X, "test_int4", [3, 4])
         assert list(df["bits"]) == [3, 4]
         with pytest.raises(ValueError, match="already registered"):
             ql.register(spec)

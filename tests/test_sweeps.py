@@ -7,7 +7,7 @@ X = np.random.default_rng(7).standard_normal(20_000).astype(np.float32)
 
 def test_sweep_bits_follows_six_db_per_bit_for_a_uniform_signal():
     u = np.random.default_rng(0).uniform(-1, 1, 100_000).astype(np.float32)
-    df = ql.sweep_bits(u, "symmetric", bits=range(4, 13))
+    df = ql.sweep_bits(u, "symmetric", range(4, 13))
     slopes = np.diff(df["sqnr_db"])
     # step = amax / qmax with qmax = 2**(b-1) - 1, error ~ uniform: each bit gains 20 log10(qmax_{b+1} / qmax_b)
     qmax = 2.0 ** (np.arange(4, 13) - 1) - 1
@@ -18,7 +18,7 @@ def test_sweep_bits_follows_six_db_per_bit_for_a_uniform_signal():
 
 
 def test_sweep_bits_points_equal_individual_runs():
-    df = ql.sweep_bits(X, "asymmetric", bits=[3, 7], calibration="mse")
+    df = ql.sweep_bits(X, "asymmetric", [3, 7], calibration="mse")
     for _, row in df.iterrows():
         r = ql.Quantizer("asymmetric", bits=int(row.bits), calibration="mse")(X)
         assert row.mse == r.metrics(X).mse

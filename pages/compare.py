@@ -1,0 +1,145 @@
+"""Compare: several schemes/settings on the same tensor, side by side and ranked."""
+
+import json
+
+import pandas as pd
+import streamlit as st
+
+import quantlib as ql
+from pages import _common as ui
+from quantlib import export, figures
+
+DEFAULT_CONFIGS = [
+    ("symmetric", {}),
+    ("symmetric", {"calibration": "entropy"}),
+    ("asymmetric", {"bits": 4, "calibration": "mse"}),
+    ("histogram", {"num_bins": 16}),
+]
+MAX_CONFIGS = 12
+
+
+def parse_configs(raw: str) -> list[tuple[str, dict]]:
+    """URL form: a JSON list of [scheme, {settings}]; each is validated by the registry."""
+    items = json.loads(raw)
+    if not isinstance(items, list) or not 1 <= len(items) <= MAX_CONFIGS:
+        raise ValueError(f"expected a list of 1..{MAX_CONFIGS} [scheme, settings] pairs")
+    out = []
+    for item in items:
+        if not (isinstance(item, list) and len(item) == 2 and isinstance(item[1], dict)):
+            raise ValueError("each entry must be [scheme, {settings}]")
+        ql.Quantizer(item[0], **item[1])  # validates names, types and ranges
+        out.append((item[0], item[1]))
+    return out
+
+
+def label(scheme: str, settings: dict) -> str:
+    spec = ql.SCHEMES[scheme]
+    diff = ", ".join(f"{k}={v}" for k, v in settings.items() if v != spec.setting(k).default)
+    return f"{scheme}({diff})" if diff else scheme
+
+
+ui.start_page()
+st.title("Compare")
+source = ui.data_source()
+
+if "compare.configs" not in st.session_state:
+    raw = st.query_params.get("configs")
+    configs = [(s, dict(c)) for s, c in DEFAULT_CONFIGS]
+    if raw is not None:
+        try:
+            configs = parse_configs(raw)
+        except (ValueError, TypeError) as exc:
+            st.warning(f"Link parameter `configs` ignored: {exc}")
+    st.session_state["compare.configs"] = configs
+configs: list[tuple[str, dict]] = st.session_state["compare.configs"]
+
+with st.expander("Configurations", expanded=True):
+    for i, (scheme, settings) in enumerate(list(configs)):
+        a, b = st.columns([6, 1])
+        a.markdown(f"**{i + 1}.** `{label(scheme, settings)}`")
+        if b.button("Remove", key=f"remove.{i}", help="Drop this configuration", disabled=len(configs) <= 1):
+            configs.pop(i)
+            st.rerun()
+    st.markdown("**Add a configuration**")
+    schemes = list(ql.SCHEMES)
+    new_scheme = st.selectbox("Scheme", schemes, key="add.scheme", help="Any scheme in the registry.")
+    spec = ql.SCHEMES[new_scheme]
+    cols = st.columns(4)
+    new_settings = {}
+    for j, s in enumerate(x for x in spec.settings if not x.optional):
+        with cols[j % 4]:
+            new_settings[s.name] = ui.setting_widget(new_scheme, s, prefix="add.")
+    if st.button("Add", type="primary", disabled=len(configs) >= MAX_CONFIGS,
+                 help=f"Add this scheme with these settings (at most {MAX_CONFIGS})."):
+        changed = {k: v for k, v in new_settings.items() if v != spec.setting(k).default}
+        configs.append((new_scheme, changed))
+        st.rerun()
+
+ui.bind("compare.bins", 128, ui.parse_number(int, 8, 4096))
+bins = st.slider("Histogram bins (plots)", 8, 1024, key="compare.bins", step=8,
+                 help="Bins of the small-multiple histograms.")
+
+x = ui.load_tensor(source)
+results, labels, rows, applied = [], [], [], []
+progress = st.progress(0.0, text="Quantizing…")
+for i, (scheme, settings) in enumerate(configs):
+    name = label(scheme, settings)
+    try:
+        r = ui.run_scheme(source, scheme, settings)
+        m = ui.scheme_metrics(source, scheme, settings)
+    except (ValueError, TypeError) as exc:
+        st.error(f"{name}: {exc}")
+        continue
+    results.append(r)
+    labels.append(name)
+    applied.append((scheme, settings))
+    rows.append({"configuration": name, "scheme": scheme, "bits/element": m["bits_per_element"],
+                 "SQNR dB": m["sqnr_db"], "MSE": m["mse"], "cosine": m["cosine_similarity"],
+                 "max error": m["max_abs_error"], "clip %": 100 * m["clip_ratio"], "levels used": m["levels_used"]})
+    progress.progress((i + 1) / len(configs), text=f"Quantized {name}")
+progress.empty()
+
+if not results:
+    st.error("No configuration could be applied to this tensor.")
+    ui.publish_url()
+    st.stop()
+
+table = pd.DataFrame(rows).sort_values("SQNR dB", ascending=False, ignore_index=True)
+table.insert(0, "rank", range(1, len(table) + 1))
+st.subheader("Ranking")
+st.dataframe(table, hide_index=True, width="stretch")
+
+figs = {"small_multiples": figures.small_multiples(x, results, labels, bins)}
+st.plotly_chart(figs["small_multiples"], width="stretch", key="fig.small_multiples")
+
+with st.spinner("Sweeping bit widths…"):
+    curves = []
+    for (scheme, settings), name in zip(applied, labels):
+        try:
+            df = ui.bits_curve(source, scheme, settings).copy()
+        except (ValueError, TypeError) as exc:
+            st.warning(f"No bit-width curve for {name}: {exc}")
+            continue
+        df["scheme"] = name
+        curves.append(df)
+ui.bind("compare.metric", "sqnr_db", ui.parse_choice(list(ql.sweeps.METRIC_COLUMNS)))
+metric = st.selectbox("Curve metric", ql.sweeps.METRIC_COLUMNS, key="compare.metric",
+                      help="Metric drawn against bit width for every configuration.")
+if curves:
+    figs["bits"] = figures.bits_figure(pd.concat(curves, ignore_index=True), metric)
+    st.plotly_chart(figs["bits"], width="stretch", key="fig.bits")
+
+with st.expander("Downloads", expanded=False):
+    ui.downloads("Table and figures", [
+        ("metrics .csv", "compare_metrics.csv", lambda: export.metrics_csv(table), "text/csv"),
+        *[(f"{n} .html", f"compare_{n}.html", (lambda f=f: export.figure_html(f)), "text/html") for n, f in figs.items()],
+    ])
+    pick = st.selectbox("Configuration for codes and params", labels, key="compare.pick",
+                        help="Which configuration's codes and params to download.")
+    k = labels.index(pick)
+    ui.downloads("Selected configuration", ui.result_files(f"compare_{k + 1}", results[k], rows[k], source))
+    st.code(export.python_snippet(ui.source_dict(source), configs), language="python")
+
+st.session_state["_url_keys"]["configs"] = True
+st.session_state["configs"] = json.dumps([[s, c] for s, c in configs])
+ui.publish_url()

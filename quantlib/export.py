@@ -1,0 +1,85 @@
+"""Serialisers behind the app's download buttons: plain bytes/str, no UI."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from .params import QuantParams
+
+CSV_MAX_VALUES = 2**20  # text files beyond ~1 M values are not useful to anyone
+
+
+def npy_bytes(a: np.ndarray) -> bytes:
+    """The array as a .npy file (never pickled)."""
+    buf = io.BytesIO()
+    np.save(buf, np.ascontiguousarray(a), allow_pickle=False)
+    return buf.getvalue()
+
+
+def csv_bytes(a: np.ndarray) -> bytes:
+    """The array as CSV: one row per row of a 2-D array, one value per line otherwise.
+
+    Refuses more than CSV_MAX_VALUES values (use .npy for those)."""
+    if a.size > CSV_MAX_VALUES:
+        raise ValueError(f"{a.size:,} values are too many for CSV (limit {CSV_MAX_VALUES:,}); download .npy instead")
+    buf = io.StringIO()
+    fmt = "%d" if a.dtype.kind in "iu" else "%.9g"
+    np.savetxt(buf, a if a.ndim == 2 else a.reshape(-1, 1), fmt=fmt, delimiter=",")
+    return buf.getvalue().encode()
+
+
+def params_json(params: QuantParams | None, extra: Mapping[str, Any] | None = None) -> str:
+    """Quantization parameters (and any extra fields such as scheme settings) as JSON."""
+    doc: dict[str, Any] = {"params": params.to_dict() if params is not None else None}
+    if extra:
+        doc.update(extra)
+    return json.dumps(doc, indent=2, default=_jsonable)
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, np.generic):
+        return v.item()
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    raise TypeError(f"not JSON serialisable: {type(v).__name__}")
+
+
+def metrics_csv(rows: pd.DataFrame | Mapping[str, Any]) -> bytes:
+    """A metrics table (or one metrics dict) as CSV."""
+    df = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame([dict(rows)])
+    return df.to_csv(index=False).encode()
+
+
+def figure_html(fig: go.Figure) -> str:
+    """A self-contained interactive HTML file (plotly.js embedded, works offline)."""
+    return fig.to_html(include_plotlyjs=True, full_html=True)
+
+
+def python_snippet(source: Mapping[str, Any], configs: list[tuple[str, Mapping[str, Any]]]) -> str:
+    """A runnable script that rebuilds the tensor and each (scheme, settings) result with quantlib."""
+    src = dict(source)
+    kind = src.pop("source", "synthetic")
+    if kind == "synthetic":
+        load = (
+            f"x = ql.synthetic({src['distribution']!r}, {src['size']}, seed={src['seed']}"
+            + "".join(f", {k}={v!r}" for k, v in src.get("options", {}).items())
+            + (f", shape={tuple(src['shape'])!r}" if src.get("shape") else "")
+            + ")"
+        )
+    else:
+        load = f"x = ql.sample_tensors()[{src['name']!r}]"
+    lines = ["import quantlib as ql", "", load, ""]
+    for i, (scheme, settings) in enumerate(configs):
+        args = "".join(f", {k}={v!r}" for k, v in settings.items())
+        lines += [
+            f"r{i} = ql.Quantizer({scheme!r}{args})(x)",
+            f"print({scheme!r}, r{i}.metrics(x).to_dict())",
+        ]
+    return "\n".join(lines) + "\n"
