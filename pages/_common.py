@@ -4,7 +4,9 @@ cached engine calls and download buttons. Pages stay thin; all math is in quantl
 from __future__ import annotations
 
 import json
+import runpy
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -13,6 +15,7 @@ import streamlit as st
 import quantlib as ql
 from quantlib import export
 
+APP_PATH = Path(__file__).resolve().parents[1] / "app.py"
 SIZES = [2**k for k in range(10, 25, 2)]  # 1 K ... 16 M, log steps
 DIST_OPTIONS = {
     "normal_with_outliers": (("outlier_fraction", 0.001, 1e-6, 0.2, "Share of values that are outliers."),
@@ -89,7 +92,29 @@ def bind(key: str, default: Any, parse: Callable[[str], Any]) -> None:
 
 
 def start_page() -> None:
-    """Call first on every page: forget which keys the previous page bound."""
+    """Call first on every page: make sure the run went through app.py, and forget the
+    previous page's URL keys.
+
+    Streamlit treats a folder named ``pages/`` next to the main script as an old-style
+    multipage app until the first ``st.navigation`` call of the server's life; in that first
+    session a link such as ``/explore`` runs this file directly, without app.py's page
+    config and menu. app.py marks every run it routes; an unmarked run clears Streamlit's
+    old-mode flag and reruns (the session's first run, which carries no click to lose), or
+    runs app.py in its place (later runs: AppTest resets the flag before every run).
+    """
+    if not st.session_state.pop("_routed", False):
+        try:
+            from streamlit.runtime.pages_manager import PagesManager
+
+            PagesManager.uses_pages_directory = False
+        except ImportError:  # a Streamlit without the old mode
+            pass
+        if not st.session_state.get("_started"):
+            st.session_state["_started"] = True
+            st.rerun()
+        runpy.run_path(str(APP_PATH), run_name="__main__")
+        st.stop()
+    st.session_state["_started"] = True
     st.session_state["_url_keys"] = {}
 
 

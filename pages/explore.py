@@ -81,14 +81,14 @@ with view:
     st.latex(spec.formula)
     if spec.live_formula is not None:
         st.latex(spec.live_formula(result))
-    c = st.columns(6)
+    c = [*st.columns(3), *st.columns(3)]
     card(c[0], "SQNR", "sqnr_db", ".2f", " dB")
     card(c[1], "MSE", "mse", ".3g", better="lower")
     card(c[2], "cosine", "cosine_similarity", ".6f")
     card(c[3], "max error", "max_abs_error", ".3g", better="lower")
     card(c[4], "clipped", "clip_ratio", ".3%", better="lower")
     share = m["clipping_mse"] / m["mse"] if m["mse"] > 0 else 0.0
-    c[5].metric("clipping share of MSE", f"{share:.1%}", help=f"rounding: {1 - share:.1%}")
+    c[5].metric("clipping share of MSE", f"{share:.1%}", help=f"the rest, {1 - share:.1%}, is rounding error")
     st.caption(f"{m['levels_used']:,} levels used · code entropy {m['code_entropy_bits']:.2f} bits · "
                f"{m['bits_per_element']:.3f} bits per element · tensor shape {x.shape}")
 

@@ -11,11 +11,11 @@ from .schemes import QuantResult
 from .sweeps import subsample
 
 ORIGINAL, QUANTIZED, ERROR = "#1f77b4", "#ff7f0e", "#d62728"
-MAX_LEVEL_MARKS = 257
+MAX_LEVEL_MARKS = 64
 
 
 def _layout(fig: go.Figure, title: str, x: str, y: str) -> go.Figure:
-    fig.update_layout(title=title, xaxis_title=x, yaxis_title=y, bargap=0, margin=dict(l=10, r=10, t=40, b=10),
+    fig.update_layout(title=title, xaxis_title=x, yaxis_title=y, bargap=0, margin=dict(l=10, r=10, t=70, b=10),
                       legend=dict(orientation="h", y=-0.2), template="plotly_white", height=360)
     return fig
 
@@ -29,10 +29,11 @@ def distribution_figure(x: np.ndarray, result: QuantResult, num_bins: int = 256)
     edges = np.linspace(lo, hi, num_bins + 1)
     centres = (edges[:-1] + edges[1:]) / 2
     fig = go.Figure()
-    for vals, name, colour in ((xf, "original", ORIGINAL), (xh, "dequantized", QUANTIZED)):
-        counts, _ = np.histogram(vals, edges)
-        fig.add_bar(x=centres, y=counts, name=name, marker_color=colour, opacity=0.6)
-    fig.update_layout(barmode="overlay")
+    counts, _ = np.histogram(xf, edges)
+    fig.add_scatter(x=centres, y=counts, name="original", mode="lines", line_shape="hvh", fill="tozeroy",
+                    line=dict(color=ORIGINAL, width=1))
+    counts, _ = np.histogram(xh, edges)
+    fig.add_bar(x=centres, y=counts, name="dequantized", marker_color=QUANTIZED, opacity=0.7)
     if result.clip_range is not None:
         c_lo, c_hi = result.clip_range
         if c_lo > lo:
@@ -41,8 +42,8 @@ def distribution_figure(x: np.ndarray, result: QuantResult, num_bins: int = 256)
             fig.add_vrect(x0=c_hi, x1=hi, fillcolor="grey", opacity=0.15, line_width=0)
     if result.levels is not None and result.levels.size <= MAX_LEVEL_MARKS:
         lv = result.levels[(result.levels >= lo) & (result.levels <= hi)]
-        fig.add_scatter(x=lv, y=np.zeros(lv.size), mode="markers", name="levels",
-                        marker=dict(symbol="line-ns-open", size=10, color="black"))
+        fig.add_scatter(x=lv, y=np.zeros(lv.size), mode="markers", name=f"{lv.size} levels",
+                        marker=dict(symbol="line-ns-open", size=8, color="black"))
     return _layout(fig, "Original vs dequantized", "value", "count")
 
 
