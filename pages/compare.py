@@ -53,7 +53,7 @@ if "compare.configs" not in st.session_state:
     st.session_state["compare.configs"] = configs
 configs: list[tuple[str, dict]] = st.session_state["compare.configs"]
 
-with st.expander("Configurations", expanded=True):
+with st.expander(f"Configurations ({len(configs)}) — add or remove", expanded=False):
     for i, (scheme, settings) in enumerate(list(configs)):
         a, b = st.columns([6, 1])
         a.markdown(f"**{i + 1}.** `{label(scheme, settings)}`")
