@@ -137,6 +137,15 @@ def kl_threshold_search(hist: np.ndarray, edges: np.ndarray, num_quantized_bins:
     (``integer_expansion``: truncated to integers, as onnxruntime does); both smoothed
     (eps = 1e-4); KL(p || q) after normalising. The first minimum wins; returns its edges.
     Candidates are processed in chunks (a matrix of ``chunk`` x ``nbins``), not one by one.
+
+    ``integer_expansion`` (onnxruntime) also means onnxruntime's float32 arithmetic decides
+    the winner: its KL values are float32 sums whose rounding can reorder candidates whose
+    KL differ by ~1e-7. The batched float64 KL is used as a filter: every candidate whose
+    float64 KL could, within a bound on the float32 error, tie or beat the best one is
+    re-evaluated with :func:`_ort_candidate_kl` (onnxruntime's own float32 operations), and
+    the first minimum of those float32 values wins, as in onnxruntime. If no candidate has
+    a finite KL (all mass in unexpanded remainder bins), onnxruntime would return the first
+    candidate's edges; we return the full range instead.
     """
     hist = np.asarray(hist, dtype=np.int64)
     nbins = hist.size
@@ -145,9 +154,9 @@ def kl_threshold_search(hist: np.ndarray, edges: np.ndarray, num_quantized_bins:
     cand = np.arange(half_q, zbi + 1)
     csum = np.concatenate([[0], np.cumsum(hist)])
     total = csum[-1]
-    best = (np.inf, None)
     width = nbins
     cols = np.arange(width)
+    kls, sizes = [], []
     for c0 in range(0, cand.size, chunk):
         i = cand[c0 : c0 + chunk]
         start = zbi - i
@@ -176,18 +185,28 @@ def kl_threshold_search(hist: np.ndarray, edges: np.ndarray, num_quantized_bins:
             q = np.where(inside & in_groups, np.take_along_axis(share, group, axis=1), 0.0)
         else:
             q = np.where(nz_in, np.take_along_axis(share, group, axis=1), 0.0)
-        kl = _kl_rows(p.astype(np.float64), q, inside)
-        k = int(np.argmin(kl))
-        if kl[k] < best[0]:
-            best = (kl[k], (int(start[k]), int(end[k])))
-    if best[1] is None:
+        kl, size = _kl_rows(p.astype(np.float64), q, inside)
+        kls.append(kl)
+        sizes.append(size)
+    kl = np.concatenate(kls)
+    if not np.isfinite(kl).any():
         return float(edges[0]), float(edges[-1])
-    s, e = best[1]
+    if integer_expansion:
+        # float32 error bound of onnxruntime's KL: every term's relative error is a few
+        # float32 ulps plus the normalising sums' (<= log2(n) ulps); 64 ulps is generous.
+        bound = 64 * float(np.finfo(_F32).eps) * np.concatenate(sizes)
+        near = np.flatnonzero(kl - bound <= np.min(kl + bound))
+        kl32 = [_ort_candidate_kl(hist, csum, zbi - int(cand[k]), min(zbi + int(cand[k]) + 1, nbins), num_quantized_bins) for k in near]
+        k = int(near[int(np.argmin(kl32))])
+    else:
+        k = int(np.argmin(kl))
+    s, e = zbi - int(cand[k]), min(zbi + int(cand[k]) + 1, nbins)
     return float(edges[s]), float(edges[e])
 
 
-def _kl_rows(p: np.ndarray, q: np.ndarray, inside: np.ndarray) -> np.ndarray:
-    """KL(p||q) per row over the ``inside`` columns, after smoothing both (float32 like ORT)."""
+def _kl_rows(p: np.ndarray, q: np.ndarray, inside: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """KL(p||q) per row over the ``inside`` columns, after smoothing both (float32 like ORT),
+    and the row's ``sum(|terms|) + 1`` (the scale of its rounding error)."""
     p = np.where(inside, p, 0.0)
     q = np.where(inside, q, 0.0)
     n = inside.sum(axis=1, keepdims=True)
@@ -202,7 +221,8 @@ def _kl_rows(p: np.ndarray, q: np.ndarray, inside: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         terms = np.where(inside, ps * np.log(ps / qs), 0.0)
     out[ok] = terms.sum(axis=1)[ok]
-    return out
+    size = np.where(ok, np.abs(terms).sum(axis=1) + 1.0, 0.0)
+    return out, size
 
 
 def _smooth_masked(p: np.ndarray, inside: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -216,6 +236,52 @@ def _smooth_masked(p: np.ndarray, inside: np.ndarray, n: np.ndarray) -> tuple[np
     return out * inside, nnz[:, 0] > 0
 
 
+def _ort_candidate_kl(hist: np.ndarray, csum: np.ndarray, start: int, end: int, nq: int) -> np.float32:
+    """onnxruntime ``get_entropy_threshold``'s KL for the candidate slice ``[start, end)``,
+    with onnxruntime's own operations on arrays of the same lengths (``smooth_distribution``,
+    its float32 ``entropy``/``rel_entr``), so every float32 rounding, including numpy's
+    pairwise summation order, is the same. The loops over quantized bins are vectorised
+    with integer arithmetic, which is exact."""
+    sliced = hist[start:end]
+    p = sliced.copy()
+    p[0] += csum[start]
+    p[-1] += csum[-1] - csum[end]
+    nonzeros = (p != 0).astype(np.int64)
+    merged = sliced.size // nq
+    m = nq * merged
+    qbins = sliced[:m].reshape(nq, merged).sum(axis=1)
+    qbins[-1] += sliced[m:].sum()
+    norm = nonzeros[:m].reshape(nq, merged).sum(axis=1)
+    q = np.zeros(p.size, dtype=np.int64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        q[:m] = np.repeat(np.where(norm != 0, qbins / np.maximum(norm, 1), 0.0).astype(np.int64), merged)
+    ps, qs = _ort_smooth(p), _ort_smooth(q)
+    if ps is None or qs is None:
+        return _F32(np.inf)
+    pk = 1.0 * ps / np.sum(ps, axis=0, keepdims=True)
+    qk = 1.0 * qs / np.sum(qs, axis=0, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        res = pk * np.log(pk / qk)
+    res[(pk == 0) & (qk >= 0)] = 0
+    res[~((pk > 0) & (qk > 0))] = np.inf
+    return _F32(np.sum(res, axis=0))
+
+
+def _ort_smooth(p: np.ndarray, eps: float = 0.0001) -> np.ndarray | None:
+    """onnxruntime ``quant_utils.smooth_distribution``: zeros become eps, the non-zeros pay
+    for it (float32, numpy's weak-scalar promotion), None when everything is zero."""
+    is_zeros = (p == 0).astype(_F32)
+    is_nonzeros = (p != 0).astype(_F32)
+    n_zeros = is_zeros.sum()
+    n_nonzeros = p.size - n_zeros
+    if not n_nonzeros:
+        return None
+    eps1 = eps * float(n_zeros) / float(n_nonzeros)
+    out = p.astype(_F32)
+    out += eps * is_zeros + (-eps1) * is_nonzeros
+    return out
+
+
 def _trt_entropy(x: np.ndarray, bits: int, unsigned: bool, num_bins: int, start_bin: int = 128) -> np.float32:
     """ModelOpt ``_compute_amax_entropy`` on a |x| histogram, all candidates at once.
 
@@ -223,7 +289,8 @@ def _trt_entropy(x: np.ndarray, bits: int, unsigned: bool, num_bins: int, start_
     the first i bins, folds the rest into bin i-1 (p) and quantizes the first i bins into
     ``2**(bits-1+unsigned)`` groups given by ``np.digitize(range(i), linspace(0, i, n+1))``,
     each group's mass spread evenly over its non-zero bins (q). KL(p||q) is computed from
-    prefix sums per group, so the cost is O(candidates x levels). The last minimum wins.
+    prefix sums per group, so the cost is O(candidates x levels). The last minimum wins;
+    candidates with an empty q are NaN and win over any number, as with ModelOpt's np.argmin.
     """
     hist, edges = _abs_histc(x, num_bins)
     b = hist.astype(np.float64)
@@ -264,7 +331,10 @@ def _trt_entropy(x: np.ndarray, bits: int, unsigned: bool, num_bins: int, start_
     with np.errstate(divide="ignore", invalid="ignore"):
         kl = (sum_rlogr - sum_rlogq) / total - np.log(total) + np.log(s_new)
     kl = np.where((b_last == 0) & (outl > 0), np.inf, kl)
-    kl = np.where(s_new > 0, kl, np.inf)
+    # An empty q (the first i bins all empty) is 0/0 = NaN in scipy's entropy, and
+    # np.argmin returns the first NaN: ModelOpt's answer is then the last such candidate,
+    # i.e. the lower edge of the first occupied bin (when that bin is >= start_bin).
+    kl = np.where(s_new > 0, kl, np.nan)
     k = kl.size - 1 - int(np.argmin(kl[::-1]))
     return _F32(edges[cand[k]])
 
@@ -353,27 +423,79 @@ def _mse_grid_per_channel(x, bits, symmetric, axis, group_size, steps: int = 100
 
 
 def _trt_mse(x: np.ndarray, bits: int, unsigned: bool, num_bins: int, start_bin: int = 128) -> np.float32:
-    """ModelOpt ``_compute_amax_mse``: amax over bin centres from ``start_bin``, float32 fake-quant."""
+    """ModelOpt ``_compute_amax_mse``: amax over bin centres from ``start_bin``, float32 fake-quant.
+
+    Each candidate's mean is torch's float32 ``mean`` (:func:`torch_sum_f32`, then / bins).
+    The first minimum wins, and a NaN mean (float32 overflow of the squared error, inf * 0
+    counts, for |x| near 1e20 and beyond) wins over any number, as ``np.argmin`` does on
+    ModelOpt's list of means.
+    """
     hist, edges = _abs_histc(x, num_bins)
     counts = hist.astype(np.int32).astype(_F32)
     centres = (edges[1:] + edges[:-1]) / _F32(2)
     max_bound = _F32(2.0 ** (bits - 1 + int(unsigned)) - 1.0)
     min_bound = _F32(0) if unsigned else -max_bound
-    best, best_i = np.inf, None
     cand = np.arange(min(start_bin, centres.size), centres.size)
+    if not cand.size:
+        return _F32(edges[-1])
+    mses = []
     for c0 in range(0, cand.size, 256):
         amax = centres[cand[c0 : c0 + 256]][:, None]
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             scale = np.where(amax <= _F32(1.0 / (1 << 24)), _F32(0), max_bound / amax).astype(_F32)
             q = np.clip(np.rint(centres[None, :] * scale), min_bound, max_bound)
             deq = q / np.where(scale == 0, _F32(1), scale)
-        mse = ((deq - centres[None, :]) ** 2 * counts[None, :]).mean(axis=1, dtype=_F32)
-        k = int(np.argmin(mse))
-        if mse[k] < best:
-            best, best_i = mse[k], cand[c0 + k]
-    if best_i is None:
-        return _F32(edges[-1])
-    return _F32(centres[best_i])
+            mses.append(torch_sum_f32((deq - centres[None, :]) ** 2 * counts[None, :]) / _F32(centres.size))
+    return _F32(centres[cand[int(np.argmin(np.concatenate(mses)))]])
+
+
+def torch_sum_f32(rows: np.ndarray, simd: int = 8) -> np.ndarray:
+    """Per-row float32 sums rounded exactly as ``torch.sum`` of a contiguous float32 tensor on
+    x86 CPUs (ATen ``SumKernel.cpp``; the sum kernel uses 8-float vectors in every CPU build).
+
+    ATen's cascade sum: the row's whole 8-wide vectors are summed in 4 interleaved vector
+    accumulators (``row_sum``, ilp 4) with a 4-level cascade that folds every 16 steps
+    (``multi_row_sum``); leftover vectors go into accumulator 0, the 4 accumulators are
+    added, then the scalar tail and finally the 8 lanes are added one by one. The order
+    decides near-ties when ModelOpt's mse search compares float32 means.
+    """
+    a = np.asarray(rows, dtype=_F32)
+    c, n = a.shape
+    nvec = n // simd
+    vecs = a[:, : nvec * simd].reshape(c, nvec, simd)
+    nilp = nvec // 4
+    grouped = vecs[:, : nilp * 4].reshape(c, nilp, 4, simd)
+    levels = 4
+    power = max(4, (1 if nilp <= 2 else int(nilp - 1).bit_length()) // levels)
+    step, mask = 1 << power, (1 << power) - 1
+    acc = np.zeros((levels, c, 4, simd), dtype=_F32)
+    i = 0
+    while i + step <= nilp:
+        for _ in range(step):
+            acc[0] += grouped[:, i]
+            i += 1
+        for j in range(1, levels):
+            acc[j] += acc[j - 1]
+            acc[j - 1] = 0
+            if i & (mask << (j * power)):
+                break
+    while i < nilp:
+        acc[0] += grouped[:, i]
+        i += 1
+    part = acc[0]
+    for j in range(1, levels):
+        part = part + acc[j]
+    for k in range(nilp * 4, nvec):
+        part[:, 0] += vecs[:, k]
+    lanes = part[:, 0]
+    for k in range(1, 4):
+        lanes = lanes + part[:, k]
+    out = np.zeros(c, dtype=_F32)
+    for k in range(nvec * simd, n):
+        out = out + a[:, k]
+    for k in range(simd):
+        out = out + lanes[:, k]
+    return out
 
 
 # --------------------------------------------------------------------- l2_histogram
@@ -478,12 +600,15 @@ def _l2_norms(hist: np.ndarray, mn: np.float32, mx: np.float32, cands: np.ndarra
         return density * ((de * de * de - db * db * db) / _F32(3))
 
     out = np.zeros((len(cands), bins), dtype=_F32)
-    out += norm(src_begin - dob_c, np.broadcast_to(half, out.shape))
-    mid = (half * half * half - nhalf * nhalf * nhalf) / _F32(3)
-    out += (doe - dob - _F32(1)) * (density * mid)
-    doe_c = doe * dst + half
-    out += norm(np.broadcast_to(nhalf, out.shape), src_end - doe_c)
-    res = out.sum(axis=1, dtype=_F32)
+    # |x| ~ 1e30 overflows the cubes to inf (and inf - inf to NaN), exactly as torch's
+    # float32 arithmetic does; those values are meant, so no warnings.
+    with np.errstate(over="ignore", invalid="ignore"):
+        out += norm(src_begin - dob_c, np.broadcast_to(half, out.shape))
+        mid = (half * half * half - nhalf * nhalf * nhalf) / _F32(3)
+        out += (doe - dob - _F32(1)) * (density * mid)
+        doe_c = doe * dst + half
+        out += norm(np.broadcast_to(nhalf, out.shape), src_end - doe_c)
+        res = out.sum(axis=1, dtype=_F32)
     return np.where(dst64[:, 0] == 0.0, _F32(0), res)
 
 

@@ -3,7 +3,8 @@
 The affine map, for every convention::
 
     q     = clamp(round(x / s) + z, qmin, qmax)          (division: quantlib, onnxruntime)
-    q     = clamp(round(x * fl32(1 / s)) + z, qmin, qmax)  (reciprocal multiply: pytorch)
+    q     = clamp(round(x * fl32(1 / s)) + z, qmin, qmax)  (reciprocal multiply: pytorch;
+            torch's quantize_per_tensor/per_channel add z before rounding, see _torch_grid)
     q     = clamp(round(x * fl32(qmax / amax)), qmin, qmax)  (amax multiplier: tensorrt)
     x_hat = (q - z) * s          (tensorrt: q / fl32(qmax / amax))
 
@@ -18,6 +19,7 @@ import numpy as np
 
 from ._checks import as_float_array, check_bits, check_choice, check_int
 from .conventions import Convention, get_convention
+from .histograms import fma_f32
 from .params import QuantParams, blocks, broadcastable, code_dtype, qrange
 
 ROUNDING_MODES = ("half_even", "half_away", "floor", "stochastic")
@@ -27,8 +29,14 @@ _TRT_EPS = 1.0 / (1 << 24)  # ModelOpt treats amax <= 2**-24 as zero
 
 
 def code_range(bits: int, *, symmetric: bool, signed: bool, narrow_range: bool, convention: Convention) -> tuple[int, int]:
-    """The convention's code range: signed symmetric ranges are narrow where the toolkit says so."""
-    narrow = narrow_range or (signed and symmetric and convention.narrow_symmetric)
+    """The convention's code range: signed symmetric ranges are narrow where the toolkit says so.
+
+    onnxruntime narrows only the types in its ``ONNX_INT_TYPE_SYMMETRIC_RANGE`` table (INT8
+    [-127, 127], INT16 [-32767, 32767]); its INT4 stays [-8, 7] (``get_qmin_qmax_for_qType``).
+    Widths onnxruntime has no type for follow the convention's narrow rule.
+    """
+    narrow_sym = convention.narrow_symmetric and not (convention.name == "onnxruntime" and bits == 4)
+    narrow = narrow_range or (signed and symmetric and narrow_sym)
     return qrange(bits, signed, narrow)
 
 
@@ -189,6 +197,21 @@ def _multiplier(params: QuantParams, conv: Convention) -> tuple[np.ndarray | flo
     return mult.astype(_F32), True
 
 
+def _torch_grid(xb: np.ndarray, inv: np.ndarray | float, zp: object, params: QuantParams) -> np.ndarray:
+    """PyTorch (x86 FBGEMM) grid coordinate *with the zero-point already added*, before rounding.
+
+    Measured against torch 2.13 and matching the kernels' source: ``quantize_per_tensor``
+    runs FBGEMM's AVX2 ``Quantize<T, LEGACY=true>``: ``nearbyint(fma(x, fl32(1/s), z))``, one
+    rounding; ``quantize_per_channel`` runs the scalar LEGACY ``Quantize``:
+    ``nearbyint(fl32(fl32(x * fl32(1/s)) + z))``. These differ from ``z + nearbyint(x/s')``
+    only when ``x * (1/s)`` lies within float32 noise of a half-integer and ``z != 0``.
+    """
+    if params.axis is None:
+        return fma_f32(xb, inv, zp)
+    y = np.multiply(xb, inv, dtype=_F32)
+    return np.add(y, np.asarray(zp, dtype=_F32), out=y)
+
+
 def quantize(
     x: object,
     params: QuantParams,
@@ -203,7 +226,25 @@ def quantize(
     ``convention=None`` uses the params' own. ``overflow="wrap"`` keeps the low bits of the
     code, two's-complement style: ``q = (r + z - qmin) mod (qmax - qmin + 1) + qmin`` — what
     a C or Go cast to int8 does without clamping (300 -> 44, 128 -> -128).
+
+    pytorch: per-tensor and per-channel codes add the zero-point *before* rounding, as
+    ``torch.quantize_per_tensor`` / ``quantize_per_channel`` do (see :func:`_torch_grid`);
+    per-group codes and :func:`fake_quantize` round first and add ``z`` after, as
+    ``torch.fake_quantize_per_*_affine`` do.
     """
+    return _quantize(x, params, rounding=rounding, convention=convention, seed=seed, overflow=overflow)
+
+
+def _quantize(
+    x: object,
+    params: QuantParams,
+    *,
+    rounding: str = "half_even",
+    convention: str | None = None,
+    seed: int | None = None,
+    overflow: Literal["saturate", "wrap"] = "saturate",
+    fake: bool = False,
+) -> np.ndarray:
     x = as_float_array(x)
     params.check_fits(x.shape)
     conv = get_convention(convention or params.convention)
@@ -215,10 +256,14 @@ def quantize(
     zp = params.zero_point
     if np.ndim(zp):
         zp = broadcastable(zp, x.ndim, params.axis, params.group_size)
+    zp_first = conv.mapping == "reciprocal" and not fake and params.group_size is None and np.any(np.asarray(zp) != 0)
     with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-        y = np.multiply(xb, m, dtype=_F32) if multiply else np.divide(xb, m, dtype=_F32)
+        if zp_first:
+            y = _torch_grid(xb, m, zp, params)
+        else:
+            y = np.multiply(xb, m, dtype=_F32) if multiply else np.divide(xb, m, dtype=_F32)
     r = _round(y, rounding, seed)
-    if conv.mapping == "amax":
+    if conv.mapping == "amax" or zp_first:
         zp = 0
     if overflow == "saturate":
         lo = np.asarray(params.qmin - np.asarray(zp), dtype=_F32)
@@ -257,8 +302,14 @@ def dequantize(codes: object, params: QuantParams) -> np.ndarray:
 
 
 def fake_quantize(x: object, params: QuantParams, **quantize_options: object) -> np.ndarray:
-    """``dequantize(quantize(x, params, ...), params)``: x as the quantized model sees it."""
-    return dequantize(quantize(x, params, **quantize_options), params)
+    """``dequantize(quantize(x, params, ...), params)``: x as the quantized model sees it.
+
+    pytorch: rounds ``x * fl32(1/s)`` and adds the zero-point after, as
+    ``torch.fake_quantize_per_tensor_affine`` / ``_per_channel_affine`` do; torch's
+    ``quantize_per_*`` add it before rounding, so in rare float32 near-ties (z != 0) the
+    two differ by one code, in torch as here.
+    """
+    return dequantize(_quantize(x, params, fake=True, **quantize_options), params)
 
 
 def levels(params: QuantParams, max_levels: int = 65536) -> np.ndarray | None:

@@ -104,13 +104,6 @@ def cases(kinds=KINDS, sizes=(1000,), seeds=(0,), scales=(1.0,)) -> list:
     ]
 
 
-def f32(v) -> np.float32:
-    """A scalar (python, numpy or 0-d/1-element torch tensor) as float32."""
-    if hasattr(v, "detach"):
-        v = v.detach().cpu().numpy()
-    return np.float32(np.asarray(v).reshape(-1)[0] if np.ndim(v) else v)
-
-
 @pytest.fixture(params=KINDS, ids=KINDS)
 def kind(request) -> str:
     return request.param
