@@ -7,8 +7,8 @@ the answers; no convention copies the pipeline.
 choice                    quantlib     pytorch        onnxruntime   tensorrt
 ========================  ===========  =============  ============  =========
 x -> grid                 x / s        x * fl32(1/s)  x / s         x * fl32(qmax/amax)
-zero-point added          after round  before round*  after round   (none)
-signed symmetric range    full         full           narrow**      narrow
+zero-point added          after round  before round(*) after round  (none)
+signed symmetric range    full         full           narrow(**)    narrow
 symmetric scale           a/(qmax-zp)  2a/(qmax-qmin) 2a/(qmax-qmin) amax/qmax
 scale arithmetic          float64      float32        float64       float32
 tiny range                s = 1        s >= 2**-23    s = 1         s = 1
@@ -21,10 +21,10 @@ asymmetric                yes          yes            yes           no
 "full" signed range is [-2**(b-1), 2**(b-1)-1]; "narrow" drops the lowest code so the grid
 is symmetric. All four round half to even by default.
 
-\* ``torch.quantize_per_tensor`` rounds ``fma(x, fl32(1/s), z)`` in one step and
+(*) ``torch.quantize_per_tensor`` rounds ``fma(x, fl32(1/s), z)`` in one step and
 ``quantize_per_channel`` rounds ``fl32(x * fl32(1/s)) + z``; ``torch.fake_quantize_*``
 round first and add z after (see ``integer._torch_grid``). They differ only in float32
-near-ties with z != 0. \** onnxruntime narrows INT8 and INT16 but keeps INT4 at [-8, 7].
+near-ties with z != 0. (**) onnxruntime narrows INT8 and INT16 but keeps INT4 at [-8, 7].
 """
 
 from __future__ import annotations
