@@ -1,0 +1,273 @@
+"""Safe tensor loaders: .npy, .npz, .csv, .safetensors, .onnx -> {name: float32 array}.
+
+Nothing is ever unpickled (``allow_pickle=False`` everywhere) and nothing a header merely
+claims is allocated: sizes are checked against the bytes actually present before any array
+is built, so a 100-byte file claiming 10**12 elements is refused at once. Every refusal is
+a ``ValueError`` of the form ``"<file name>: <reason>"``.
+
+Accepted: real floating and integer dtypes (integers are converted to float32), any shape
+with at least one element (2-D tensors keep their shape). Refused: pickled or object
+arrays, structured, complex and boolean dtypes, truncated files, empty files and
+zero-size or 0-d tensors, NaN/Inf (with the count), unknown extensions, files over
+``max_bytes``, ONNX initializers stored outside the file.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+import zipfile
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+
+from ._checks import as_float_array
+
+MAX_FILE_BYTES = 200 * 2**20  # matches server.maxUploadSize in .streamlit/config.toml
+MAX_TENSORS = 4096
+EXTENSIONS = (".npy", ".npz", ".csv", ".safetensors", ".onnx")
+_ST_DTYPES = {"F16": np.float16, "F32": np.float32, "F64": np.float64, "I8": np.int8, "U8": np.uint8,
+              "I16": np.int16, "U16": np.uint16, "I32": np.int32, "U32": np.uint32, "I64": np.int64,
+              "U64": np.uint64, "BF16": None}
+
+
+class _Refused(ValueError):
+    pass
+
+
+def load_tensors(source: str | Path | BinaryIO | bytes, *, name: str | None = None,
+                 max_bytes: int = MAX_FILE_BYTES) -> dict[str, np.ndarray]:
+    """Read every tensor in a file into ``{name: float32 array}``.
+
+    ``source`` is a path, an open binary file / upload (anything with ``read`` or
+    ``getvalue``; its ``name`` attribute gives the extension) or raw bytes (then ``name``
+    is required). Single-array formats (.npy, .csv) use the file's stem as the tensor name.
+    """
+    fname, data = _read(source, name, max_bytes)
+    ext = Path(fname).suffix.lower()
+    try:
+        if ext not in EXTENSIONS:
+            raise _Refused(f"unknown extension {ext or '(none)'!r}; accepted: {', '.join(EXTENSIONS)}")
+        if not data:
+            raise _Refused("the file is empty")
+        raw = {".npy": _npy, ".npz": _npz, ".csv": _csv, ".safetensors": _safetensors, ".onnx": _onnx}[ext](data, Path(fname).stem)
+        if not raw:
+            raise _Refused("the file holds no tensors")
+        return {k: _to_float(v, k) for k, v in raw.items()}
+    except _Refused as exc:
+        raise ValueError(f"{fname}: {exc}") from None
+
+
+def _read(source, name, max_bytes) -> tuple[str, bytes]:
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        if not name:
+            raise ValueError("raw bytes need a file name (for the extension), e.g. name='weights.npy'")
+        data = bytes(source)
+    elif isinstance(source, (str, Path)):
+        path = Path(source)
+        name = name or path.name
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise ValueError(f"{name}: the file has {size:,} bytes, over the {max_bytes:,}-byte limit")
+        data = path.read_bytes()
+    else:
+        name = name or getattr(source, "name", None)
+        if not name:
+            raise ValueError("the file object has no name; pass name='…' so its format is known")
+        size = getattr(source, "size", None)
+        if size is not None and size > max_bytes:
+            raise ValueError(f"{name}: the file has {size:,} bytes, over the {max_bytes:,}-byte limit")
+        if hasattr(source, "getvalue"):
+            data = source.getvalue()
+        else:
+            data = source.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise ValueError(f"{name}: the file has {len(data):,} bytes or more, over the {max_bytes:,}-byte limit")
+    return str(name), data
+
+
+def _to_float(a: np.ndarray, key: str) -> np.ndarray:
+    kind = a.dtype.kind
+    if kind == "c":
+        raise _Refused(f"tensor {key!r} is complex ({a.dtype}); only real numbers can be quantized")
+    if kind == "b":
+        raise _Refused(f"tensor {key!r} is boolean; only real numbers can be quantized")
+    if kind not in "fiu":
+        raise _Refused(f"tensor {key!r} has dtype {a.dtype}, which is not numeric")
+    if a.ndim == 0:
+        raise _Refused(f"tensor {key!r} is a 0-d scalar; nothing to quantize")
+    if a.size == 0:
+        raise _Refused(f"tensor {key!r} is empty (shape {a.shape})")
+    try:
+        out = as_float_array(a, f"tensor {key!r}")
+    except (ValueError, TypeError) as exc:
+        raise _Refused(str(exc)) from None
+    return np.array(out, dtype=np.float32)  # an owned copy: never a view of the file's bytes
+
+
+# ----------------------------------------------------------------------- .npy
+def _npy_header(f: BinaryIO, available: int, key: str) -> tuple[np.dtype, tuple[int, ...], bool, int]:
+    """Parse a .npy header; check the data it claims fits in ``available`` bytes."""
+    try:
+        version = np.lib.format.read_magic(f)
+        reader = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}.get(version)
+        if reader is None:
+            raise _Refused(f"{key}: unsupported .npy version {version}")
+        shape, fortran, dtype = reader(f, max_header_size=10_000)
+    except _Refused:
+        raise
+    except Exception as exc:  # numpy raises ValueError/TypeError/SyntaxError for garbage headers
+        raise _Refused(f"{key}: not a valid .npy header ({exc})") from None
+    if dtype.hasobject:
+        raise _Refused(f"{key}: holds Python objects (a pickled array); refused — only numeric arrays are read")
+    if dtype.names is not None or dtype.subdtype is not None:
+        raise _Refused(f"{key}: structured dtype {dtype}; only plain numeric arrays are read")
+    count = int(np.prod(shape, dtype=np.float64)) if shape else 1
+    need = count * dtype.itemsize
+    header_end = f.tell()
+    if need > available - header_end:
+        raise _Refused(f"{key}: the header claims {need:,} bytes of data but the file holds {max(available - header_end, 0):,} (truncated or forged)")
+    return dtype, tuple(shape), fortran, header_end
+
+
+def _npy(data: bytes, stem: str) -> dict[str, np.ndarray]:
+    f = io.BytesIO(data)
+    dtype, shape, fortran, off = _npy_header(f, len(data), "array")
+    count = int(np.prod(shape)) if shape else 1
+    a = np.frombuffer(data, dtype=dtype, count=count, offset=off)
+    return {stem: a.reshape(shape, order="F" if fortran else "C")}
+
+
+def _npz(data: bytes, stem: str) -> dict[str, np.ndarray]:
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(data))
+        infos = zf.infolist()
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise _Refused(f"not a valid .npz (zip) archive: {exc}") from None
+    if len(infos) > MAX_TENSORS:
+        raise _Refused(f"{len(infos)} members; at most {MAX_TENSORS} are read")
+    total = sum(i.file_size for i in infos)
+    if total > 4 * MAX_FILE_BYTES:
+        raise _Refused(f"members would unpack to {total:,} bytes, over the {4 * MAX_FILE_BYTES:,}-byte limit")
+    out = {}
+    for info in infos:
+        key = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
+        try:
+            with zf.open(info) as member:
+                body = member.read(info.file_size + 1)
+        except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, RuntimeError) as exc:
+            raise _Refused(f"member {info.filename!r} cannot be read ({exc})") from None
+        if len(body) != info.file_size:
+            raise _Refused(f"member {info.filename!r} is truncated or its size is forged")
+        f = io.BytesIO(body)
+        dtype, shape, fortran, off = _npy_header(f, len(body), f"member {info.filename!r}")
+        count = int(np.prod(shape)) if shape else 1
+        out[key] = np.frombuffer(body, dtype=dtype, count=count, offset=off).reshape(shape, order="F" if fortran else "C")
+    return out
+
+
+# ----------------------------------------------------------------------- .csv
+def _csv(data: bytes, stem: str) -> dict[str, np.ndarray]:
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise _Refused("not UTF-8 text; a .csv must hold numbers separated by commas") from None
+    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    if not lines:
+        raise _Refused("the CSV holds no numbers")
+    last_exc = None
+    for skip in (0, 1):  # allow one header row of column names
+        try:
+            rows = [[float(v) for v in ln.split(",")] for ln in lines[skip:]]
+        except ValueError as exc:
+            last_exc = exc
+            continue
+        if not rows:
+            break
+        widths = {len(r) for r in rows}
+        if len(widths) != 1:
+            raise _Refused(f"rows have different numbers of values ({sorted(widths)[:5]}); the CSV must be a table")
+        a = np.array(rows, dtype=np.float64)
+        return {stem: a[:, 0] if a.shape[1] == 1 else a}
+    raise _Refused(f"non-numeric CSV ({last_exc}); every value must be a number")
+
+
+# --------------------------------------------------------------- .safetensors
+def _safetensors(data: bytes, stem: str) -> dict[str, np.ndarray]:
+    if len(data) < 8:
+        raise _Refused("too short for a safetensors file (no 8-byte header length)")
+    (n,) = struct.unpack("<Q", data[:8])
+    if n > len(data) - 8 or n > 100 * 2**20:
+        raise _Refused(f"corrupt safetensors header: it claims {n:,} header bytes but the file has {len(data) - 8:,} after the length")
+    try:
+        header = json.loads(data[8 : 8 + n])
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise _Refused(f"corrupt safetensors header: not JSON ({exc})") from None
+    if not isinstance(header, dict):
+        raise _Refused("corrupt safetensors header: not a JSON object")
+    header.pop("__metadata__", None)
+    if len(header) > MAX_TENSORS:
+        raise _Refused(f"{len(header)} tensors; at most {MAX_TENSORS} are read")
+    body = len(data) - 8 - n
+    for key, meta in header.items():
+        try:
+            dt, shape, (b, e) = meta["dtype"], meta["shape"], meta["data_offsets"]
+            count = int(np.prod([int(s) for s in shape], dtype=np.float64)) if shape else 1
+        except (KeyError, TypeError, ValueError) as exc:
+            raise _Refused(f"corrupt safetensors header entry {key!r}: {exc!r}") from None
+        if dt not in _ST_DTYPES:
+            raise _Refused(f"tensor {key!r} has dtype {dt}; readable: {', '.join(_ST_DTYPES)}")
+        itemsize = 2 if dt == "BF16" else np.dtype(_ST_DTYPES[dt]).itemsize
+        if not (0 <= b <= e <= body) or e - b != count * itemsize:
+            raise _Refused(f"tensor {key!r} claims bytes {b}..{e} for {count:,} values of {dt}, but the data section has {body:,} bytes (truncated or forged)")
+    try:
+        from safetensors.numpy import load
+    except ImportError:  # pragma: no cover - safetensors is a dependency
+        raise _Refused("the safetensors package is not installed") from None
+    if any(m["dtype"] == "BF16" for m in header.values()):
+        return _safetensors_bf16(data, n, header)
+    try:
+        return dict(load(data))
+    except Exception as exc:  # SafetensorError
+        raise _Refused(f"corrupt safetensors file: {exc}") from None
+
+
+def _safetensors_bf16(data: bytes, n: int, header: dict) -> dict[str, np.ndarray]:
+    """bfloat16 has no numpy dtype: widen its 16 bits into float32 (exact), other dtypes as stored."""
+    base = 8 + n
+    out = {}
+    for key, meta in header.items():
+        b, e = meta["data_offsets"]
+        if meta["dtype"] == "BF16":
+            u = np.frombuffer(data, dtype="<u2", count=(e - b) // 2, offset=base + b).astype(np.uint32) << 16
+            out[key] = u.view(np.float32).reshape(meta["shape"])
+        else:
+            dt = np.dtype(_ST_DTYPES[meta["dtype"]]).newbyteorder("<")
+            out[key] = np.frombuffer(data, dtype=dt, count=(e - b) // dt.itemsize, offset=base + b).reshape(meta["shape"])
+    return out
+
+
+# ---------------------------------------------------------------------- .onnx
+def _onnx(data: bytes, stem: str) -> dict[str, np.ndarray]:
+    try:
+        import onnx
+        from onnx import numpy_helper
+    except ImportError:  # pragma: no cover - onnx is a dependency
+        raise _Refused("the onnx package is not installed") from None
+    try:
+        model = onnx.load_model_from_string(data)  # from bytes: external files are never opened
+    except Exception as exc:  # DecodeError and friends
+        raise _Refused(f"not a valid ONNX model: the bytes do not parse as an ONNX protobuf ({type(exc).__name__})") from None
+    out = {}
+    for init in model.graph.initializer:
+        if init.data_location == onnx.TensorProto.EXTERNAL or init.external_data:
+            raise _Refused(f"initializer {init.name!r} stores its data in an external file; only self-contained models are read")
+        try:
+            out[init.name or f"initializer_{len(out)}"] = numpy_helper.to_array(init)
+        except Exception as exc:
+            raise _Refused(f"initializer {init.name!r} cannot be decoded ({exc})") from None
+    if len(out) > MAX_TENSORS:
+        raise _Refused(f"{len(out)} initializers; at most {MAX_TENSORS} are read")
+    return out
