@@ -19,10 +19,14 @@ from .integer import (
 )
 from .binning import histogram_quantize
 from .data import DISTRIBUTIONS, sample_tensors, synthetic
+from .loaders import load_tensors
 from .metrics import Metrics, metrics
+from .model import DigitsModel, accuracy_vs_bits, digits_model, layer_sensitivity
 from .params import QuantParams, qrange
 from .schemes import SCHEMES, Quantizer, QuantResult, SchemeSpec, Setting, register
 from .sweeps import sweep_bits, sweep_threshold
+
+from . import formats, nonuniform  # noqa: E402,F401  (they register their schemes)
 
 __all__ = [
     "CALIBRATION_METHODS",
@@ -37,10 +41,13 @@ __all__ = [
     "OVERFLOW_MODES",
     "ROUNDING_MODES",
     "Convention",
+    "DigitsModel",
     "QuantParams",
+    "accuracy_vs_bits",
     "calibrate",
     "choose_qparams",
     "dequantize",
+    "digits_model",
     "fake_quantize",
     "fixed_point_params",
     "histogram_quantize",
@@ -50,7 +57,9 @@ __all__ = [
     "sweep_bits",
     "synthetic",
     "sweep_threshold",
+    "layer_sensitivity",
     "levels",
+    "load_tensors",
     "qparams_from_range",
     "qrange",
     "quantize",

@@ -7,7 +7,7 @@ scheme means registering one spec (settings + one ``run`` function), nothing els
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from numbers import Integral, Real
 from typing import Any
 
@@ -94,13 +94,10 @@ class QuantResult:
     bits_per_element: float
 
     def metrics(self, x: object, **options: Any) -> Metrics:
-        """:func:`quantlib.metrics` of ``x`` against this result (codes passed for speed)."""
+        """:func:`quantlib.metrics` of ``x`` against this result (codes passed for speed);
+        ``bits_per_element`` is the scheme's own count (e.g. fixed point stores no scale)."""
         m = metrics(x, self.dequantized, self.params, codes=self.codes, **options)
-        if self.params is None:
-            d = m.to_dict()
-            d["bits_per_element"] = self.bits_per_element
-            m = Metrics(**d)
-        return m
+        return replace(m, bits_per_element=self.bits_per_element)
 
 
 @dataclass(frozen=True)

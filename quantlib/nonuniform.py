@@ -1,0 +1,206 @@
+"""Non-uniform (codebook) quantization: quantile, Lloyd-Max and log2 levels.
+
+Each scheme picks a sorted codebook of float32 levels from the tensor, then every value goes
+to its **nearest level**; a value exactly halfway between two levels goes to the lower one.
+So inside [levels[0], levels[-1]] the error is at most half the local level spacing, values
+outside clip to the end levels, and re-quantizing ``x_hat`` with the same codebook gives
+``x_hat`` back. ``codes`` are indices into ``levels``.
+
+* ``quantile`` — equal-mass levels (histogram equalisation): level i is the order statistic
+  at the centre of the i-th of K = 2**bits equal-mass bins, ``sorted(x)[floor((i + 1/2) n / K)]``
+  (an actual data value; repeated values collapse, so fewer than K levels can remain).
+* ``lloyd_max`` — 1-D k-means (Lloyd's algorithm) on the exact data: alternate nearest-level
+  assignment and centroid update until the partition stops changing (converged) or
+  ``max_iter`` rounds. Vectorised: the data is sorted once; each round cuts the sorted data at
+  the midpoints (``searchsorted``) and takes cluster means from prefix sums, O(K log n) per
+  round. Prefix sums run outward from 0 so a huge outlier does not swamp the sums of small
+  clusters. Start: the quantile levels (deterministic), or ``init="random"``: K distinct data
+  values drawn with ``numpy.random.default_rng(seed)``. A cluster that empties keeps its level.
+* ``log2`` — levels 0 and ±2**k for the 2**(bits-1) - 1 largest k up to k_max, where 2**k_max
+  is the power of two nearest max|x| (values up to 1.5 * 2**k_max round to it). Rounding is to
+  the nearest level in value (midpoint 1.5 * 2**k), not in log2 (midpoint sqrt(2) * 2**k, what
+  shift-only hardware does), so the half-spacing error bound holds.
+
+Bits per element count the codebook: ``bits + 32 K / n`` (K float32 levels) for quantile and
+Lloyd-Max, ``bits + 8 / n`` (one int8 exponent k_max) for log2.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ._checks import as_float_array, check_choice, check_int
+from .params import code_dtype
+from .schemes import QuantResult, SchemeSpec, Setting, register
+
+__all__ = ["bucketize", "nearest_level", "quantile_levels", "lloyd_max_levels", "log2_levels", "codebook_quantize"]
+
+_F32 = np.float32
+TIES = ("down", "up")
+LLOYD_INITS = ("quantile", "random")
+
+
+def bucketize(values: np.ndarray, bounds: np.ndarray, *, right: bool = False) -> np.ndarray:
+    """Interval index of each value among sorted ``bounds`` (same dtype as ``values``).
+
+    ``right=False``: the number of bounds strictly below the value, so a value equal to a bound
+    stays in the lower interval (``torch.bucketize`` with right=False,
+    ``np.searchsorted(..., side="left")``); ``right=True``: bounds at or below it.
+    Up to 16 bounds use one vectorised comparison per bound (several times faster than a binary
+    search over 16 M values); more use ``np.searchsorted``.
+    """
+    bounds = np.asarray(bounds)
+    if bounds.size <= 16:
+        out = np.zeros(values.shape, np.uint8)
+        for b in bounds:  # at most 16 whole-array passes
+            out += (values >= b) if right else (values > b)
+        return out
+    return np.searchsorted(bounds, values, side="right" if right else "left")
+
+
+def _f32_bounds(mids: np.ndarray, ties: str) -> np.ndarray:
+    """float32 thresholds equivalent to float64 ``mids`` for float32 inputs.
+
+    For a float32 v: ``m < v`` iff ``down32(m) < v`` and ``m <= v`` iff ``up32(m) <= v``, so the
+    comparisons stay exact without widening 16 M values to float64.
+    """
+    b = mids.astype(_F32)
+    if ties == "down":
+        return np.where(b > mids, np.nextafter(b, _F32(-np.inf)), b)
+    return np.where(b < mids, np.nextafter(b, _F32(np.inf)), b)
+
+
+def nearest_level(x: np.ndarray, levels: np.ndarray, *, ties: str = "down") -> np.ndarray:
+    """Index of the nearest of the sorted, distinct float32 ``levels`` for each float32 value.
+
+    ``ties="down"``: a value exactly halfway goes to the lower level; ``"up"``: to the upper one.
+    Values beyond the ends go to the end levels.
+    """
+    check_choice(ties, "ties", TIES)
+    lv = np.asarray(levels, dtype=np.float64)
+    bounds = _f32_bounds((lv[:-1] + lv[1:]) / 2, ties)
+    return bucketize(x, bounds, right=ties == "up").astype(code_dtype(0, max(lv.size - 1, 1)), copy=False)
+
+
+def codebook_quantize(x: object, levels: np.ndarray, *, ties: str = "down") -> tuple[np.ndarray, np.ndarray]:
+    """``(codes, x_hat)``: nearest-level codes of ``x`` and the float32 levels they stand for."""
+    x = as_float_array(x)
+    levels = np.asarray(levels, dtype=_F32)
+    if levels.ndim != 1 or levels.size == 0 or not np.all(np.isfinite(levels)) or np.any(np.diff(levels) <= 0):
+        raise ValueError(f"levels must be a non-empty, finite, strictly increasing 1-D array, got {levels!r}")
+    codes = nearest_level(x, levels, ties=ties)
+    return codes, levels[codes]
+
+
+def quantile_levels(x: object, bits: int) -> np.ndarray:
+    """Equal-mass levels: the order statistics at the centres of 2**bits equal-mass bins (unique, float32)."""
+    return _bin_centres(np.sort(as_float_array(x), axis=None), 2 ** check_int(bits, "bits", 1, 16))
+
+
+def _bin_centres(xs: np.ndarray, k: int) -> np.ndarray:
+    idx = np.minimum(((np.arange(k) + 0.5) * (xs.size / k)).astype(np.int64), xs.size - 1)
+    return np.unique(xs[idx].astype(_F32))
+
+
+def lloyd_max_levels(x: object, bits: int, *, init: str = "quantile", seed: int = 0, max_iter: int = 1000) -> np.ndarray:
+    """The MSE-optimal (Lloyd-Max) levels for ``x``: converged 1-D k-means, sorted unique float32."""
+    bits = check_int(bits, "bits", 1, 16)
+    check_choice(init, "init", LLOYD_INITS)
+    max_iter = check_int(max_iter, "max_iter", 1, 10**6)
+    xs = np.sort(as_float_array(x), axis=None)
+    n, k = xs.size, 2**bits
+    if init == "quantile":
+        c = _bin_centres(xs, k).astype(np.float64)
+    else:
+        distinct = xs[np.concatenate(([True], xs[1:] != xs[:-1]))]
+        rng = np.random.default_rng(check_int(seed, "seed", 0, 2**63 - 1))
+        c = np.sort(rng.choice(distinct, size=min(k, distinct.size), replace=False)).astype(np.float64)
+    xd = xs.astype(np.float64)
+    z = int(np.searchsorted(xd, 0.0))
+    # S[i] - S[j] = sum(xs[j:i]); S is 0 at the first non-negative value and grows outward from there
+    prefix = np.empty(n + 1)
+    prefix[z] = 0.0
+    np.cumsum(xd[z:], out=prefix[z + 1 :])
+    prefix[:z] = -np.cumsum(xd[:z][::-1])[::-1]
+    cuts = None
+    for _ in range(max_iter):  # rounds of Lloyd's algorithm, each O(K log n)
+        new = np.searchsorted(xd, (c[:-1] + c[1:]) / 2, side="right")  # x == midpoint joins the lower level
+        if cuts is not None and np.array_equal(new, cuts):
+            break
+        cuts = new
+        lo, hi = np.concatenate(([0], cuts)), np.concatenate((cuts, [n]))
+        count = hi - lo
+        mean = (prefix[hi] - prefix[lo]) / np.maximum(count, 1)
+        mean = np.clip(mean, xd[np.minimum(lo, n - 1)], xd[np.maximum(hi - 1, 0)])  # a mean lies in its cluster
+        c = np.sort(np.where(count > 0, mean, c))
+    return np.unique(c.astype(_F32))
+
+
+def log2_levels(x: object, bits: int) -> np.ndarray:
+    """0 and ±2**k for the 2**(bits-1) - 1 largest k <= k_max; 2**k_max is the power of two nearest max|x|."""
+    bits = check_int(bits, "bits", 2, 8)
+    amax = float(np.abs(as_float_array(x)).max())
+    if amax == 0:
+        return np.zeros(1, _F32)
+    m, e = np.frexp(amax)  # amax = m * 2**e, m in [0.5, 1); 0.75 * 2**e = 1.5 * 2**(e-1) is the midpoint
+    kmax = min(int(e) if m >= 0.75 else int(e) - 1, 127)
+    kmin = max(kmax - (2 ** (bits - 1) - 2), -149)
+    mags = np.ldexp(1.0, np.arange(kmin, kmax + 1))
+    return np.concatenate((-mags[::-1], [0.0], mags)).astype(_F32)
+
+
+# ---------------------------------------------------------------------------- registry
+def _codebook_result(name: str, x: np.ndarray, s: dict[str, Any], levels: np.ndarray, overhead_bits: float) -> QuantResult:
+    codes, xhat = codebook_quantize(x, levels)
+    clip = (float(levels[0]), float(levels[-1]))
+    return QuantResult(name, s, codes, xhat, None, levels, clip, s["bits"] + overhead_bits / x.size)
+
+
+def _run_quantile(x: np.ndarray, s: dict[str, Any]) -> QuantResult:
+    levels = quantile_levels(x, s["bits"])
+    return _codebook_result("quantile", x, s, levels, 32 * levels.size)
+
+
+def _run_lloyd_max(x: np.ndarray, s: dict[str, Any]) -> QuantResult:
+    levels = lloyd_max_levels(x, s["bits"], init=s["init"], seed=s["seed"], max_iter=s["max_iter"])
+    return _codebook_result("lloyd_max", x, s, levels, 32 * levels.size)
+
+
+def _run_log2(x: np.ndarray, s: dict[str, Any]) -> QuantResult:
+    return _codebook_result("log2", x, s, log2_levels(x, s["bits"]), 8)
+
+
+def _bits(default: int, hi: int) -> Setting:
+    return Setting("bits", int, default, f"Code bits: up to 2**bits levels (2..{hi}).", min=2, max=hi)
+
+
+for _spec in (
+    SchemeSpec(
+        "quantile", "non-uniform",
+        "Equal-mass levels (histogram equalisation): each of the 2^b codes covers the same share of the values.",
+        r"\ell_i = x_{(\lfloor (i + \frac12)\, n / K \rfloor)},\quad K = 2^b,\quad \hat x = \ell_{k},\ k = \arg\min_i |x - \ell_i|",
+        (_bits(4, 16),), _run_quantile, lambda bits, s: {"bits": bits},
+    ),
+    SchemeSpec(
+        "lloyd_max", "non-uniform",
+        "MSE-optimal levels: 1-D k-means (Lloyd's algorithm) run to convergence on the tensor itself.",
+        r"\ell_i = \operatorname{mean}\{x : t_{i} < x \le t_{i+1}\},\quad t_i = \tfrac{\ell_{i-1} + \ell_i}{2}\ \text{(iterated to a fixed point)},\quad \hat x = \ell_k",
+        (
+            _bits(4, 12),
+            Setting("init", str, "quantile", "Start from the quantile levels (deterministic) or from random distinct values.",
+                    choices=LLOYD_INITS),
+            Setting("seed", int, 0, "Seed of the random start (init='random').", min=0, max=2**32 - 1),
+            Setting("max_iter", int, 1000, "Stop after this many rounds if the partition still changes.", min=1, max=10**6),
+        ),
+        _run_lloyd_max, lambda bits, s: {"bits": min(bits, 12)},
+    ),
+    SchemeSpec(
+        "log2", "non-uniform",
+        "Power-of-two levels with the sign kept: fine near 0, coarse for large values (multiplies become shifts).",
+        r"\hat x = \operatorname{sign}(x)\, 2^{k},\ k \in [k_{max} - 2^{b-1} + 2,\ k_{max}]\ \text{or}\ 0,\quad 2^{k_{max}} \approx \max|x|\ \text{(nearest level in value)}",
+        (_bits(4, 8),), _run_log2, lambda bits, s: {"bits": min(bits, 8)},
+    ),
+):
+    register(_spec)
