@@ -22,7 +22,8 @@ DIST_OPTIONS = {
                              ("outlier_scale", 20.0, 1.0, 1000.0, "How many times larger the outliers are.")),
     "student_t": (("dof", 3.0, 1.0, 100.0, "Degrees of freedom: lower means heavier tails."),),
 }
-SOURCES = ("synthetic", "sample")
+SOURCES = ("synthetic", "sample", "upload")
+UPLOAD_TYPES = ["npy", "npz", "csv", "safetensors", "onnx"]
 
 
 # ------------------------------------------------------------------ URL state
@@ -33,6 +34,8 @@ def _encode(v: Any) -> str:
         return "true" if v else "false"
     if isinstance(v, float):
         return repr(v)
+    if isinstance(v, (list, tuple)):
+        return ",".join(map(str, v))
     return str(v)
 
 
@@ -48,6 +51,16 @@ def parse_choice(options: list[Any], cast: Callable[[str], Any] = str) -> Callab
         if v not in options:
             raise ValueError(f"allowed: {options[:12]}{' …' if len(options) > 12 else ''}")
         return v
+
+    return parse
+
+
+def parse_choices(options: list[str]) -> Callable[[str], list[str]]:
+    """A comma-separated list, each item one of ``options`` (an empty string is an empty list)."""
+    one = parse_choice(options)
+
+    def parse(raw: str) -> list[str]:
+        return [one(v) for v in raw.split(",")] if raw else []
 
     return parse
 
@@ -130,8 +143,8 @@ def publish_url() -> None:
 
 # ---------------------------------------------------------------- data source
 @st.cache_resource(max_entries=6, ttl=3600, show_spinner=False)
-def load_tensor(source: tuple) -> np.ndarray:
-    """The tensor a source key describes (read-only; shared because it is deterministic)."""
+def _shared_tensor(source: tuple) -> np.ndarray:
+    """Synthetic and shipped tensors: deterministic, so one copy serves every session."""
     spec = dict(source)
     if spec["source"] == "sample":
         x = ql.sample_tensors()[spec["name"]]
@@ -142,17 +155,63 @@ def load_tensor(source: tuple) -> np.ndarray:
     return x
 
 
-def data_source() -> tuple:
-    """Sidebar panel shared by every page; returns a hashable description of the tensor."""
+def load_tensor(source: tuple) -> np.ndarray:
+    """The tensor a source key describes. Uploads live only in their own session's state."""
+    spec = dict(source)
+    if spec["source"] == "upload":
+        upload = st.session_state.get("upload")
+        if upload is None or upload["id"] != spec["id"]:
+            raise ValueError("the uploaded file is no longer available; upload it again")
+        return upload["tensors"][spec["name"]]
+    return _shared_tensor(source)
+
+
+def _summary(x: np.ndarray) -> str:
+    return f"shape {' × '.join(map(str, x.shape))} · float32 · range [{x.min():.4g}, {x.max():.4g}]"
+
+
+def _upload_panel() -> tuple | None:
+    """File uploader + tensor picker; the file is read with the safe loaders, kept per session."""
+    f = st.file_uploader("Tensor file", type=UPLOAD_TYPES, key="data.file",
+                         help="A .npy, .npz, .csv, .safetensors or .onnx file (up to 200 MB). Never unpickled; "
+                              "NaN/Inf, complex and object arrays are refused.")
+    if f is None:
+        st.info("Upload a tensor file to quantize it.")
+        return None
+    current = st.session_state.get("upload")
+    if current is None or current["id"] != f.file_id:
+        try:
+            tensors = ql.load_tensors(f)
+        except ValueError as exc:
+            st.session_state.pop("upload", None)
+            st.error(str(exc))
+            return None
+        for a in tensors.values():
+            a.setflags(write=False)
+        st.session_state["upload"] = {"id": f.file_id, "file": f.name, "tensors": tensors}
+    tensors = st.session_state["upload"]["tensors"]
+    names = list(tensors)
+    name = st.selectbox("Tensor", names, key="data.upload_tensor", help="Tensors found in the file.")
+    st.caption(_summary(tensors[name]))
+    return (("source", "upload"), ("id", f.file_id), ("name", name))
+
+
+def data_source() -> tuple | None:
+    """Sidebar panel shared by every page; returns a hashable description of the tensor
+    (None while the upload source has no file yet)."""
     with st.sidebar:
         st.header("Data source")
         bind("data.source", "synthetic", parse_choice(list(SOURCES)))
         src = st.radio("Source", SOURCES, key="data.source", horizontal=True,
-                       help="Synthetic distributions, or tensors shipped in sample_data/ (uploads come later).")
+                       help="Synthetic distributions, tensors shipped in sample_data/, or your own file.")
+        if src == "upload":
+            return _upload_panel()
         if src == "sample":
             names = sorted(ql.sample_tensors())
             bind("data.sample", names[0], parse_choice(names))
-            name = st.selectbox("Sample tensor", names, key="data.sample", help="Files shipped in sample_data/.")
+            name = st.selectbox("Sample tensor", names, key="data.sample",
+                                help="Real tensors shipped in sample_data/ (see its README for their source).")
+            st.caption(_summary(ql.sample_tensors()[name]))
             return (("source", "sample"), ("name", name))
         dists = list(ql.DISTRIBUTIONS)
         bind("data.distribution", "normal", parse_choice(dists))
@@ -177,6 +236,15 @@ def data_source() -> tuple:
             st.caption(f"shape {shape[0]:,} × {shape[1]:,}")
         return (("source", "synthetic"), ("distribution", dist), ("size", int(size)), ("seed", int(seed)),
                 ("shape", shape), ("options", tuple(options)))
+
+
+def require_source() -> tuple:
+    """The data source, or stop the page (with the panel's message) when there is none yet."""
+    source = data_source()
+    if source is None:
+        publish_url()
+        st.stop()
+    return source
 
 
 def source_dict(source: tuple) -> dict[str, Any]:

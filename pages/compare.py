@@ -40,7 +40,7 @@ def label(scheme: str, settings: dict) -> str:
 
 ui.start_page()
 st.title("Compare")
-source = ui.data_source()
+source = ui.require_source()
 
 if "compare.configs" not in st.session_state:
     raw = st.query_params.get("configs")

@@ -9,7 +9,7 @@ from quantlib import export, figures
 
 ui.start_page()
 st.title("Explore")
-source = ui.data_source()
+source = ui.require_source()
 schemes = list(ql.SCHEMES)
 
 controls, view = st.columns([1, 3], gap="medium")

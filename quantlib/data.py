@@ -84,12 +84,27 @@ SAMPLE_DIR = Path(__file__).resolve().parents[1] / "sample_data"
 
 @functools.cache
 def _sample_files() -> tuple[Path, ...]:
-    return tuple(sorted(SAMPLE_DIR.glob("*.csv"))) if SAMPLE_DIR.is_dir() else ()
+    from .loaders import EXTENSIONS
+
+    if not SAMPLE_DIR.is_dir():
+        return ()
+    return tuple(sorted(p for p in SAMPLE_DIR.iterdir() if p.suffix.lower() in EXTENSIONS))
+
+
+@functools.cache
+def _sample_tensors() -> dict[str, np.ndarray]:
+    from .loaders import load_tensors
+
+    out = {}
+    for path in _sample_files():
+        tensors = load_tensors(path)
+        for name, a in tensors.items():
+            a.setflags(write=False)
+            out[path.stem if len(tensors) == 1 else f"{path.stem}/{name}"] = a
+    return out
 
 
 def sample_tensors() -> dict[str, np.ndarray]:
-    """The tensors shipped in ``sample_data/`` by name (file stem), as float32 arrays."""
-    out = {}
-    for path in _sample_files():
-        out[path.stem] = np.loadtxt(path, delimiter=",", dtype=np.float32, ndmin=1)
-    return out
+    """The tensors shipped in ``sample_data/`` by name — the file stem, or ``file/tensor`` for
+    files with several tensors — as read-only float32 arrays (read once, with the safe loaders)."""
+    return dict(_sample_tensors())

@@ -73,8 +73,10 @@ def python_snippet(source: Mapping[str, Any], configs: list[tuple[str, Mapping[s
             + (f", shape={tuple(src['shape'])!r}" if src.get("shape") else "")
             + ")"
         )
-    else:
+    elif kind == "sample":
         load = f"x = ql.sample_tensors()[{src['name']!r}]"
+    else:
+        load = f"x = ql.load_tensors('YOUR_FILE')[{src['name']!r}]  # the file you uploaded"
     lines = ["import quantlib as ql", "", load, ""]
     for i, (scheme, settings) in enumerate(configs):
         args = "".join(f", {k}={v!r}" for k, v in settings.items())

@@ -153,3 +153,23 @@ def small_multiples(x: np.ndarray, results: list[QuantResult], labels: list[str]
     _layout(fig, "Original vs dequantized, per configuration", "", "")
     fig.update_layout(height=260 * rows + 80)
     return fig
+
+
+def accuracy_figure(df: pd.DataFrame, metric: str = "accuracy", float_value: float | None = None) -> go.Figure:
+    """Model accuracy (or agreement) against bit width, one line per configuration."""
+    fig = go.Figure()
+    for name, part in df.groupby("configuration", sort=False):
+        fig.add_scatter(x=part["bits"], y=part[metric], mode="lines+markers", name=str(name))
+    if float_value is not None:
+        fig.add_hline(y=float_value, line_dash="dot", line_color="grey", annotation_text="float model")
+    fig.update_yaxes(range=[0, 1.02])
+    return _layout(fig, f"{metric} vs bits", "bits", metric)
+
+
+def sensitivity_figure(df: pd.DataFrame, float_value: float) -> go.Figure:
+    """Accuracy with one layer quantized at a time."""
+    fig = go.Figure(go.Bar(x=df["layer"], y=df["accuracy"], marker_color=QUANTIZED, name="one layer quantized",
+                           text=[f"{v:.3f}" for v in df["accuracy"]], textposition="outside"))
+    fig.add_hline(y=float_value, line_dash="dot", line_color="grey", annotation_text="float model")
+    fig.update_yaxes(range=[0, 1.05])
+    return _layout(fig, "Per-layer sensitivity", "layer", "accuracy")
