@@ -12,7 +12,7 @@ st.title("Model impact")
 st.caption("A 64 → 64 → 32 → 10 ReLU MLP trained on the UCI 8×8 handwritten digits (shipped in sample_data/), "
            "run in numpy on its held-out split. Activations are quantized dynamically on the batch.")
 
-SCHEMES = [n for n, s in ql.SCHEMES.items() if any(x.name == "bits" for x in s.settings) or n in ("histogram", "fixed_point")]
+SCHEMES = list(ql.SCHEMES)
 
 
 @st.cache_resource(show_spinner=False)
@@ -29,9 +29,13 @@ def quantizer(role: str, default_scheme: str, allow_none: bool):
     if scheme == "none":
         return None
     spec = ql.SCHEMES[scheme]
-    ui.bind(f"model.{role}.bits", 8, ui.parse_number(int, 2, 16))
-    bits = st.slider(f"{role.capitalize()} bits", 2, 16, key=f"model.{role}.bits", help="Bit width.")
-    settings = spec.at_bits(bits, spec.defaults())
+    settings = {}
+    if spec.at_bits(8, spec.defaults()):
+        ui.bind(f"model.{role}.bits", 8, ui.parse_number(int, 2, 16))
+        bits = st.slider(f"{role.capitalize()} bits", 2, 16, key=f"model.{role}.bits", help="Bit width.")
+        settings = spec.at_bits(bits, spec.defaults())
+    else:
+        st.caption(f"{scheme} has a fixed width; it is used as defined.")
     if any(s.name == "granularity" for s in spec.settings):
         ui.bind(f"model.{role}.granularity", "per_tensor", ui.parse_choice(["per_tensor", "per_channel"]))
         g = st.radio(f"{role.capitalize()} granularity", ["per_tensor", "per_channel"], horizontal=True,
