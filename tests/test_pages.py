@@ -255,3 +255,12 @@ def test_shipped_real_tensors_are_listed():
     w = ql.sample_tensors()["minilm_l6_weights/encoder.layer.0.intermediate.dense.weight"]
     assert w.shape == (1536, 384)
     assert metric(at, "SQNR") == f"{ql.Quantizer('symmetric', num_bins=2048)(w).metrics(w).sqnr_db:.2f} dB"
+
+
+def test_every_registry_scheme_works_on_compare():
+    names = sorted(ql.SCHEMES)
+    for i in range(0, len(names), 10):
+        chunk = names[i : i + 10]
+        at = compare(configs=json.dumps([[n, {}] for n in chunk]))
+        assert not at.error, [e.value for e in at.error]
+        assert set(at.dataframe[0].value["scheme"]) == set(chunk)
