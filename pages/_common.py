@@ -283,15 +283,19 @@ def _bits_curve(source: tuple, scheme: str, frozen: tuple):
 
 
 def bits_curve(source: tuple, scheme: str, settings: Mapping[str, Any]):
-    """Metrics at 2..16 bits (on a 262 144-value strided subsample for big tensors)."""
-    s = {k: v for k, v in settings.items() if k not in ("scale", "zero_point")}
+    """Metrics at 2..16 bits (on a 262 144-value strided subsample for big tensors). The
+    settings a bit sweep overrides are left out of the cache key, so moving the bits slider
+    does not recompute the curve."""
+    swept = set(ql.SCHEMES[scheme].at_bits(8, ql.SCHEMES[scheme].defaults()))
+    s = {k: v for k, v in settings.items() if k not in ("scale", "zero_point") and k not in swept}
     return _bits_curve(source, scheme, _freeze(s))
 
 
 @st.cache_data(max_entries=32, ttl=3600, show_spinner=False)
 def threshold_curve(source: tuple, bits: int, symmetric: bool, convention: str, num_bins: int):
+    """Metric against clipping threshold on a 65 536-value strided subsample, 48 points."""
     return ql.sweep_threshold(load_tensor(source), bits=bits, symmetric=symmetric, convention=convention,
-                              num_bins=num_bins)
+                              num_bins=num_bins, num_points=48, max_samples=2**16)
 
 
 # -------------------------------------------------------------------- widgets

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from .histograms import uniform_histogram
 from .schemes import QuantResult
 from .sweeps import subsample
 
@@ -26,13 +27,12 @@ def distribution_figure(x: np.ndarray, result: QuantResult, num_bins: int = 256)
     lo, hi = float(min(xf.min(), xh.min())), float(max(xf.max(), xh.max()))
     if hi == lo:
         lo, hi = lo - 0.5, hi + 0.5
-    edges = np.linspace(lo, hi, num_bins + 1)
+    counts, edges = uniform_histogram(x, num_bins, lo, hi)
     centres = (edges[:-1] + edges[1:]) / 2
     fig = go.Figure()
-    counts, _ = np.histogram(xf, edges)
     fig.add_scatter(x=centres, y=counts, name="original", mode="lines", line_shape="hvh", fill="tozeroy",
                     line=dict(color=ORIGINAL, width=1))
-    counts, _ = np.histogram(xh, edges)
+    counts, _ = uniform_histogram(result.dequantized, num_bins, lo, hi)
     fig.add_bar(x=centres, y=counts, name="dequantized", marker_color=QUANTIZED, opacity=0.7)
     if result.clip_range is not None:
         c_lo, c_hi = result.clip_range
@@ -65,8 +65,8 @@ def error_figure(x: np.ndarray, result: QuantResult, num_bins: int = 128, max_po
     """Histogram of x - x_hat, and a downsampled scatter of error against value."""
     from plotly.subplots import make_subplots
 
-    e = (x.astype(np.float64) - result.dequantized).ravel()
-    counts, edges = np.histogram(e, num_bins)
+    e = x - result.dequantized  # float32 is plenty for a picture
+    counts, edges = uniform_histogram(e, num_bins)
     fig = make_subplots(rows=1, cols=2, subplot_titles=("error histogram", "error vs value"))
     fig.add_bar(x=(edges[:-1] + edges[1:]) / 2, y=counts, marker_color=ERROR, name="x - x̂", row=1, col=1)
     xs, es = subsample(x, max_points), subsample(e.reshape(x.shape), max_points)
@@ -137,14 +137,13 @@ def small_multiples(x: np.ndarray, results: list[QuantResult], labels: list[str]
     hi = float(max([x.max()] + [r.dequantized.max() for r in results]))
     if hi == lo:
         lo, hi = lo - 0.5, hi + 0.5
-    edges = np.linspace(lo, hi, num_bins + 1)
+    orig, edges = uniform_histogram(x, num_bins, lo, hi)
     centres = (edges[:-1] + edges[1:]) / 2
-    orig, _ = np.histogram(x, edges)
     fig = make_subplots(rows=rows, cols=columns, shared_xaxes="all", shared_yaxes="all",
                         subplot_titles=labels, vertical_spacing=0.12 if rows > 1 else 0.2)
     for i, r in enumerate(results):
         row, col = i // columns + 1, i % columns + 1
-        counts, _ = np.histogram(r.dequantized, edges)
+        counts, _ = uniform_histogram(r.dequantized, num_bins, lo, hi)
         fig.add_bar(x=centres, y=orig, marker_color=ORIGINAL, opacity=0.5, name="original", showlegend=i == 0,
                     row=row, col=col)
         fig.add_bar(x=centres, y=counts, marker_color=QUANTIZED, opacity=0.6, name="dequantized", showlegend=i == 0,

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import _kernels
+
 _F32 = np.float32
 
 
@@ -24,7 +26,10 @@ def histc(x: np.ndarray, bins: int, lo: float, hi: float) -> np.ndarray:
     lo32, hi32 = _F32(lo), _F32(hi)
     if lo32 == hi32:
         lo32, hi32 = lo32 - _F32(1), hi32 + _F32(1)
-    x = np.asarray(x, dtype=_F32).ravel()
+    x = np.asarray(x, dtype=_F32)
+    if _kernels.usable(x):
+        return _kernels.histc(x, bins, lo32, hi32)
+    x = x.ravel()
     inside = (x >= lo32) & (x <= hi32)
     if not inside.all():
         x = x[inside]
@@ -79,6 +84,14 @@ def uniform_histogram(x: np.ndarray, bins: int, lo: float | None = None, hi: flo
 
     With ``lo``/``hi`` None the data's own min and max are used, as ``np.histogram`` does.
     """
-    x = np.asarray(x).ravel()
+    x = np.asarray(x)
     rng = None if lo is None else (lo, hi)
-    return np.histogram(x, bins=bins, range=rng)
+    try:
+        if _kernels.usable(x):
+            edges = np.histogram_bin_edges(x, bins=bins, range=rng)
+            return _kernels.histogram_edges(x, edges), edges
+        return np.histogram(x.ravel(), bins=bins, range=rng)
+    except ValueError:
+        # "Too many bins for data range": float32 cannot split a range a few ulps wide into
+        # `bins` distinct edges; float64 edges can (numpy itself would refuse here).
+        return np.histogram(x.astype(np.float64).ravel(), bins=bins, range=rng)

@@ -19,6 +19,7 @@ import numpy as np
 
 from ._checks import as_float_array, check_bits, check_choice, check_int
 from .conventions import Convention, get_convention
+from . import _kernels
 from .histograms import fma_f32
 from .params import QuantParams, blocks, broadcastable, code_dtype, qrange
 
@@ -257,6 +258,11 @@ def _quantize(
     if np.ndim(zp):
         zp = broadcastable(zp, x.ndim, params.axis, params.group_size)
     zp_first = conv.mapping == "reciprocal" and not fake and params.group_size is None and np.any(np.asarray(zp) != 0)
+    if _fused(x, params, rounding, overflow):
+        mode = "fma" if zp_first else ("multiply" if multiply else "divide")
+        z = 0 if conv.mapping == "amax" else int(zp)
+        return _kernels.quantize_per_tensor(x, float(m), z, params.qmin, params.qmax, mode,
+                                            code_dtype(params.qmin, params.qmax))
     with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
         if zp_first:
             y = _torch_grid(xb, m, zp, params)
@@ -309,7 +315,26 @@ def fake_quantize(x: object, params: QuantParams, **quantize_options: object) ->
     ``quantize_per_*`` add it before rounding, so in rare float32 near-ties (z != 0) the
     two differ by one code, in torch as here.
     """
-    return dequantize(_quantize(x, params, fake=True, **quantize_options), params)
+    rounding = quantize_options.get("rounding", "half_even")
+    overflow = quantize_options.get("overflow", "saturate")
+    conv = get_convention(quantize_options.get("convention") or params.convention)
+    xa = as_float_array(x)
+    if _fused(xa, params, rounding, overflow) and set(quantize_options) <= {"rounding", "overflow", "convention", "seed"}:
+        params.check_fits(xa.shape)
+        m, multiply = _multiplier(params, conv)
+        if conv.mapping == "amax":
+            d = float(m) if float(m) != 0 else 1.0
+            return _kernels.fake_quantize_per_tensor(xa, float(m), 0, params.qmin, params.qmax, "amax", d)
+        mode = "multiply" if multiply else "divide"
+        return _kernels.fake_quantize_per_tensor(xa, float(m), int(params.zero_point), params.qmin, params.qmax,
+                                                 mode, params.scale)
+    return dequantize(_quantize(xa, params, fake=True, **quantize_options), params)
+
+
+def _fused(x: np.ndarray, params: QuantParams, rounding: str, overflow: str) -> bool:
+    """Whether the one-pass kernels (quantlib._kernels) can do this job bit-identically."""
+    return (rounding == "half_even" and overflow == "saturate" and params.per_tensor
+            and params.group_size is None and _kernels.usable(x))
 
 
 def levels(params: QuantParams, max_levels: int = 65536) -> np.ndarray | None:

@@ -25,6 +25,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from ._checks import as_float_array, check_num_bins
+from . import _kernels
+from .histograms import uniform_histogram
 from .params import QuantParams, blocks, broadcastable
 
 
@@ -98,34 +100,37 @@ def metrics(
         raise ValueError(f"x and xhat must have the same shape, got {x.shape} and {xhat.shape}")
     num_bins = check_num_bins(num_bins)
     n = x.size
-    xd = x.astype(np.float64)
-    hd = xhat.astype(np.float64)
-    e = xd - hd
-    e2 = e * e
+    if _kernels.usable(x) and _kernels.usable(xhat):
+        total, sig, sig_h, cross, abs_sum, max_err = _kernels.error_sums(x, xhat)
+    else:
+        xd, hd = x.astype(np.float64).ravel(), xhat.astype(np.float64).ravel()
+        e = xd - hd
+        total, sig, sig_h, cross = float(e @ e), float(xd @ xd), float(hd @ hd), float(xd @ hd)
+        abs_sum, max_err = float(np.abs(e).sum()), float(np.abs(e).max())
     if params is not None:
         mask = clip_mask(x, params)
-        clip_sum = float(e2[mask].sum())
-        clip_ratio = float(np.count_nonzero(mask)) / n
+        clipped = np.count_nonzero(mask)
+        ec = x[mask].astype(np.float64) - xhat[mask] if clipped else np.zeros(0)
+        clip_sum = float(ec @ ec)
+        clip_ratio = clipped / n
     else:
         clip_sum, clip_ratio = 0.0, 0.0
-    total = float(e2.sum())
     clipping_mse = clip_sum / n
     rounding_mse = (total - clip_sum) / n
     mse = clipping_mse + rounding_mse
-    sig = float(np.dot(xd.ravel(), xd.ravel()))
-    nx, nh = np.sqrt(sig), float(np.linalg.norm(hd))
+    nx, nh = np.sqrt(sig), np.sqrt(sig_h)
     if nx == 0 and nh == 0:
         cosine = 1.0
     elif nx == 0 or nh == 0:
         cosine = 0.0
     else:
-        cosine = float(np.dot(xd.ravel(), hd.ravel()) / (nx * nh))
-    peak = float(np.abs(xd).max()) ** 2
+        cosine = float(cross / (nx * nh))
+    peak = float(max(abs(float(x.max())), abs(float(x.min())))) ** 2
 
-    lo, hi = float(min(xd.min(), hd.min())), float(max(xd.max(), hd.max()))
+    lo = float(min(x.min(), xhat.min()))
+    hi = float(max(x.max(), xhat.max()))
     if hi > lo:
-        px, _ = np.histogram(xd, num_bins, (lo, hi))
-        ph, _ = np.histogram(hd, num_bins, (lo, hi))
+        px, ph = uniform_histogram(x, num_bins, lo, hi)[0], uniform_histogram(xhat, num_bins, lo, hi)[0]
         p = px / n + 1e-10
         q = ph / n + 1e-10
         p /= p.sum()
@@ -146,8 +151,8 @@ def metrics(
     return Metrics(
         mse=mse,
         rmse=float(np.sqrt(mse)),
-        mae=float(np.abs(e).mean()),
-        max_abs_error=float(np.abs(e).max()),
+        mae=abs_sum / n,
+        max_abs_error=max_err,
         sqnr_db=_db(sig, total),
         psnr_db=_db(peak, mse),
         cosine_similarity=cosine,
