@@ -1,0 +1,62 @@
+"""The fused numba kernels give bit-identical results to the numpy paths they replace."""
+
+import numpy as np
+import pytest
+
+import quantlib as ql
+from quantlib import _kernels, histograms
+
+pytestmark = pytest.mark.skipif(not _kernels.AVAILABLE, reason="numba not installed")
+
+
+@pytest.fixture
+def numpy_path(monkeypatch):
+    def run(f):
+        monkeypatch.setattr(_kernels, "AVAILABLE", False)
+        try:
+            return f()
+        finally:
+            monkeypatch.setattr(_kernels, "AVAILABLE", True)
+    return run
+
+
+def _tensor(kind, seed):
+    rng = np.random.default_rng(seed)
+    n = 2**16 + 123
+    x = {"normal": rng.standard_normal(n), "ties": np.round(rng.standard_normal(n) * 40) / 8,
+         "outliers": np.r_[rng.standard_normal(n - 3), [80.0, -50.0, 1e4]]}[kind]
+    return x.astype(np.float32)
+
+
+@pytest.mark.parametrize("kind", ["normal", "ties", "outliers"])
+@pytest.mark.parametrize("convention", sorted(ql.CONVENTIONS))
+@pytest.mark.parametrize("symmetric", [True, False], ids=["sym", "asym"])
+def test_quantize_and_fake_quantize_match_numpy(kind, convention, symmetric, numpy_path):
+    if convention == "tensorrt" and not symmetric:
+        pytest.skip("tensorrt is symmetric only")
+    x = _tensor(kind, 0)
+    for bits in (3, 8):
+        p = ql.choose_qparams(x, bits=bits, symmetric=symmetric, convention=convention, calibration="percentile",
+                              percentile=99.9)
+        assert _kernels.usable(x)
+        np.testing.assert_array_equal(ql.quantize(x, p), numpy_path(lambda: ql.quantize(x, p)))
+        np.testing.assert_array_equal(ql.fake_quantize(x, p), numpy_path(lambda: ql.fake_quantize(x, p)))
+
+
+@pytest.mark.parametrize("bins", [7, 256, 2048])
+def test_histograms_match_numpy(bins):
+    x = _tensor("ties", 1)
+    np.testing.assert_array_equal(histograms.histc(x, bins, x.min(), x.max()),
+                                  np.bincount(np.minimum(((x - x.min()) * np.float32(bins) / (x.max() - x.min())).astype(np.int64), bins - 1), minlength=bins))
+    c, e = histograms.uniform_histogram(x, bins, -3.0, 2.5)
+    c2, e2 = np.histogram(x, bins, range=(-3.0, 2.5))
+    np.testing.assert_array_equal(c, c2)
+    np.testing.assert_array_equal(e, e2)
+
+
+def test_metrics_match_numpy(numpy_path):
+    x = _tensor("outliers", 2)
+    r = ql.Quantizer("asymmetric", bits=4, calibration="percentile")(x)
+    a, b = r.metrics(x).to_dict(), numpy_path(lambda: r.metrics(x).to_dict())
+    for k in a:
+        assert np.isclose(a[k], b[k], rtol=1e-12), k
