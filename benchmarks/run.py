@@ -187,13 +187,21 @@ def browser() -> None:
             cold = time.perf_counter() - t0
             row("browser: load to first chart (new session, new tensor)", cold, None, "<= 3 s", cold <= 3.0)
             page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 6", timeout=120_000)
-            before = page.locator('[data-testid="stMetric"]').first.inner_text()
+            page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=120_000)
+            x = ql.synthetic("normal", 2**16, 1)
+            want = f"{ql.Quantizer('symmetric', bits=7, num_bins=2048)(x).metrics(x).sqnr_db:.2f} dB"
             slider = page.locator('[data-testid="stSlider"]', has_text="bits").get_by_role("slider")
             slider.focus()
             t0 = time.perf_counter()
             slider.press("ArrowLeft")
-            page.wait_for_function("(b) => document.querySelector('[data-testid=\"stMetric\"]').innerText !== b",
-                                   arg=before, timeout=60_000)
+            try:
+                page.wait_for_function(
+                    "(w) => [...document.querySelectorAll('[data-testid=\"stMetric\"]')].some(e => e.innerText.includes(w))",
+                    arg=want, timeout=60_000)
+            except Exception:
+                page.screenshot(path="/tmp/bench_fail.png")
+                print("WANT", want, page.url, slider.get_attribute("aria-valuetext"))
+                raise
             move = time.perf_counter() - t0
             row("browser: slider move to updated chart", move, None, "<= 700 ms", move <= 0.7)
             b.close()

@@ -124,11 +124,12 @@ def _entropy(x, *, bits, symmetric, num_bins, convention, num_quantized_bins=Non
     if num_quantized_bins is None:
         num_quantized_bins = 128 if ort else min(2**bits, num_bins)
     nq = check_int(num_quantized_bins, "num_quantized_bins", 2, num_bins)
-    lo, hi = kl_threshold_search(hist, edges, nq, integer_expansion=ort)
+    lo, hi = kl_threshold_search(hist, edges, nq, integer_expansion=ort, max_candidates=None if ort else 256)
     return _F32(max(lo, mn)), _F32(min(hi, mx))
 
 
-def kl_threshold_search(hist: np.ndarray, edges: np.ndarray, num_quantized_bins: int, *, integer_expansion: bool = False, chunk: int = 128) -> tuple[float, float]:
+def kl_threshold_search(hist: np.ndarray, edges: np.ndarray, num_quantized_bins: int, *, integer_expansion: bool = False,
+                        chunk: int = 128, max_candidates: int | None = None) -> tuple[float, float]:
     """Symmetric KL-divergence threshold search (onnxruntime's ``get_entropy_threshold``), batched.
 
     For half-widths i = nq//2 .. nbins//2 bins around the zero bin: p = the slice, with the
@@ -146,12 +147,17 @@ def kl_threshold_search(hist: np.ndarray, edges: np.ndarray, num_quantized_bins:
     the first minimum of those float32 values wins, as in onnxruntime. If no candidate has
     a finite KL (all mass in unexpanded remainder bins), onnxruntime would return the first
     candidate's edges; we return the full range instead.
+
+    ``max_candidates`` (quantlib's own convention: 256) evaluates an evenly strided subset
+    of half-widths, always including the full range; None evaluates every one (onnxruntime).
     """
     hist = np.asarray(hist, dtype=np.int64)
     nbins = hist.size
     zbi = nbins // 2
     half_q = num_quantized_bins // 2
     cand = np.arange(half_q, zbi + 1)
+    if max_candidates is not None and cand.size > max_candidates:
+        cand = np.unique(np.r_[cand[:: -(-cand.size // max_candidates)], cand[-1]])
     csum = np.concatenate([[0], np.cumsum(hist)])
     total = csum[-1]
     width = nbins
@@ -370,7 +376,7 @@ def _mse(x, *, bits, symmetric, num_bins, convention, axis=None, group_size=None
     return _F32(lo[k]), _F32(hi[k])
 
 
-MAX_SWEEP_CANDIDATES = 2048
+MAX_SWEEP_CANDIDATES = 512
 
 
 def _candidate_grid(values: np.ndarray) -> np.ndarray:
