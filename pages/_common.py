@@ -87,6 +87,15 @@ def parse_setting(s: ql.Setting) -> Callable[[str], Any]:
     return parse
 
 
+_MARKDOWN = str.maketrans({c: "\\" + c for c in "\\`*_{}[]()<>#+-.!|~$"})
+
+
+def plain(text: object) -> str:
+    """``text`` with every Markdown character escaped, so file names, tensor names and other
+    user-supplied strings show as typed (no links, no formatting, no HTML)."""
+    return str(text).translate(_MARKDOWN)
+
+
 def bind(key: str, default: Any, parse: Callable[[str], Any]) -> None:
     """Seed ``st.session_state[key]`` from the URL (validated) or ``default``, once per session,
     and mark ``key`` to be written back to the URL by :func:`publish_url`."""
@@ -100,7 +109,7 @@ def bind(key: str, default: Any, parse: Callable[[str], Any]) -> None:
         try:
             value = parse(raw)
         except (ValueError, TypeError, OverflowError) as exc:
-            st.session_state.setdefault("_url_errors", []).append(f"`{key}={raw[:60]}` ignored: {exc}")
+            st.session_state.setdefault("_url_errors", []).append(f"{key}={raw[:60]} ignored: {exc}")
     st.session_state[key] = value
 
 
@@ -134,7 +143,7 @@ def start_page() -> None:
 def publish_url() -> None:
     """Write every bound widget's value to the URL and report URL values that were refused."""
     for msg in st.session_state.pop("_url_errors", []):
-        st.warning(f"Link parameter {msg}")
+        st.warning(f"Link parameter {plain(msg)}")
     keys = st.session_state.get("_url_keys", {})
     wanted = {k: _encode(st.session_state[k]) for k in keys if k in st.session_state}
     if dict(st.query_params) != wanted:
@@ -184,7 +193,7 @@ def _upload_panel() -> tuple | None:
             tensors = ql.load_tensors(f)
         except ValueError as exc:
             st.session_state.pop("upload", None)
-            st.error(str(exc))
+            st.error(plain(exc))
             return None
         for a in tensors.values():
             a.setflags(write=False)

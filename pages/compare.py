@@ -49,7 +49,7 @@ if "compare.configs" not in st.session_state:
         try:
             configs = parse_configs(raw)
         except (ValueError, TypeError) as exc:
-            st.warning(f"Link parameter `configs` ignored: {exc}")
+            st.warning(ui.plain(f"Link parameter configs ignored: {exc}"))
     st.session_state["compare.configs"] = configs
 configs: list[tuple[str, dict]] = st.session_state["compare.configs"]
 
@@ -88,7 +88,7 @@ for i, (scheme, settings) in enumerate(configs):
         r = ui.run_scheme(source, scheme, settings)
         m = ui.scheme_metrics(source, scheme, settings)
     except (ValueError, TypeError) as exc:
-        st.error(f"{name}: {exc}")
+        st.error(ui.plain(f"{name}: {exc}"))
         continue
     results.append(r)
     labels.append(name)
@@ -118,7 +118,7 @@ with st.spinner("Sweeping bit widths…"):
         try:
             df = ui.bits_curve(source, scheme, settings).copy()
         except (ValueError, TypeError) as exc:
-            st.warning(f"No bit-width curve for {name}: {exc}")
+            st.warning(ui.plain(f"No bit-width curve for {name}: {exc}"))
             continue
         df["scheme"] = name
         curves.append(df)

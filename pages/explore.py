@@ -57,7 +57,7 @@ try:
         result = ui.run_scheme(source, scheme, settings)
         m = ui.scheme_metrics(source, scheme, settings, bins)
 except (ValueError, TypeError) as exc:
-    view.error(f"These settings cannot be applied: {exc}")
+    view.error(f"These settings cannot be applied: {ui.plain(exc)}")
     ui.publish_url()
     st.stop()
 
@@ -113,7 +113,7 @@ try:
     figs["bits"] = figures.bits_figure(bits_df, metric)
     curves[0].plotly_chart(figs["bits"], width="stretch", key="fig.bits")
 except (ValueError, TypeError) as exc:
-    curves[0].warning(f"No bit-width curve for these settings: {exc}")
+    curves[0].warning(ui.plain(f"No bit-width curve for these settings: {exc}"))
 if "calibration" in names:
     with st.spinner("Sweeping clipping thresholds…"):
         thr = ui.threshold_curve(source, settings["bits"], scheme == "symmetric", settings["convention"], bins)

@@ -49,7 +49,7 @@ def quantizer(role: str, default_scheme: str, allow_none: bool):
 try:
     m = model()
 except (OSError, ValueError) as exc:
-    st.error(f"The shipped model cannot be read: {exc}")
+    st.error(ui.plain(f"The shipped model cannot be read: {exc}"))
     st.stop()
 
 left, right = st.columns(2)
@@ -64,7 +64,7 @@ try:
         acts = ql.Quantizer(aq[0], **aq[1]) if aq else None
         r = m.evaluate(weights, acts)
 except (ValueError, TypeError) as exc:
-    st.error(f"These settings cannot be applied to the model: {exc}")
+    st.error(ui.plain(f"These settings cannot be applied to the model: {exc}"))
     ui.publish_url()
     st.stop()
 

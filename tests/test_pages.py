@@ -1,6 +1,7 @@
 """Every page, driven through streamlit.testing.v1.AppTest: controls move, what is shown follows."""
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +30,11 @@ def compare(**query) -> AppTest:
     at.switch_page("pages/compare.py").run()
     assert not at.exception, at.exception
     return at
+
+
+def shown(el) -> str:
+    """An element's text as the reader sees it (user-supplied text is Markdown-escaped)."""
+    return re.sub(r"\\(.)", r"\1", el.value)
 
 
 def metric(at, label) -> str:
@@ -84,7 +90,7 @@ def test_bins_control_drives_the_histogram_scheme():
 def test_per_channel_needs_a_matrix_and_then_helps():
     at = explore()
     at.selectbox(key="symmetric.granularity").set_value("per_channel").run()
-    assert "at least 2 dimensions" in at.error[0].value and not at.exception
+    assert "at least 2 dimensions" in shown(at.error[0]) and not at.exception
     at.radio(key="data.layout").set_value("matrix").run()
     assert not at.error
     w = X.reshape(256, 256)
@@ -111,10 +117,10 @@ def test_manual_mode_prefills_calibrated_values_and_rejects_bad_ones():
     assert at.number_input(key="symmetric.scale").value == p.scale
     assert at.number_input(key="symmetric.zero_point").value == p.zero_point
     at.number_input(key="symmetric.scale").set_value(-1.0).run()
-    assert "scale must be finite and > 0" in at.error[0].value and not at.exception
+    assert "scale must be finite and > 0" in shown(at.error[0]) and not at.exception
     at.number_input(key="symmetric.scale").set_value(0.05).run()
     at.number_input(key="symmetric.zero_point").set_value(500).run()
-    assert "zero_point must be within [qmin, qmax] = [-128, 127]" in at.error[0].value
+    assert "zero_point must be within [qmin, qmax] = [-128, 127]" in shown(at.error[0])
     at.number_input(key="symmetric.zero_point").set_value(0).run()
     assert not at.error
     manual = ql.Quantizer("symmetric", scale=0.05, zero_point=0)(X).metrics(X)
@@ -147,7 +153,7 @@ def test_url_state_round_trip():
 ], ids=["script-scheme", "bits-range", "bits-text", "bins-negative", "size-huge", "nan", "sql"])
 def test_hostile_url_values_are_refused_with_a_warning(query):
     at = explore(**query)
-    assert any("ignored" in w.value for w in at.warning)
+    assert any("ignored" in shown(w) for w in at.warning)
     assert metric(at, "SQNR")  # the default view still renders
 
 
@@ -188,14 +194,14 @@ def test_compare_url_round_trip_and_bad_configs():
     assert set(at.dataframe[0].value["configuration"]) == {"symmetric(bits=3)", "histogram(num_bins=8)"}
     assert json.loads(at.query_params["configs"]) == json.loads(cfg)
     bad = compare(configs=json.dumps([["symmetric", {"bits": 99}]]))
-    assert any("ignored" in w.value for w in bad.warning)
+    assert any("ignored" in shown(w) for w in bad.warning)
     assert len(bad.dataframe[0].value) == 4
 
 
 def test_compare_shows_an_error_for_a_config_that_cannot_apply_and_keeps_the_rest():
     cfg = json.dumps([["symmetric", {"granularity": "per_channel"}], ["symmetric", {}]])
     at = compare(configs=cfg)
-    assert any("at least 2 dimensions" in e.value for e in at.error)
+    assert any("at least 2 dimensions" in shown(e) for e in at.error)
     assert len(at.dataframe[0].value) == 1
 
 
@@ -229,7 +235,7 @@ def test_upload_of_a_bad_file_shows_why_and_the_app_stays_alive():
     np.save(b, np.array([{"x": 1}], dtype=object), allow_pickle=True)
     at.file_uploader(key="data.file").set_value(("evil.npy", b.getvalue(), "application/octet-stream")).run()
     assert not at.exception
-    assert "evil.npy: array: holds Python objects (a pickled array); refused" in at.error[0].value
+    assert "evil.npy: array: holds Python objects (a pickled array); refused" in shown(at.error[0])
     at.radio(key="data.source").set_value("synthetic").run()
     assert not at.error and metric(at, "SQNR")
 
@@ -262,5 +268,15 @@ def test_every_registry_scheme_works_on_compare():
     for i in range(0, len(names), 10):
         chunk = names[i : i + 10]
         at = compare(configs=json.dumps([[n, {}] for n in chunk]))
-        assert not at.error, [e.value for e in at.error]
+        assert not at.error, [shown(e) for e in at.error]
         assert set(at.dataframe[0].value["scheme"]) == set(chunk)
+
+
+def test_hostile_file_name_is_shown_as_text():
+    at = explore(**{"data.source": "upload"})
+    name = "[click](javascript:alert(1))**bold**<b>x</b>.npy"
+    at.file_uploader(key="data.file").set_value((name, b"not a numpy file", "application/octet-stream")).run()
+    assert not at.exception
+    raw = at.error[0].value
+    assert "\\[click\\]\\(javascript" in raw and "\\<b\\>" in raw  # every Markdown character escaped
+    assert shown(at.error[0]).startswith(name + ": ")

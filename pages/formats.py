@@ -1,0 +1,149 @@
+"""Formats: the value grid of a number format, its dynamic range and bits, and how the tensor lands on it.
+
+Axes: the grid and landing plots use a symmetric-log value axis — linear within ±c (c = the smallest
+non-zero magnitude shown, so only 0 lies in the linear part), one unit per binade beyond, negatives
+mirrored — because Plotly's log axis cannot show negative values or 0.
+"""
+
+import streamlit as st
+
+import quantlib as ql
+from pages import _common as ui
+from quantlib import export, figures
+from quantlib.formats import format_grid, format_table, grid_landing
+
+DEFAULT_SCHEME = "fp8_e4m3fn"
+DEFAULT_OVERLAY = ["fp8_e5m2", "fp4_e2m1", "nf4"]
+TABLE_MAX_SAMPLES = 2**20
+
+
+@st.cache_data(max_entries=32, ttl=3600, show_spinner=False)
+def landing(source: tuple, scheme: str, frozen: tuple) -> ql.formats.GridLanding:
+    return grid_landing(ui.load_tensor(source), ui.run_scheme(source, scheme, dict(frozen)))
+
+
+@st.cache_data(max_entries=8, ttl=3600, show_spinner=False)
+def table(source: tuple):
+    return format_table(ui.load_tensor(source), max_samples=TABLE_MAX_SAMPLES)
+
+
+def frozen(settings: dict) -> tuple:
+    return tuple(sorted(settings.items()))
+
+
+ui.start_page()
+st.title("Formats")
+st.caption("The value grid of a number format, its dynamic range and bits per element, and how the current tensor "
+           "lands on it. Per-tensor formats show their actual levels; block formats show the grid of one element, "
+           "in units of its block scale.")
+source = ui.require_source()
+schemes = list(ql.SCHEMES)
+
+controls, view = st.columns([1, 3], gap="medium")
+with controls:
+    ui.bind("formats.scheme", DEFAULT_SCHEME, ui.parse_choice(schemes))
+    scheme = st.selectbox("Format", schemes, key="formats.scheme",
+                          help="Any registry scheme; its own settings appear below. Its grid, dynamic range and "
+                               "how the tensor lands on it are shown on the right.")
+    spec = ql.SCHEMES[scheme]
+    st.caption(spec.description)
+    settings = {s.name: ui.setting_widget(scheme, s, prefix="formats.") for s in spec.settings if not s.optional}
+    ui.bind("formats.overlay", DEFAULT_OVERLAY, ui.parse_choices(schemes))
+    overlay = st.multiselect("Overlay formats", schemes, key="formats.overlay",
+                             help="Draw these formats' grids (at their default settings, on the same tensor) next "
+                                  "to the chosen one, in the grid and density plots.")
+
+try:
+    with st.spinner("Quantizing and placing the tensor on the grid…"):
+        result = ui.run_scheme(source, scheme, settings)
+        land = landing(source, scheme, frozen(settings))
+        m = ui.scheme_metrics(source, scheme, settings)
+except (ValueError, TypeError) as exc:
+    view.error(f"These settings cannot be applied: {exc}")
+    ui.publish_url()
+    st.stop()
+grid = land.grid
+
+with view:
+    st.markdown(f"**{scheme}** · {grid.kind}: {grid.size:,} distinct values, each a {grid.element}")
+    st.caption(("Actual levels, in the tensor's units: " if grid.kind == "levels" else
+                "Element grid, in units of the block scale — a block's real values are this grid times its scale: ")
+               + grid.scale + ".")
+    c = st.columns(4)
+    c[0].metric("values", f"{grid.size:,}", help="Distinct finite values of the grid (+0 and −0 counted once).")
+    c[1].metric("dynamic range", f"{grid.dynamic_range_db:.1f} dB",
+                help="20·log10(largest / smallest non-zero magnitude) of the grid; 6.02 dB per binade.")
+    c[2].metric("binades", f"{grid.binades:.2f}", help="log2(largest / smallest non-zero magnitude): octaves covered.")
+    c[3].metric("largest magnitude", f"{grid.max_magnitude:.6g}", help="max |v| over the grid.")
+    c = st.columns(4)
+    c[0].metric("smallest normal", "—" if grid.min_normal is None else f"{grid.min_normal:.4g}",
+                help="Smallest positive normal value of a float element type (— for other grids)"
+                     + ("" if grid.normal_binades is None else f"; normals span {grid.normal_binades:.2f} binades."))
+    c[1].metric("smallest non-zero", "—" if grid.min_positive is None else f"{grid.min_positive:.4g}",
+                help="Smallest non-zero magnitude: the smallest subnormal of a float type.")
+    c[2].metric("bits per element", f"{result.bits_per_element:.4g}",
+                help="Element bits plus the stored scales (and codebook or zero-points) per element, on this tensor.")
+    c[3].metric("SQNR", f"{m['sqnr_db']:.2f} dB", help="10·log10(Σx² / Σ(x − x̂)²) of this format on the tensor.")
+    c = st.columns(4)
+    c[0].metric("values used", f"{land.used:,} of {grid.size:,}",
+                help="Grid values at least one element of the tensor is quantized to.")
+    c[1].metric("clipped", f"{land.clip_share:.3%}",
+                help=f"{land.clipped:,} of {land.size:,} elements lie beyond the clip thresholds: their error exceeds "
+                     "half the last step.")
+    unit = "in the tensor's units" if grid.kind == "levels" else "in units of the block scale"
+    c[2].metric("clip below", f"{land.clip_low:.4g}", help=f"Half a step below the lowest value, {unit}; "
+                f"{land.clipped_low:,} elements lie below it.")
+    c[3].metric("clip above", f"{land.clip_high:.4g}", help=f"Half a step above the highest value, {unit}; "
+                f"{land.clipped_high:,} elements lie above it.")
+    st.caption(f"{land.clipped:,} elements clipped ({land.clipped_low:,} below, {land.clipped_high:,} above) · "
+               f"MSE {m['mse']:.3g} · code entropy {m['code_entropy_bits']:.2f} bits")
+
+grids, skipped = [grid], []
+with st.spinner("Building the overlay grids…"):
+    for name in overlay:
+        if name == scheme:
+            continue
+        try:
+            grids.append(landing(source, name, ()).grid)
+        except (ValueError, TypeError) as exc:
+            skipped.append(f"{name}: {exc}")
+for msg in skipped:
+    st.warning(f"Overlay skipped — {msg}")
+
+figs = {
+    "grid": figures.grid_figure(grids),
+    "density": figures.grid_density_figure(grids),
+    "landing": figures.grid_landing_figure(land),
+}
+st.plotly_chart(figs["grid"], width="stretch", key="fig.grid")
+st.caption("Symmetric-log axis: linear within ±c (c = the smallest non-zero magnitude shown, so only 0 lies inside), "
+           "one unit per binade beyond, negatives mirrored. Element grids are in units of their block scale: the "
+           "scale stretches the whole grid by one factor per block, so the real values of a block are the grid "
+           "times that block's scale.")
+st.plotly_chart(figs["density"], width="stretch", key="fig.density")
+st.plotly_chart(figs["landing"], width="stretch", key="fig.landing")
+
+st.subheader("Every format on this tensor")
+with st.spinner("Quantizing the tensor with every registry scheme…"):
+    df = table(source)
+st.dataframe(df, hide_index=True, width="stretch", height=35 * (len(df) + 1) + 3, column_config={
+    "dynamic range dB": st.column_config.NumberColumn(format="%.1f"),
+    "binades": st.column_config.NumberColumn(format="%.2f"),
+    "bits/element": st.column_config.NumberColumn(format="%.4g"),
+    "SQNR dB": st.column_config.NumberColumn(format="%.2f"),
+    "SQNR dB per bit": st.column_config.NumberColumn(format="%.3f"),
+    "clipped %": st.column_config.NumberColumn(format="%.3f"),
+})
+st.caption("Each scheme at its default settings. levels: values of its grid (per element for block formats); "
+           "bits/element includes the scale overhead"
+           + (f"; computed on the first {TABLE_MAX_SAMPLES:,} elements of this tensor." if ui.load_tensor(source).size
+              > TABLE_MAX_SAMPLES else "."))
+
+with st.expander("Downloads", expanded=False):
+    ui.downloads("Table and figures", [
+        ("table .csv", "formats.csv", lambda: df.to_csv(index=False), "text/csv"),
+        *((f"{n} .html", f"formats_{scheme}_{n}.html", (lambda f=f: export.figure_html(f)), "text/html")
+          for n, f in figs.items()),
+    ])
+
+ui.publish_url()

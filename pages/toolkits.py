@@ -1,0 +1,87 @@
+"""Toolkits: PyTorch, ONNX Runtime, TensorRT and quantlib on one tensor — where their codes differ, and why."""
+
+import streamlit as st
+
+import quantlib as ql
+from pages import _common as ui
+from quantlib import export, figures, toolkits
+
+ui.start_page()
+st.title("Toolkits")
+st.caption("The same tensor through each toolkit's own pipeline — its calibrator, its scale and zero-point rules, "
+           "its quantize arithmetic — reproduced bit for bit, then compared code by code.")
+source = ui.require_source()
+
+c = st.columns(4)
+ui.bind("tk.mode", "symmetric", ui.parse_choice(["symmetric", "asymmetric"]))
+mode = c[0].radio("Mode", ["symmetric", "asymmetric"], key="tk.mode", horizontal=True,
+                  help="symmetric: signed codes, zero-point 0 (int8-style); asymmetric: unsigned codes with a "
+                       "zero-point (uint8-style). TensorRT is symmetric only.")
+methods = list(ql.CALIBRATION_METHODS)
+ui.bind("tk.calibration", "minmax", ui.parse_choice(methods))
+calibration = c[1].selectbox("Calibration", methods, key="tk.calibration",
+                             help="Each toolkit runs its own version of this method with its own defaults; "
+                                  "where a toolkit has none, quantlib's rule stands in (marked in the table).")
+ui.bind("tk.bits", 8, ui.parse_number(int, 2, 16))
+bits = c[2].slider("Bits", 2, 16, key="tk.bits", help="Code width (the toolkits ship 8 bits; others use custom ranges).")
+ui.bind("tk.examples", 5, ui.parse_number(int, 1, 50))
+k = c[3].slider("Examples per cause", 1, 50, key="tk.examples", help="Elements listed for each pair and each cause.")
+
+
+@st.cache_resource(max_entries=12, ttl=3600, show_spinner=False)
+def comparison(source: tuple, bits: int, symmetric: bool, calibration: str, k: int) -> toolkits.Comparison:
+    return toolkits.compare_toolkits(ui.load_tensor(source), bits=bits, symmetric=symmetric,
+                                     calibration=calibration, max_examples=k)
+
+
+try:
+    with st.spinner("Running four toolkits…"):
+        x = ui.load_tensor(source)
+        cmp = comparison(source, bits, mode == "symmetric", calibration, k)
+except (ValueError, TypeError) as exc:
+    st.error(f"This comparison cannot be made: {exc}")
+    ui.publish_url()
+    st.stop()
+
+st.subheader("What each toolkit picks")
+table = cmp.table()
+st.dataframe(table, hide_index=True, width="stretch",
+             column_config={"scale": st.column_config.NumberColumn(format="%.9g"),
+                            "range lo": st.column_config.NumberColumn(format="%.7g"),
+                            "range hi": st.column_config.NumberColumn(format="%.7g")})
+rules = "\n".join(f"- **{toolkits.LABELS[t]}** — range: {r.range_rule}; scale: {r.scale_rule}."
+                  for t, r in cmp.runs.items())
+st.markdown(rules)
+fig = figures.ranges_figure(x, {t: (r.lo, r.hi) for t, r in cmp.runs.items()})
+st.plotly_chart(fig, width="stretch", key="fig.ranges")
+
+st.subheader("How many codes differ")
+pairs = [p for p in cmp.pairs]
+cols = st.columns(len(pairs))
+for col, p in zip(cols, pairs):
+    label = f"{toolkits.LABELS[p.a]} vs {toolkits.LABELS[p.b]}"
+    if p.comparable:
+        col.metric(label, f"{p.n_diff:,}", help=f"of {cmp.size:,} elements: {p.n_parameters:,} from the parameters, "
+                                               f"{p.n_arithmetic:,} from the arithmetic")
+    else:
+        col.metric(label, "—", help="Not comparable: different code grids.")
+st.caption(f"Out of {cmp.size:,} elements. Open a pair for the reasons and example elements.")
+
+for p in pairs:
+    la, lb = toolkits.LABELS[p.a], toolkits.LABELS[p.b]
+    title = (f"{la} vs {lb}: {p.n_diff:,} codes differ ({p.n_parameters:,} parameters, {p.n_arithmetic:,} arithmetic)"
+             if p.comparable else f"{la} vs {lb}: not comparable")
+    with st.expander(title, expanded=False):
+        st.markdown("\n".join(f"- {r}" for r in p.reasons))
+        if len(p.examples):
+            st.dataframe(p.examples, hide_index=True, width="stretch",
+                         column_config={"why": st.column_config.TextColumn(width="large")})
+
+with st.expander("Downloads", expanded=False):
+    files = [("table .csv", "toolkits_table.csv", lambda: table.to_csv(index=False), "text/csv"),
+             ("differences .csv", "toolkits_differences.csv",
+              lambda: cmp.matrix().to_csv(), "text/csv"),
+             ("ranges .html", "toolkits_ranges.html", lambda: export.figure_html(fig), "text/html")]
+    ui.downloads("Comparison", files, columns=3)
+
+ui.publish_url()
