@@ -172,3 +172,179 @@ def sensitivity_figure(df: pd.DataFrame, float_value: float) -> go.Figure:
     fig.add_hline(y=float_value, line_dash="dot", line_color="grey", annotation_text="float model")
     fig.update_yaxes(range=[0, 1.05])
     return _layout(fig, "Per-layer sensitivity", "layer", "accuracy")
+
+
+# ------------------------------------------------------------------- value grids (Formats page)
+GRID_MAX_POINTS = 4000  # markers per grid; bigger grids (fp16, bf16) are thinned evenly
+GRID_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
+
+
+def _symlog(v: np.ndarray, c: float) -> np.ndarray:
+    """Symmetric log: linear within ±c (|v| = c maps to ±1), then one unit per binade: sign(v)(1 + log2(|v|/c))."""
+    v = np.asarray(v, dtype=np.float64)
+    a = np.abs(v)
+    return np.sign(v) * np.where(a <= c, a / c, 1 + np.log2(np.maximum(a, c) / c))
+
+
+def _symlog_axis(fig: go.Figure, c: float, top: float, title: str, **where) -> None:
+    """Ticks at ±powers of ten (powers of two for a range under two decades), at most 6 a side, and 0."""
+    top = max(top, c)
+    lo10, hi10 = int(np.ceil(np.log10(c))), int(np.floor(np.log10(top)))
+    if hi10 - lo10 >= 2:
+        mags = 10.0 ** np.arange(lo10, hi10 + 1)
+    else:
+        mags = 2.0 ** np.arange(int(np.ceil(np.log2(c))), int(np.floor(np.log2(top))) + 1)
+    mags = mags[:: max(1, -(-mags.size // 6))]
+    pos = _symlog(mags, c)
+    near_zero = pos < 0.05 * _symlog(top, c)  # labels that would collide with the 0 label
+    mags, pos = mags[~near_zero], pos[~near_zero]
+    fig.update_xaxes(tickvals=[*(-pos[::-1]), 0.0, *pos], ticktext=[*(f"−{m:g}" for m in mags[::-1]), "0",
+                                                                        *(f"{m:g}" for m in mags)],
+                     title_text=title, zeroline=True, **where)
+
+
+def _grid_label(g) -> str:
+    return f"{g.scheme} · {g.kind}"
+
+
+def _thin(n: int, max_points: int) -> np.ndarray:
+    """Indices of at most ``max_points`` evenly spread items of ``n`` (both ends kept)."""
+    return np.arange(n) if n <= max_points else np.unique(np.linspace(0, n - 1, max_points).round().astype(np.int64))
+
+
+def _linthresh(grids) -> float:
+    small = [g.min_positive for g in grids if g.min_positive]
+    return float(min(small)) if small else 1.0
+
+
+def grid_figure(grids: list, max_points: int = GRID_MAX_POINTS) -> go.Figure:
+    """Every representable value of each :class:`~quantlib.formats.FormatGrid`, one row per grid, on a
+    symmetric-log axis (linear within ±c, c the smallest non-zero magnitude shown; log2 beyond)."""
+    c = _linthresh(grids)
+    fig = go.Figure()
+    for i, g in enumerate(grids):
+        keep = _thin(g.size, max_points)
+        v = g.values[keep]
+        shown = "" if keep.size == g.size else f" ({keep.size:,} of {g.size:,} shown)"
+        fig.add_scatter(x=_symlog(v, c), y=[_grid_label(g)] * v.size, customdata=v, mode="markers",
+                        name=f"{_grid_label(g)}: {g.size:,} values{shown}",
+                        marker=dict(symbol="line-ns-open", size=16, color=GRID_COLORS[i % len(GRID_COLORS)]),
+                        hovertemplate="%{customdata:.6g}<extra>%{y}</extra>")
+    _layout(fig, "Value grid: every representable value", "", "")
+    _symlog_axis(fig, c, max(g.max_magnitude for g in grids),
+                 f"value (levels: tensor units; element grids: units of the block scale) — symlog, linear within ±{c:.3g}")
+    fig.update_yaxes(autorange="reversed", type="category")
+    fig.update_layout(height=170 + 55 * len(grids))
+    return fig
+
+
+def grid_density_figure(grids: list, max_points: int = GRID_MAX_POINTS) -> go.Figure:
+    """Density of each grid against magnitude: distinct magnitudes per binade [2^k, 2^(k+1)), and
+    the gap between neighbouring values against their magnitude (both axes log)."""
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("values per binade (distinct magnitudes)",
+                                                        "gap to the neighbouring value"))
+    for i, g in enumerate(grids):
+        color = GRID_COLORS[i % len(GRID_COLORS)]
+        k, counts = g.per_binade()
+        fig.add_scatter(x=2.0**k, y=counts, mode="lines+markers", line_shape="hvh", name=_grid_label(g),
+                        line=dict(color=color), legendgroup=g.scheme,
+                        hovertemplate="[%{x:.3g}, 2·%{x:.3g}): %{y} values<extra></extra>", row=1, col=1)
+        mag, gap = g.spacing()
+        keep = _thin(mag.size, max_points)
+        fig.add_scatter(x=mag[keep], y=gap[keep], mode="markers", marker=dict(size=4, color=color),
+                        name=_grid_label(g), legendgroup=g.scheme, showlegend=False,
+                        hovertemplate="|v| %{x:.4g}: gap %{y:.4g}<extra></extra>", row=1, col=2)
+    fig.update_xaxes(type="log", title_text="magnitude |v|")
+    fig.update_yaxes(title_text="values", row=1, col=1)
+    fig.update_yaxes(type="log", title_text="gap", row=1, col=2)
+    _layout(fig, "Density of values against magnitude", "magnitude |v|", "")
+    fig.update_yaxes(title_text="values", row=1, col=1)
+    fig.update_layout(legend=dict(orientation="v", x=1.02, y=1), height=400)
+    return fig
+
+
+def grid_landing_figure(landing, max_bars: int = 512, num_bins: int = 256) -> go.Figure:
+    """How a tensor lands on a grid: elements per grid value (log count, symlog value axis), unused
+    values marked, clip thresholds dashed. Grids over ``max_bars`` values are summed into
+    ``num_bins`` equal bins of the symlog axis."""
+    g = landing.grid
+    c = g.min_positive or 1.0
+    pos = _symlog(g.values, c)
+    used = landing.counts > 0
+    fig = go.Figure()
+    if g.size <= max_bars:
+        fig.add_bar(x=pos[used], y=landing.counts[used], customdata=g.values[used], name="elements per value",
+                    marker_color=QUANTIZED, hovertemplate="%{customdata:.6g}: %{y:,}<extra></extra>")
+        if (~used).any():
+            fig.add_scatter(x=pos[~used], y=np.full(int((~used).sum()), 0.5), customdata=g.values[~used],
+                            mode="markers", name="unused values", marker=dict(symbol="x-thin-open", size=7, color="grey"),
+                            hovertemplate="%{customdata:.6g}: unused<extra></extra>")
+        suffix = ""
+    else:
+        edges = np.linspace(pos[0], pos[-1], num_bins + 1) if pos[-1] > pos[0] else np.array([pos[0] - 1, pos[0] + 1])
+        count, _ = np.histogram(pos, edges, weights=landing.counts)
+        n_used, _ = np.histogram(pos, edges, weights=used.astype(np.int64))
+        n_all, _ = np.histogram(pos, edges)
+        centres = (edges[:-1] + edges[1:]) / 2
+        keep = count > 0
+        fig.add_bar(x=centres[keep], y=count[keep], customdata=np.stack([n_used[keep], n_all[keep]], axis=1),
+                    name="elements per bin", marker_color=QUANTIZED,
+                    hovertemplate="%{y:,} elements on %{customdata[0]:,} of %{customdata[1]:,} values<extra></extra>")
+        suffix = f" (summed over {num_bins} bins)"
+    for v, n, side in ((landing.clip_low, landing.clipped_low, "below"), (landing.clip_high, landing.clipped_high, "above")):
+        fig.add_vline(x=float(_symlog(v, c)), line_dash="dash", line_color=ERROR,
+                      annotation_text=f"clip {v:.4g}: {n:,} {side}", annotation_position="top")
+    unit = "value" if g.kind == "levels" else "value / block scale"
+    _layout(fig, f"{g.scheme}: {landing.used:,} of {g.size:,} values used, {landing.clip_share:.3%} clipped{suffix}",
+            "", "elements")
+    _symlog_axis(fig, c, max(g.max_magnitude, abs(landing.clip_low), abs(landing.clip_high)),
+                 f"{unit} — symlog, linear within ±{c:.3g}")
+    top = max(float(landing.counts.max()), 1.0) if g.size <= max_bars else max(float(count.max()), 1.0)
+    fig.update_yaxes(type="log", dtick=1, range=[np.log10(0.3), np.log10(top) + 0.15])
+    return fig
+
+
+# ------------------------------------------------------------------- teaching and toolkits (Learn, Toolkits pages)
+TOOLKIT_COLORS = {"pytorch": "#ee4c2c", "onnxruntime": "#005ced", "tensorrt": "#76b900", "quantlib": "#7f7f7f"}
+
+
+def ranges_figure(x: np.ndarray, ranges: dict, num_bins: int = 256) -> go.Figure:
+    """Histogram of ``x`` (log count) with the range each toolkit picked: ``ranges`` maps a
+    toolkit name to (lo, hi); the lines are dashed for lo and solid for hi."""
+    xf = x.ravel()
+    lo = float(min([xf.min()] + [r[0] for r in ranges.values()]))
+    hi = float(max([xf.max()] + [r[1] for r in ranges.values()]))
+    if hi == lo:
+        lo, hi = lo - 0.5, hi + 0.5
+    counts, edges = np.histogram(xf, num_bins, (lo, hi))
+    centres = (edges[:-1] + edges[1:]) / 2
+    fig = go.Figure(go.Bar(x=centres, y=counts, marker_color=ORIGINAL, opacity=0.5, name="x"))
+    for i, (name, (a, b)) in enumerate(ranges.items()):
+        color = TOOLKIT_COLORS.get(name, GRID_COLORS[i % len(GRID_COLORS)])
+        for v, dash in ((a, "dash"), (b, "solid")):
+            fig.add_scatter(x=[v, v], y=[0.8, max(int(counts.max()), 1) * 1.5], mode="lines", name=name,
+                            legendgroup=name, showlegend=dash == "solid", line=dict(color=color, dash=dash, width=2),
+                            hovertemplate=f"{name}: %{{x:.6g}}<extra></extra>")
+    fig.update_yaxes(type="log")
+    return _layout(fig, "The range each toolkit's calibrator picks", "value", "count (log)")
+
+
+def footprint_figure(df: pd.DataFrame) -> go.Figure:
+    """Model memory per format (a :func:`quantlib.teaching.footprint_table`), with tokens/s as text."""
+    fig = go.Figure(go.Bar(x=df["format"], y=df["memory GB"], marker_color=QUANTIZED, name="memory",
+                           text=[f"{g:.3g} GB · {t:.3g} tok/s" for g, t in zip(df["memory GB"], df["tokens/s (memory-bound)"])],
+                           textposition="outside"))
+    fig.update_yaxes(range=[0, float(df["memory GB"].max()) * 1.25])
+    return _layout(fig, "Weights in memory, and memory-bound tokens per second", "format", "GB")
+
+
+def wrap_figure(df: pd.DataFrame) -> go.Figure:
+    """Codes of a sweep of x (a :func:`quantlib.teaching.wrap_curve`): a wrapping cast's sawtooth
+    beside the saturating staircase."""
+    fig = go.Figure()
+    fig.add_scatter(x=df["x"], y=df["wrap"], mode="lines", name="cast without clamp (wraps)", line=dict(color=ERROR))
+    fig.add_scatter(x=df["x"], y=df["saturate"], mode="lines", name="clamp first (saturates)",
+                    line=dict(color=ORIGINAL, dash="dash"))
+    return _layout(fig, "int8 code of x: wrap-around vs saturation", "x", "code")

@@ -67,27 +67,37 @@ groups have no quantlib layout).
 counting a short last block, divided by the tensor size: mx 8/32 (mxfp4 4.25), nvfp4
 8/16 + 32/n, nf4 32/64 (4.5), q8_0 16/32 (8.5), q4_1 32/32 (5.0), floats with a scale 32 per
 scale, int_group 32 per group (+ b for a non-zero zero-point).
+
+Value grids (what the Formats page draws): :func:`format_grid` gives any registry scheme's
+:class:`FormatGrid` — the actual levels of per-tensor formats, or the *element grid* of block,
+group and channel formats (E2M1 values, the NF4 codebook, Q4_0's integers −8..7, ...) with a note
+on the scale that stretches it — and its dynamic range; :func:`grid_landing` counts how a tensor
+lands on it (levels used, share clipped); :func:`format_table` ranks every registry scheme on one
+tensor. Fixed grids come from the tables above, tensor-dependent ones from the scheme's QuantResult.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import ml_dtypes
 import numpy as np
+import pandas as pd
 
 from ._checks import as_float_array, check_axis, check_choice
 from .integer import choose_qparams, dequantize, quantize
 from .metrics import bits_per_element
 from .nonuniform import bucketize, nearest_level
-from .schemes import QuantResult, SchemeSpec, Setting, register
+from .params import QuantParams, blocks, broadcastable, qrange
+from .schemes import SCHEMES, Quantizer, QuantResult, SchemeSpec, Setting, register
 
 __all__ = [
     "FLOATS", "MX_FORMATS", "BNB_FORMATS", "GGML_FORMATS", "Blocked",
     "float_quantize", "mx_quantize", "nvfp4_quantize", "bnb_quantize", "ggml_quantize", "int_group_quantize",
+    "FormatGrid", "GridLanding", "format_grid", "grid_landing", "format_table",
 ]
 
 _F32 = np.float32
@@ -628,3 +638,382 @@ for _spec in (
     ),
 ):
     register(_spec)
+
+
+# -------------------------------------------------------------------------- value grids
+GRID_KINDS = ("levels", "element grid")
+
+
+@dataclass(frozen=True)
+class FormatGrid:
+    """The values a scheme can represent, with its dynamic range.
+
+    ``kind="levels"``: the actual representable values, in the tensor's units (plain and per-tensor
+    scaled floats, per-tensor integer / fixed-point / histogram levels, codebooks chosen from the
+    tensor). ``kind="element grid"``: the values one element can take *before* its block, group or
+    channel scale, which ``scale`` describes (MX, NVFP4, bitsandbytes, ggml, int_group, per-channel
+    and per-group schemes); integer grids are the codes q with x ≈ (q − z)·s. ``values`` are
+    sorted, distinct, finite float64 (−0 merged into 0). ``min_normal``: the smallest positive
+    normal value of a float element type (None for other grids).
+    """
+
+    scheme: str
+    kind: str
+    values: np.ndarray
+    element: str  # what one grid value is, e.g. "FP8 E4M3FN value", "NF4 code value", "int4 code"
+    scale: str  # how a scale maps the grid onto the tensor ("" when the values are the levels as they are)
+    min_normal: float | None = None
+
+    def __post_init__(self) -> None:
+        check_choice(self.kind, "grid kind", GRID_KINDS)
+        v = np.array(self.values, dtype=np.float64) + 0.0  # a copy; -0 becomes +0
+        if v.ndim != 1 or v.size == 0 or not np.all(np.isfinite(v)) or np.any(np.diff(v) <= 0):
+            raise ValueError(f"grid values must be a non-empty, finite, strictly increasing 1-D array, got {v!r}")
+        object.__setattr__(self, "values", _frozen(v))
+
+    @property
+    def size(self) -> int:
+        return int(self.values.size)
+
+    @property
+    def magnitudes(self) -> np.ndarray:
+        """The distinct positive magnitudes |v|, ascending."""
+        return np.unique(np.abs(self.values[self.values != 0]))
+
+    @property
+    def max_magnitude(self) -> float:
+        return float(np.abs(self.values).max())
+
+    @property
+    def min_positive(self) -> float | None:
+        """Smallest non-zero magnitude (the smallest subnormal of a float type); None for the grid {0}."""
+        m = self.magnitudes
+        return float(m[0]) if m.size else None
+
+    @property
+    def binades(self) -> float:
+        """Dynamic range in binades (octaves): log2(max magnitude / smallest non-zero magnitude)."""
+        lo = self.min_positive
+        return float(np.log2(self.max_magnitude / lo)) if lo else 0.0
+
+    @property
+    def dynamic_range_db(self) -> float:
+        """20 log10(max magnitude / smallest non-zero magnitude); 6.02 dB per binade."""
+        lo = self.min_positive
+        return float(20 * np.log10(self.max_magnitude / lo)) if lo else 0.0
+
+    @property
+    def normal_binades(self) -> float | None:
+        """log2(max / smallest positive normal) for float element types, else None."""
+        return None if self.min_normal is None else float(np.log2(self.max_magnitude / self.min_normal))
+
+    def per_binade(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(k, counts)``: how many distinct magnitudes lie in each binade [2**k, 2**(k+1)), every k
+        from the smallest to the largest magnitude's (empty binades included)."""
+        m = self.magnitudes
+        if not m.size:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        k = np.frexp(m)[1].astype(np.int64) - 1  # exact floor(log2 m)
+        return np.arange(k[0], k[-1] + 1), np.bincount(k - k[0])
+
+    def spacing(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(magnitude, gap)`` for each pair of neighbouring values: the gap between them, placed at
+        the larger of their two magnitudes (the pair around 0 included)."""
+        v = self.values
+        return np.maximum(np.abs(v[:-1]), np.abs(v[1:])), np.diff(v)
+
+
+@dataclass(frozen=True)
+class GridLanding:
+    """How a tensor lands on a grid: ``counts[i]`` elements are quantized to ``grid.values[i]``.
+
+    Values are measured in the grid's units (the tensor itself for levels, x divided by its block
+    scale for element grids). ``clip_low`` / ``clip_high`` lie half a step beyond the end values:
+    an element beyond them is *clipped* — its error exceeds half the last step (for an integer grid
+    this is :func:`quantlib.metrics`' clip rule; for a float, where the cast of an unbounded
+    exponent would round up past the max). ``clipped_low`` / ``clipped_high`` count them.
+    """
+
+    grid: FormatGrid
+    counts: np.ndarray
+    clip_low: float
+    clip_high: float
+    clipped_low: int
+    clipped_high: int
+
+    @property
+    def size(self) -> int:
+        return int(self.counts.sum())
+
+    @property
+    def used(self) -> int:
+        """Grid values that at least one element was quantized to."""
+        return int(np.count_nonzero(self.counts))
+
+    @property
+    def unused(self) -> int:
+        return self.grid.size - self.used
+
+    @property
+    def clipped(self) -> int:
+        return self.clipped_low + self.clipped_high
+
+    @property
+    def clip_share(self) -> float:
+        return self.clipped / self.size
+
+
+def _label(name: str) -> str:
+    return name.upper().replace("_", " ")
+
+
+def _need(result: QuantResult | None, name: str) -> QuantResult:
+    if result is None:
+        raise ValueError(f"the grid of {name!r} with these settings depends on the tensor; pass "
+                         f"result=Quantizer({name!r}, ...)(x)")
+    return result
+
+
+def _finfo_normal(dtype: Any) -> float:
+    return float(ml_dtypes.finfo(dtype).smallest_normal)
+
+
+# Each builder: (name, validated settings, QuantResult or None) -> FormatGrid.
+def _float_grid(name: str, s: dict[str, Any], result: QuantResult | None) -> FormatGrid:
+    f = FLOATS[name]
+    label, normal = f"{_label(name)} value", _finfo_normal(f.dtype)
+    if s["scaling"] == "none":
+        beyond = (f"saturate to ±{f.max:g}" if s["saturate"] or f.overflow == "saturates"
+                  else f"are refused (the cast would give {f.overflow})")
+        return FormatGrid(name, "levels", _finite_values(f.dtype), label,
+                          f"plain cast, no scale; values beyond ±{f.max:g} {beyond}", normal)
+    if s["scaling"] == "per_channel":
+        return FormatGrid(name, "element grid", _finite_values(f.dtype), label,
+                          f"× one float32 scale per channel (axis {s['axis']}): s_c = amax_c / {f.max:g}, so each "
+                          f"channel's amax lands on ±{f.max:g}", normal)
+    lv = _need(result, name).levels
+    sv = float(lv[-1]) / f.max
+    return FormatGrid(name, "levels", lv, f"{label} × s",
+                      f"× one float32 scale per tensor s = amax / {f.max:g} = {sv:.6g}", normal * sv)
+
+
+_MX_EXPONENT_TEXT = {"floor": "E = floor(log2 amax) − {emax} (the largest values may saturate)",
+                     "ceil": "E = the smallest with amax / 2^E ≤ {max:g} (nothing saturates)"}
+
+
+def _mx_grid(name: str, s: dict[str, Any], result: QuantResult | None) -> FormatGrid:
+    f = MX_FORMATS[name]
+    is_int = f.element is np.int8
+    values = np.arange(-127, 128) / 64 if is_int else _finite_values(f.element)
+    rule = _MX_EXPONENT_TEXT[s["exponent"]].format(emax=f.emax, max=_elem_max(f))
+    return FormatGrid(name, "element grid", values, f"{f.label} value",
+                      f"× 2^E per block of {MX_BLOCK}: one E8M0 byte, E ∈ [−127, 127], {rule}; any power of two "
+                      "from 2^−127 to 2^127 can stretch the grid", None if is_int else _finfo_normal(f.element))
+
+
+def _nvfp4_grid(name: str, s: dict[str, Any], result: QuantResult | None) -> FormatGrid:
+    return FormatGrid(name, "element grid", _finite_values(ml_dtypes.float4_e2m1fn), "FP4 E2M1 value",
+                      f"× s_b·g per block of {NV_BLOCK}: s_b one FP8 E4M3 value in [2^−9, 448] per block, g = amax / "
+                      f"({_E2M1_MAX:g}·{_E4M3_MAX:g}) one FP32 value per tensor",
+                      _finfo_normal(ml_dtypes.float4_e2m1fn))
+
+
+def _bnb_grid(name: str, s: dict[str, Any], result: QuantResult | None) -> FormatGrid:
+    return FormatGrid(name, "element grid", np.unique(BNB_FORMATS[name]), f"{_label(name)} code value",
+                      f"× absmax of each block of {s['block_size']} (one float32): the codebook spans [−absmax, absmax]")
+
+
+_GGML_GRIDS = {  # rule -> (code value range in units of d, how d is chosen)
+    "absmax": (lambda b: (-(2 ** (b - 1) - 1), 2 ** (b - 1) - 1), "d = amax / {hi}"),
+    "signed_max": (lambda b: (-(2 ** (b - 1)), 2 ** (b - 1) - 1),
+                   "d = m / {lo} with m the value of largest magnitude, so m lands on {lo} (d may be negative)"),
+    "min_max": (lambda b: (0, 2**b - 1), "x̂ = d·q + min, d = (max − min) / {hi}"),
+}
+
+
+def _ggml_grid(name: str, s: dict[str, Any], result: QuantResult | None) -> FormatGrid:
+    f = GGML_FORMATS[name]
+    span, text = _GGML_GRIDS[f.rule]
+    lo, hi = span(f.bits)
+    stored = "float16 d and min" if f.rule == "min_max" else "float16 d"
+    return FormatGrid(name, "element grid", np.arange(lo, hi + 1), f"{f.bits}-bit integer",
+                      f"× d per block of {GGML_BLOCK} ({stored}): " + text.format(lo=lo, hi=hi))
+
+
+def _int_group_grid(name: str, s: dict[str, Any], result: QuantResult | None) -> FormatGrid:
+    b, g = s["bits"], s["group_size"]
+    lo, hi = qrange(b, signed=s["symmetric"])
+    rule = (f"x̂ = s_g·q, s_g = amax_g / {hi}" if s["symmetric"]
+            else f"x̂ = s_g·(q − z_g) with a {b}-bit zero-point z_g per group")
+    return FormatGrid(name, "element grid", np.arange(lo, hi + 1), f"int{b} code",
+                      f"per group of {g} consecutive values, one float32 scale s_g: {rule}")
+
+
+def _result_grid(name: str, s: dict[str, Any], result: QuantResult | None) -> FormatGrid:
+    """Integer, fixed-point, histogram and codebook schemes: the levels of their own result."""
+    r = _need(result, name)
+    p = r.params
+    if r.levels is not None:
+        if p is not None and p.per_tensor:
+            text = (f"affine levels (q − z)·s, s = {float(p.scale):.6g}, z = {int(p.zero_point)}, "
+                    f"q ∈ [{p.qmin}, {p.qmax}]")
+        else:
+            text = f"{r.levels.size} levels chosen from this tensor (a codebook stored with it)"
+        return FormatGrid(name, "levels", r.levels, "level", text)
+    if p is None:
+        raise ValueError(f"{name!r} with these settings has no grid to show")
+    per = f"group of {p.group_size}" if p.group_size is not None else f"channel (axis {p.axis})"
+    return FormatGrid(name, "element grid", np.arange(p.qmin, p.qmax + 1), f"int{p.bits} code",
+                      f"x̂ = s·(q − z) with one scale s (and zero-point z) per {per}")
+
+
+_GRIDS: dict[str, Callable[[str, dict[str, Any], QuantResult | None], FormatGrid]] = {
+    **dict.fromkeys(FLOATS, _float_grid),
+    **dict.fromkeys(MX_FORMATS, _mx_grid),
+    "nvfp4": _nvfp4_grid,
+    **dict.fromkeys(BNB_FORMATS, _bnb_grid),
+    **dict.fromkeys(GGML_FORMATS, _ggml_grid),
+    "int_group": _int_group_grid,
+}
+
+
+def format_grid(name: str, settings: Mapping[str, Any] | None = None, result: QuantResult | None = None) -> FormatGrid:
+    """The value grid of registry scheme ``name`` with ``settings`` (defaults for the rest).
+
+    Grids fixed by the format come from the format tables (ml_dtypes types, codebooks, code
+    ranges). Grids that depend on the tensor (per-tensor scaled floats, integer / fixed-point /
+    histogram / codebook schemes) are read from ``result``, that scheme's QuantResult on the
+    tensor; without it they raise ValueError.
+    """
+    spec = SCHEMES[check_choice(name, "scheme", SCHEMES)]
+    s = spec.validate(settings or {})
+    if result is not None and result.scheme != name:
+        raise ValueError(f"result is of scheme {result.scheme!r}, not {name!r}")
+    return _GRIDS.get(name, _result_grid)(name, s, result)
+
+
+# Element views: (name, x, settings, result) -> (x in grid units, grid value of each element).
+def _affine_view(x: np.ndarray, p: QuantParams, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    xb, restore = blocks(x, p.axis, p.group_size)
+    s = broadcastable(np.asarray(p.scale, np.float64), x.ndim, p.axis, p.group_size)
+    z = broadcastable(np.asarray(p.zero_point, np.float64), x.ndim, p.axis, p.group_size)
+    return restore(xb / s + z), codes
+
+
+def _per_block(x: np.ndarray, size: int, partial: str, name: str, scale: np.ndarray) -> np.ndarray:
+    """x divided by one scale per block (0 where the scale is 0)."""
+    xb = _blocks(x, size, partial, name)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        y = np.where(scale[:, None] == 0, _F32(0), xb / scale[:, None])
+    return _unblock(y, x)
+
+
+def _float_view(name: str, x: np.ndarray, s: dict[str, Any], r: QuantResult) -> tuple[np.ndarray, np.ndarray]:
+    f = FLOATS[name]
+    codes, _, scale = float_quantize(x, name, scaling=s["scaling"], saturate=s["saturate"], axis=s["axis"])
+    return x / scale, _table(f.dtype)[codes]
+
+
+def _mx_view(name: str, x: np.ndarray, s: dict[str, Any], r: QuantResult) -> tuple[np.ndarray, np.ndarray]:
+    f = MX_FORMATS[name]
+    b = mx_quantize(x, name, exponent=s["exponent"], ties=s["ties"], partial_block=s["partial_block"])
+    values = b.codes / _F32(64) if f.element is np.int8 else _table(f.element)[b.codes]
+    return _per_block(x, MX_BLOCK, s["partial_block"], name, b.scales), values
+
+
+def _nvfp4_view(name: str, x: np.ndarray, s: dict[str, Any], r: QuantResult) -> tuple[np.ndarray, np.ndarray]:
+    b = nvfp4_quantize(x, partial_block=s["partial_block"])
+    scale = b.scales * _F32(b.global_scale)
+    return _per_block(x, NV_BLOCK, s["partial_block"], name, scale), _table(ml_dtypes.float4_e2m1fn)[b.codes]
+
+
+def _bnb_view(name: str, x: np.ndarray, s: dict[str, Any], r: QuantResult) -> tuple[np.ndarray, np.ndarray]:
+    b = bnb_quantize(x, name, block_size=s["block_size"])
+    return _per_block(x, s["block_size"], "pad", name, b.scales), BNB_FORMATS[name][b.codes]
+
+
+def _ggml_view(name: str, x: np.ndarray, s: dict[str, Any], r: QuantResult) -> tuple[np.ndarray, np.ndarray]:
+    f = GGML_FORMATS[name]
+    xb = _blocks(x, GGML_BLOCK, s["partial_block"], name)
+    with np.errstate(over="ignore", invalid="ignore"):
+        d, vals, _, lo = _ggml_rule(xb, f)
+        y = _times_inverse(xb if lo is None else xb - lo, d)  # in units of the float32 d the codes came from
+    return _unblock(y, x), _unblock(vals, x)
+
+
+def _int_group_view(name: str, x: np.ndarray, s: dict[str, Any], r: QuantResult) -> tuple[np.ndarray, np.ndarray]:
+    g = s["group_size"]
+    xg = x.reshape(-1) if x.size % g == 0 else _blocks(x, g, s["partial_block"], name).reshape(-1)
+    p = choose_qparams(xg, bits=s["bits"], symmetric=s["symmetric"], group_size=g)
+    y, codes = _affine_view(xg, p, quantize(xg, p))
+    return y[: x.size], codes[: x.size]
+
+
+def _result_view(name: str, x: np.ndarray, s: dict[str, Any], r: QuantResult) -> tuple[np.ndarray, np.ndarray]:
+    return _affine_view(x, r.params, r.codes)
+
+
+_VIEWS = {
+    **dict.fromkeys(FLOATS, _float_view),
+    **dict.fromkeys(MX_FORMATS, _mx_view),
+    "nvfp4": _nvfp4_view,
+    **dict.fromkeys(BNB_FORMATS, _bnb_view),
+    **dict.fromkeys(GGML_FORMATS, _ggml_view),
+    "int_group": _int_group_view,
+}
+
+
+def grid_landing(x: object, result: QuantResult) -> GridLanding:
+    """How ``x`` lands on the grid of ``result``'s scheme (``result`` = that scheme run on ``x``).
+
+    Levels: each dequantized value is matched to its level. Element grids: the block / group /
+    channel quantizer runs again to recover each element's value on the grid and x divided by its
+    scale (ggml: by the float32 d its codes were computed with, before the float16 rounding).
+    """
+    x = as_float_array(x)
+    if result.dequantized.shape != x.shape:
+        raise ValueError(f"result has shape {result.dequantized.shape}, x has {x.shape}; pass the result of x")
+    grid = format_grid(result.scheme, result.settings, result)
+    if grid.kind == "levels":
+        y, elements = x, result.dequantized
+    else:
+        y, elements = _VIEWS.get(result.scheme, _result_view)(result.scheme, x, dict(result.settings), result)
+    idx = nearest_level(np.asarray(elements, _F32).reshape(-1), grid.values.astype(_F32))
+    v = grid.values
+    lo = v[0] - (v[1] - v[0]) / 2 if v.size > 1 else v[0]
+    hi = v[-1] + (v[-1] - v[-2]) / 2 if v.size > 1 else v[-1]
+    y = np.asarray(y, np.float64)
+    return GridLanding(grid, np.bincount(idx, minlength=grid.size), float(lo), float(hi),
+                       int(np.count_nonzero(y < lo)), int(np.count_nonzero(y > hi)))
+
+
+TABLE_COLUMNS = ("scheme", "family", "grid", "levels", "levels used", "dynamic range dB", "binades",
+                 "bits/element", "SQNR dB", "SQNR dB per bit", "clipped %", "note")
+
+
+def format_table(x: object, names: Iterable[str] | None = None, *, max_samples: int | None = None) -> pd.DataFrame:
+    """One row per registry scheme (default settings) on ``x``: its grid (kind, number of levels,
+    dynamic range), how ``x`` lands on it (levels used, share clipped), bits per element including
+    the scale overhead, and SQNR. ``max_samples``: use only the first that many elements (C order,
+    so blocks stay whole). A scheme that refuses the tensor gets a row with its message in ``note``.
+    """
+    x = as_float_array(x)
+    if max_samples is not None and x.size > max_samples:
+        x = x.reshape(-1)[:max_samples]
+    rows = []
+    for name in names if names is not None else SCHEMES:
+        row = dict.fromkeys(TABLE_COLUMNS, np.nan) | {"scheme": name, "family": SCHEMES[name].family, "note": ""}
+        try:
+            r = Quantizer(name)(x)
+            land = grid_landing(x, r)
+            sqnr = r.metrics(x).sqnr_db
+        except ValueError as exc:
+            rows.append(row | {"grid": "", "note": str(exc)})
+            continue
+        g = land.grid
+        rows.append(row | {
+            "grid": g.kind, "levels": g.size, "levels used": land.used, "dynamic range dB": g.dynamic_range_db,
+            "binades": g.binades, "bits/element": r.bits_per_element, "SQNR dB": sqnr,
+            "SQNR dB per bit": sqnr / r.bits_per_element, "clipped %": 100 * land.clip_share,
+        })
+    return pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
