@@ -10,7 +10,7 @@ import streamlit as st
 import quantlib as ql
 from pages import _common as ui
 from quantlib import export, figures
-from quantlib.formats import format_grid, format_table, grid_landing
+from quantlib.formats import format_table, grid_landing
 
 DEFAULT_SCHEME = "fp8_e4m3fn"
 DEFAULT_OVERLAY = ["fp8_e5m2", "fp4_e2m1", "nf4"]

@@ -99,13 +99,12 @@ def part_why() -> None:
     m = st.columns(4)
     m[0].metric(f"Memory at {bits} bits", f"{mine['memory GB']:.3g} GB", help=f"{mine['bits per weight']:.3f} bits per weight")
     m[1].metric("Smaller than FP32", f"{mine['x smaller than FP32']:.2f}×")
-    m[2].metric("Smaller than FP16", f"{df.iloc[1]['memory GB'] / mine['memory GB']:.2f}×")
+    m[2].metric("Smaller than FP16", f"{mine['x smaller than FP16']:.2f}×")
     m[3].metric("Tokens/s, memory-bound", f"{mine['tokens/s (memory-bound)']:.3g}",
                 help="Bandwidth / bytes of weights: every generated token reads every weight once. An upper bound.")
-    left, right = st.columns([3, 2])
-    left.plotly_chart(figures.footprint_figure(df), width="stretch", key="fig.footprint")
-    right.dataframe(df, hide_index=True, width="stretch")
-    right.caption("A100 peak: dense tensor-core tera-ops/s from NVIDIA's datasheet (FP32 without tensor cores): "
+    st.plotly_chart(figures.footprint_figure(df), width="stretch", key="fig.footprint")
+    st.dataframe(df, hide_index=True, width="stretch")
+    st.caption("A100 peak: dense tensor-core tera-ops/s from NVIDIA's datasheet (FP32 without tensor cores): "
                   "where arithmetic is the limit, each halving of the width doubles the peak.")
     r = ui.run_scheme(source, "symmetric", {"bits": bits})
     mm = ui.scheme_metrics(source, "symmetric", {"bits": bits})
@@ -123,7 +122,7 @@ def part_methods() -> None:
     method = c[0].radio("Method", methods, key="learn.methods.method", horizontal=True,
                         help="symmetric and asymmetric: calibrated integer grids; histogram: bin indices; "
                              "fixed point: a fixed power-of-two step.")
-    ui.bind("learn.methods.bits", 8, ui.parse_number(int, 2, 16))
+    ui.bind("learn.methods.bits", 3, ui.parse_number(int, 2, 16))
     bits = c[1].slider("Bits", 2, 16, key="learn.methods.bits", help="Code width (histogram: 2^bits bins).")
     demo = _demo(source, method, bits)
     spec = ql.SCHEMES[method]
@@ -314,7 +313,7 @@ def part_bugs() -> None:
                 "(saturate). quantlib shows both: `quantize(x, params, overflow=\"wrap\")` and the `fixed_point` "
                 "scheme's `overflow` setting.")
     c = st.columns(2)
-    ui.bind("learn.bugs.value", 30.0, ui.parse_number(float, -1e6, 1e6))
+    ui.bind("learn.bugs.value", 25.6, ui.parse_number(float, -1e6, 1e6))
     value = c[0].number_input("Your value x", -1e6, 1e6, key="learn.bugs.value", format="%.6g",
                               help="Quantized with the blog's scale 0.1 to int8.")
     ui.bind("learn.bugs.scale", teaching.BLOG_SCALE, ui.parse_number(float, 1e-6, 1e6))

@@ -28,7 +28,7 @@ ui.bind("tk.examples", 5, ui.parse_number(int, 1, 50))
 k = c[3].slider("Examples per cause", 1, 50, key="tk.examples", help="Elements listed for each pair and each cause.")
 
 
-@st.cache_resource(max_entries=12, ttl=3600, show_spinner=False)
+@st.cache_resource(max_entries=4, ttl=3600, show_spinner=False)  # codes of 4 toolkits per entry
 def comparison(source: tuple, bits: int, symmetric: bool, calibration: str, k: int) -> toolkits.Comparison:
     return toolkits.compare_toolkits(ui.load_tensor(source), bits=bits, symmetric=symmetric,
                                      calibration=calibration, max_examples=k)
@@ -56,8 +56,8 @@ fig = figures.ranges_figure(x, {t: (r.lo, r.hi) for t, r in cmp.runs.items()})
 st.plotly_chart(fig, width="stretch", key="fig.ranges")
 
 st.subheader("How many codes differ")
-pairs = [p for p in cmp.pairs]
-cols = st.columns(len(pairs))
+pairs = list(cmp.pairs)
+cols = [c for _ in range(-(-len(pairs) // 3)) for c in st.columns(3)]
 for col, p in zip(cols, pairs):
     label = f"{toolkits.LABELS[p.a]} vs {toolkits.LABELS[p.b]}"
     if p.comparable:
@@ -69,7 +69,8 @@ st.caption(f"Out of {cmp.size:,} elements. Open a pair for the reasons and examp
 
 for p in pairs:
     la, lb = toolkits.LABELS[p.a], toolkits.LABELS[p.b]
-    title = (f"{la} vs {lb}: {p.n_diff:,} codes differ ({p.n_parameters:,} parameters, {p.n_arithmetic:,} arithmetic)"
+    verb = "code differs" if p.n_diff == 1 else "codes differ"
+    title = (f"{la} vs {lb}: {p.n_diff:,} {verb} ({p.n_parameters:,} from parameters, {p.n_arithmetic:,} from arithmetic)"
              if p.comparable else f"{la} vs {lb}: not comparable")
     with st.expander(title, expanded=False):
         st.markdown("\n".join(f"- {r}" for r in p.reasons))

@@ -27,6 +27,8 @@ from .schemes import SCHEMES, Quantizer, QuantResult, SchemeSpec, Setting, regis
 from .sweeps import sweep_bits, sweep_threshold
 
 from . import formats, nonuniform  # noqa: E402,F401  (they register their schemes)
+from . import teaching, toolkits  # noqa: E402,F401
+from .toolkits import compare_toolkits  # noqa: E402
 
 __all__ = [
     "CALIBRATION_METHODS",
@@ -45,6 +47,7 @@ __all__ = [
     "QuantParams",
     "accuracy_vs_bits",
     "calibrate",
+    "compare_toolkits",
     "choose_qparams",
     "dequantize",
     "digits_model",

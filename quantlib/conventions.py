@@ -24,7 +24,9 @@ is symmetric. All four round half to even by default.
 (*) ``torch.quantize_per_tensor`` rounds ``fma(x, fl32(1/s), z)`` in one step and
 ``quantize_per_channel`` rounds ``fl32(x * fl32(1/s)) + z``; ``torch.fake_quantize_*``
 round first and add z after (see ``integer._torch_grid``). They differ only in float32
-near-ties with z != 0. (**) onnxruntime narrows INT8 and INT16 but keeps INT4 at [-8, 7].
+near-ties with z != 0. (**) onnxruntime narrows INT8 and INT16 but keeps INT4 at [-8, 7],
+and only for the scale: QuantizeLinear still saturates at the type's ends, so a value
+clipped below -amax becomes -128 (``narrow_codes=False``); tensorrt clamps at -127.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ class Convention:
     unsigned_mid: Literal["ceil", "torch", "zero"]
     asymmetric: bool
     description: str
+    narrow_codes: bool = True  # codes clamp to the narrow range too (False: the type's full range)
 
 
 CONVENTIONS: dict[str, Convention] = {
@@ -68,7 +71,9 @@ CONVENTIONS: dict[str, Convention] = {
         Convention(
             "onnxruntime", "divide", True, "half_span", "float64", "one", "round_difference", "ceil", True,
             "onnxruntime.quantization compute_scale_zp + QuantizeLinear: float64 scale cast to float32, "
-            "symmetric int8 range [-127, 127] (scale amax/127), zero-point round(qmin - rmin/s), division.",
+            "symmetric int8 scale from [-127, 127] (amax/127) while QuantizeLinear still saturates at -128, "
+            "zero-point round(qmin - rmin/s), division.",
+            narrow_codes=False,
         ),
         Convention(
             "tensorrt", "amax", True, "max_code", "float32", "one", "round_difference", "zero", False,

@@ -328,6 +328,8 @@ def ranges_figure(x: np.ndarray, ranges: dict, num_bins: int = 256) -> go.Figure
                             legendgroup=name, showlegend=dash == "solid", line=dict(color=color, dash=dash, width=2),
                             hovertemplate=f"{name}: %{{x:.6g}}<extra></extra>")
     fig.update_yaxes(type="log")
+    pad = 0.04 * (hi - lo)
+    fig.update_xaxes(range=[lo - pad, hi + pad])
     return _layout(fig, "The range each toolkit's calibrator picks", "value", "count (log)")
 
 

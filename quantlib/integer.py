@@ -77,6 +77,8 @@ def qparams_from_range(
     if not symmetric and not conv.asymmetric:
         raise ValueError(f"convention {conv.name!r} supports symmetric quantization only; pass symmetric=True")
     qmin, qmax = code_range(bits, symmetric=symmetric, signed=bool(signed), narrow_range=narrow_range, convention=conv)
+    # the range the codes saturate at: the scale's range, or the type's full range (onnxruntime)
+    code_min = qmin if conv.narrow_codes else qrange(bits, bool(signed), narrow_range)[0]
 
     lo32, hi32 = np.asarray(lo, dtype=_F32), np.asarray(hi, dtype=_F32)
     if not (np.all(np.isfinite(lo32)) and np.all(np.isfinite(hi32))):
@@ -141,7 +143,7 @@ def qparams_from_range(
     return QuantParams(
         scale=scale.astype(_F32),
         zero_point=zp,
-        qmin=qmin,
+        qmin=code_min,
         qmax=qmax,
         axis=axis,
         group_size=group_size,

@@ -57,7 +57,8 @@ def test_compute_scale_zp(qtype, symmetric, kind, n, seed, scale):
     x = make_tensor(kind, n, seed, scale)
     s, z, qmin, qmax = ort_scale_zp(x.min(), x.max(), onnx_type, symmetric)
     p = ql.qparams_from_range(x.min(), x.max(), bits=bits, symmetric=symmetric, signed=signed, convention="onnxruntime")
-    assert (p.qmin, p.qmax) == (qmin, qmax)
+    # the scale comes from ORT's (possibly narrow) range; codes saturate at the type's ends, as QuantizeLinear does
+    assert p.qmax == qmax and p.qmin == ql.qrange(bits, signed)[0]
     assert np.float32(p.scale) == s
     assert p.zero_point == z
 
@@ -76,7 +77,8 @@ def test_compute_scale_zp_random_ranges(qtype, symmetric, seed):
         lo, hi = min(a, b), max(a, b)
         s, z, qmin, qmax = ort_scale_zp(lo, hi, onnx_type, symmetric)
         p = ql.qparams_from_range(lo, hi, bits=bits, symmetric=symmetric, signed=signed, convention="onnxruntime")
-        assert (np.float32(p.scale), p.zero_point, p.qmin, p.qmax) == (s, z, qmin, qmax), (lo, hi)
+        assert (np.float32(p.scale), p.zero_point, p.qmax) == (s, z, qmax), (lo, hi)
+        assert p.qmin == ql.qrange(bits, signed)[0]
 
 
 def test_unit_range_uint8_zero_point_is_128():
@@ -209,7 +211,8 @@ def test_quantize_linear_per_channel(qtype, symmetric, axis, kind, n, seed, scal
         row = np.take(w, c, axis=axis)
         onnx_type = QTYPES[qtype][0]
         s, z, qmin, qmax = ort_scale_zp(row.min(), row.max(), onnx_type, symmetric)
-        assert (np.float32(p.scale[c]), int(p.zero_point[c]), p.qmin, p.qmax) == (s, z, qmin, qmax)
+        assert (np.float32(p.scale[c]), int(p.zero_point[c]), p.qmax) == (s, z, qmax)
+        assert p.qmin == ql.qrange(bits, signed)[0]
     info = np.iinfo(np_dtype)
     p = ql.QuantParams(p.scale, p.zero_point, int(info.min), int(info.max), axis=axis, convention="onnxruntime")
     expected = ort_quantize_linear(w, p.scale, p.zero_point, np_dtype, axis=axis)
@@ -320,3 +323,15 @@ def test_entropy_defaults():
     """ORT's entropy defaults (128 bins, 128 quantized bins) are quantlib's onnxruntime defaults."""
     x = make_tensor("normal", 20_000, 3)
     assert ql.calibrate(x, "entropy", convention="onnxruntime") == ort_histogram_range(x, "entropy", True, 128, 128)
+
+
+@pytest.mark.parametrize("signed", [True, False], ids=["int8", "uint8"])
+def test_clipped_values_saturate_like_quantize_data(signed):
+    """Symmetric int8: the scale comes from [-127, 127] but QuantizeLinear saturates at -128."""
+    x = np.array([-2.0, -1.0, 0.5, 1.0, 2.0, -1.004, 1.3], np.float32)
+    qtype = TensorProto.INT8 if signed else TensorProto.UINT8
+    zp, scale, q = quantize_data(x, qtype, True, rmin_override=np.array(-1.0, np.float32),
+                                 rmax_override=np.array(1.0, np.float32))
+    p = ql.qparams_from_range(-1.0, 1.0, bits=8, symmetric=True, signed=signed, convention="onnxruntime")
+    assert (np.float32(p.scale), p.zero_point) == (np.float32(scale), int(zp))
+    np.testing.assert_array_equal(ql.quantize(x, p), q)

@@ -1,0 +1,143 @@
+"""``python -m quantlib report``, run as a user would: a subprocess, its exit code, stdout, stderr and files."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import quantlib as ql
+
+ROOT = Path(__file__).resolve().parents[1]
+BLOG = ROOT / "sample_data" / "blog_example.csv"
+DIGITS = ROOT / "sample_data" / "digits_mlp.npz"
+
+
+def cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "quantlib", *map(str, args)], cwd=cwd, capture_output=True,
+                          text=True, timeout=120, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+
+
+class _Cells(HTMLParser):
+    """The header and body cells of the first HTML table (stdlib only)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[list[str]] = []
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "tr":
+            self.rows.append([])
+        elif tag in ("td", "th"):
+            self._cell = []
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self._cell is not None:
+            self.rows[-1].append("".join(self._cell).strip())
+            self._cell = None
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def html_table(path: Path) -> list[list[str]]:
+    p = _Cells()
+    p.feed(path.read_text(encoding="utf-8"))
+    return p.rows
+
+
+def assert_one_line_error(r: subprocess.CompletedProcess, *needles: str, code: int = 1) -> None:
+    assert r.returncode == code, (r.returncode, r.stderr)
+    assert "Traceback" not in r.stderr and r.stdout == ""
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr
+    assert "error:" in lines[0]
+    for n in needles:
+        assert n in lines[0], lines[0]
+
+
+# ------------------------------------------------------------------ good input
+def test_report_prints_the_table_and_writes_csv_and_html(tmp_path):
+    w = np.random.default_rng(0).standard_normal((64, 32)).astype(np.float32)
+    f = tmp_path / "weights.npy"
+    np.save(f, w)
+    r = cli("report", f, "--schemes", "symmetric,asymmetric,nf4", "--bits", "4",
+            "--csv", tmp_path / "out.csv", "--html", tmp_path / "out.html")
+    assert r.returncode == 0, r.stderr
+    assert r.stderr == ""
+    header = r.stdout.splitlines()[0].split()
+    assert header[:3] == ["tensor", "scheme", "bits"] and "SQNR" in header and "cosine" in header
+    df = pd.read_csv(tmp_path / "out.csv")
+    assert list(df.columns) == ["tensor", "scheme", "bits", "MSE", "SQNR dB", "cosine", "clip %", "bits per element"]
+    assert df["scheme"].tolist() == ["symmetric", "asymmetric", "nf4"]
+    for scheme, settings in (("symmetric", {"bits": 4}), ("asymmetric", {"bits": 4}), ("nf4", {})):
+        m = ql.Quantizer(scheme, **settings)(w).metrics(w)
+        row = df[df["scheme"] == scheme].iloc[0]
+        assert row["MSE"] == pytest.approx(m.mse, rel=1e-12) and row["SQNR dB"] == pytest.approx(m.sqnr_db, rel=1e-12)
+        assert row["cosine"] == pytest.approx(m.cosine_similarity) and row["clip %"] == pytest.approx(100 * m.clip_ratio)
+        assert row["bits per element"] == pytest.approx(m.bits_per_element)
+    assert df["bits"].tolist()[:2] == [4, 4] and pd.isna(df["bits"].iloc[2])  # nf4 has a fixed width
+    cells = html_table(tmp_path / "out.html")
+    assert cells[0] == list(df.columns) and [row[1] for row in cells[1:]] == df["scheme"].tolist()
+    assert float(cells[1][4]) == pytest.approx(df["SQNR dB"].iloc[0], rel=1e-5)
+
+
+def test_blog_example_and_every_tensor_of_an_npz():
+    r = cli("report", BLOG, "--schemes", "fixed_point,histogram", "--bits", "8")
+    assert r.returncode == 0 and "blog_example" in r.stdout and "fixed_point" in r.stdout
+    r = cli("report", DIGITS, "--schemes", "symmetric")
+    assert r.returncode == 0, r.stderr
+    assert len(r.stdout.strip().splitlines()) == 1 + len(ql.load_tensors(DIGITS))
+    r = cli("report", DIGITS, "--tensor", "fc1.weight", "--schemes", "q8_0,fp8_e4m3fn", "--bits", "3")
+    lines = r.stdout.strip().splitlines()
+    assert r.returncode == 0 and len(lines) == 3 and all(" - " in ln for ln in lines[1:])  # --bits ignored
+
+
+def test_help_documents_the_report_command():
+    r = cli("report", "--help")
+    assert r.returncode == 0
+    for needle in ("FILE", "--tensor", "--schemes", "--bits", "--csv", "--html", ".safetensors", "bits per element"):
+        assert needle in r.stdout
+    top = cli("--help")
+    assert top.returncode == 0 and "report" in top.stdout
+
+
+# ------------------------------------------------------------------ bad input
+def _pickled(path: Path) -> Path:
+    np.save(path, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    return path
+
+
+@pytest.mark.parametrize("make, args, needles", [
+    (lambda d: d / "missing.npy", (), ("missing.npy", "no such file")),
+    (lambda d: _pickled(d / "evil.npy"), (), ("evil.npy", "pickled")),
+    (lambda d: (d / "notes.txt").write_text("hi") and d / "notes.txt", (), ("unknown extension",)),
+    (lambda d: (d / "bad.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json") and d / "bad.safetensors",
+     (), ("bad.safetensors", "corrupt safetensors header")),
+    (lambda d: (d / "nan.csv").write_text("1,2\nnan,3\n") and d / "nan.csv", (), ("non-finite",)),
+    (lambda d: BLOG, ("--schemes", "symmetric,int3"), ("unknown scheme", "'int3'")),
+    (lambda d: DIGITS, ("--tensor", "fc9.weight"), ("no tensor 'fc9.weight'", "fc1.weight")),
+    (lambda d: BLOG, ("--bits", "1"), ("--bits must be in 2..16",)),
+    (lambda d: BLOG, ("--csv", "/nonexistent/dir/out.csv"), ("cannot write /nonexistent/dir/out.csv",)),
+], ids=["missing", "pickle", "extension", "safetensors", "nan", "unknown-scheme", "unknown-tensor", "bits", "unwritable"])
+def test_bad_input_gives_one_line_and_a_non_zero_exit(tmp_path, make, args, needles):
+    assert_one_line_error(cli("report", make(tmp_path), *args), *needles)
+
+
+@pytest.mark.parametrize("args", [("report",), ("report", "x.npy", "--bits", "eight"), ("frobnicate",)],
+                         ids=["no-file", "bits-not-a-number", "unknown-command"])
+def test_usage_errors_are_one_line_with_exit_2(args):
+    assert_one_line_error(cli(*args), "(see --help)", code=2)
+
+
+def test_a_scheme_that_cannot_apply_names_the_scheme_and_tensor(tmp_path):
+    f = tmp_path / "huge.npy"
+    np.save(f, np.array([1e7, -3e7, 5.0] * 32, np.float32))  # float16 block scales overflow in q4_0
+    assert_one_line_error(cli("report", f, "--schemes", "symmetric,q4_0"), "q4_0", "'huge'")
