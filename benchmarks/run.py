@@ -176,12 +176,12 @@ def browser() -> None:
         with sync_playwright() as p:
             b = p.chromium.launch(executable_path="/usr/bin/chromium", args=args)
             page = b.new_page(viewport={"width": 1600, "height": 1200})
-            page.goto(url + "/explore")  # warm the server (first session compiles kernels, fills caches)
+            page.goto(url + "/")  # Explore is the default page (URL /); warm the server (first session compiles kernels, fills caches)
             page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 6", timeout=120_000)
             page.close()
             page = b.new_page(viewport={"width": 1600, "height": 1200})
             t0 = time.perf_counter()
-            page.goto(url + "/explore?data.seed=1")
+            page.goto(url + "/?data.seed=1")
             page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 1", timeout=120_000)
             cold = time.perf_counter() - t0
             row("browser: load to first chart (new session, new tensor)", cold, None, "<= 3 s", cold <= 3.0)

@@ -93,7 +93,7 @@ def _wait_idle(page) -> None:
 
 
 def test_explore_in_a_browser(server, browser):
-    page = _page(browser, f"{server}/explore")
+    page = _page(browser, f"{server}/")  # Explore is the default page: its URL is /
     page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 6", timeout=90_000)
     _wait_idle(page)
     assert page.locator(".js-plotly-plot").count() == 6
@@ -130,7 +130,7 @@ def test_compare_in_a_browser(server, browser):
 
 
 def test_copied_url_reproduces_the_view(server, browser):
-    page = _page(browser, f"{server}/explore?scheme=asymmetric&asymmetric.bits=3&data.distribution=laplace")
+    page = _page(browser, f"{server}/?scheme=asymmetric&asymmetric.bits=3&data.distribution=laplace")
     page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 6", timeout=90_000)
     _wait_idle(page)
     x = ql.synthetic("laplace", 2**16, 0)
