@@ -268,7 +268,7 @@ def _freeze(settings: Mapping[str, Any]) -> tuple:
     return tuple(sorted(settings.items()))
 
 
-@st.cache_resource(max_entries=24, ttl=3600, show_spinner=False)
+@st.cache_resource(max_entries=6, ttl=3600, show_spinner=False)  # a 16 M result holds ~80 MB
 def _run(source: tuple, scheme: str, frozen: tuple) -> ql.QuantResult:
     return ql.Quantizer(scheme, **dict(frozen))(load_tensor(source))
 
