@@ -33,9 +33,7 @@ def parse_configs(raw: str) -> list[tuple[str, dict]]:
 
 
 def label(scheme: str, settings: dict) -> str:
-    spec = ql.SCHEMES[scheme]
-    diff = ", ".join(f"{k}={v}" for k, v in settings.items() if v != spec.setting(k).default)
-    return f"{scheme}({diff})" if diff else scheme
+    return ql.Quantizer(scheme, **settings).label
 
 
 ui.start_page()

@@ -104,7 +104,7 @@ def accuracy_vs_bits(model: DigitsModel, configs: Sequence[tuple[str, Mapping[st
             q = Quantizer(scheme, **{**settings, **spec.at_bits(b, spec.validate(settings))})
             r = model.evaluate(weights=q if target in ("weights", "both") else None,
                                activations=q if target in ("activations", "both") else None)
-            rows.append({"configuration": _label(scheme, settings), "bits": b, **r})
+            rows.append({"configuration": Quantizer(scheme, **settings).label, "bits": b, **r})
     return pd.DataFrame(rows)
 
 
@@ -113,10 +113,3 @@ def layer_sensitivity(model: DigitsModel, weights: Quantizer | None = None,
     """Quantize one layer at a time (the others stay float): accuracy and agreement per layer."""
     rows = [{"layer": name, **model.evaluate(weights, activations, layers=[name])} for name in model.layer_names]
     return pd.DataFrame(rows)
-
-
-def _label(scheme: str, settings: Mapping[str, Any]) -> str:
-    spec = SCHEMES[scheme]
-    diff = ", ".join(f"{k}={v}" for k, v in settings.items() if k in {s.name for s in spec.settings}
-                     and v != spec.setting(k).default)
-    return f"{scheme}({diff})" if diff else scheme

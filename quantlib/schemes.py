@@ -160,6 +160,13 @@ class Quantizer:
     def __call__(self, x: object) -> QuantResult:
         return self.spec.run(as_float_array(x), dict(self.settings))
 
+    @property
+    def label(self) -> str:
+        """Short name for tables and legends: the scheme and the settings that differ from
+        their defaults, e.g. ``asymmetric(bits=4, calibration=mse)``."""
+        changed = ", ".join(f"{k}={v}" for k, v in self.settings.items() if v != self.spec.setting(k).default)
+        return f"{self.name}({changed})" if changed else self.name
+
     def __repr__(self) -> str:
         changed = {k: v for k, v in self.settings.items() if v != self.spec.setting(k).default}
         args = "".join(f", {k}={v!r}" for k, v in changed.items())
