@@ -18,6 +18,7 @@ import io
 import json
 import struct
 import zipfile
+import zlib
 from pathlib import Path
 from typing import BinaryIO
 
@@ -144,7 +145,7 @@ def _npz(data: bytes, stem: str) -> dict[str, np.ndarray]:
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
         infos = zf.infolist()
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as exc:
         raise _Refused(f"not a valid .npz (zip) archive: {exc}") from None
     if len(infos) > MAX_TENSORS:
         raise _Refused(f"{len(infos)} members; at most {MAX_TENSORS} are read")
@@ -157,8 +158,8 @@ def _npz(data: bytes, stem: str) -> dict[str, np.ndarray]:
         try:
             with zf.open(info) as member:
                 body = member.read(info.file_size + 1)
-        except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, RuntimeError) as exc:
-            raise _Refused(f"member {info.filename!r} cannot be read ({exc})") from None
+        except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, RuntimeError, ValueError, zlib.error) as exc:
+            raise _Refused(f"member {info.filename!r} cannot be read ({type(exc).__name__}: {exc})") from None
         if len(body) != info.file_size:
             raise _Refused(f"member {info.filename!r} is truncated or its size is forged")
         f = io.BytesIO(body)
