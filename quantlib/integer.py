@@ -17,7 +17,7 @@ from typing import Literal
 
 import numpy as np
 
-from ._checks import as_float_array, check_bits, check_choice, check_int
+from ._checks import as_float_array, check_axis, check_bits, check_choice, check_int
 from .conventions import Convention, get_convention
 from . import _kernels
 from .histograms import fma_f32
@@ -248,7 +248,7 @@ def _quantize(
     overflow: Literal["saturate", "wrap"] = "saturate",
     fake: bool = False,
 ) -> np.ndarray:
-    x = as_float_array(x)
+    x = x if fake else as_float_array(x)  # fake_quantize has already validated x
     params.check_fits(x.shape)
     conv = get_convention(convention or params.convention)
     check_choice(rounding, "rounding", ROUNDING_MODES)
@@ -366,17 +366,16 @@ def choose_qparams(
     ``calibration_options`` go to the calibrator: ``num_bins``, ``percentile``,
     ``num_quantized_bins``. tensorrt's unsigned mode (``signed=False``) is for non-negative data.
     """
-    from .calibration import calibrate
+    from .calibration import calibrate  # calibration imports this module's neighbours; keep it lazy
 
     x = as_float_array(x)
-    from ._checks import check_axis
-
     if axis is not None:
         axis = check_axis(axis, x.ndim)
     sym = bool(symmetric)
     unsigned = signed is False or (signed is None and not sym)
+    # tensorrt's unsigned mode calibrates an amax for non-negative data, i.e. on x itself
     lo, hi = calibrate(
-        x, calibration, bits=bits, symmetric=sym if not (convention == "tensorrt" and unsigned) else False,
+        x, calibration, bits=bits, symmetric=sym and not (convention == "tensorrt" and unsigned),
         convention=convention, axis=axis, group_size=group_size, **calibration_options,
     )
     return qparams_from_range(
