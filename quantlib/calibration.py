@@ -124,90 +124,200 @@ def _entropy(x, *, bits, symmetric, num_bins, convention, num_quantized_bins=Non
     if num_quantized_bins is None:
         num_quantized_bins = 128 if ort else min(2**bits, num_bins)
     nq = check_int(num_quantized_bins, "num_quantized_bins", 2, num_bins)
-    lo, hi = kl_threshold_search(hist, edges, nq, integer_expansion=ort, max_candidates=None if ort else 256)
+    lo, hi = kl_threshold_search(hist, edges, nq, integer_expansion=ort)
     return _F32(max(lo, mn)), _F32(min(hi, mx))
 
 
 def kl_threshold_search(hist: np.ndarray, edges: np.ndarray, num_quantized_bins: int, *, integer_expansion: bool = False,
-                        chunk: int = 128, max_candidates: int | None = None) -> tuple[float, float]:
-    """Symmetric KL-divergence threshold search (onnxruntime's ``get_entropy_threshold``), batched.
+                        max_candidates: int | None = None) -> tuple[float, float]:
+    """Symmetric KL-divergence threshold search (onnxruntime's ``get_entropy_threshold``).
 
     For half-widths i = nq//2 .. nbins//2 bins around the zero bin: p = the slice, with the
     mass outside folded into its edge bins; q = the slice merged into ``nq`` bins of
     ``len // nq`` (remainder into the last), spread back evenly over the non-zero bins of p
-    (``integer_expansion``: truncated to integers, as onnxruntime does); both smoothed
-    (eps = 1e-4); KL(p || q) after normalising. The first minimum wins; returns its edges.
-    Candidates are processed in chunks (a matrix of ``chunk`` x ``nbins``), not one by one.
+    (``integer_expansion``: truncated to integers and spread over every bin of the group, as
+    onnxruntime does); both smoothed (zeros become eps = 1e-4, the non-zeros pay for it);
+    KL(p || q) after normalising. The first minimum wins; returns its edges.
 
-    ``integer_expansion`` (onnxruntime) also means onnxruntime's float32 arithmetic decides
-    the winner: its KL values are float32 sums whose rounding can reorder candidates whose
-    KL differ by ~1e-7. The batched float64 KL is used as a filter: every candidate whose
-    float64 KL could, within a bound on the float32 error, tie or beat the best one is
-    re-evaluated with :func:`_ort_candidate_kl` (onnxruntime's own float32 operations), and
-    the first minimum of those float32 values wins, as in onnxruntime. If no candidate has
-    a finite KL (all mass in unexpanded remainder bins), onnxruntime would return the first
-    candidate's edges; we return the full range instead.
+    Cost: every candidate's KL comes from prefix sums over the histogram
+    (:func:`_kl_prefix`), O(candidates x nq) instead of O(candidates x nbins); the p log p
+    part, whose smoothing shift depends on the candidate, is a Taylor series in that shift
+    with a bound on its remainder. That float64 value is a filter: every candidate whose
+    KL could, within its error bound, tie or beat the best one is re-evaluated exactly -
+    with onnxruntime's own float32 operations (:func:`_ort_candidate_kl`) for
+    ``integer_expansion``, otherwise with the float64 row formula (:func:`_kl_rows`) - and
+    the first minimum of the exact values wins. Float32 rounding in onnxruntime's KL can
+    reorder candidates whose KL differ by ~1e-7; the re-evaluation reproduces it.
 
-    ``max_candidates`` (quantlib's own convention: 256) evaluates an evenly strided subset
-    of half-widths, always including the full range; None evaluates every one (onnxruntime).
+    ``max_candidates`` evaluates an evenly strided subset of half-widths (always including
+    the full range); None evaluates every one. If no candidate has a finite KL (all mass
+    in unexpanded remainder bins), onnxruntime would return the first candidate's edges;
+    we return the full range instead.
     """
     hist = np.asarray(hist, dtype=np.int64)
     nbins = hist.size
     zbi = nbins // 2
-    half_q = num_quantized_bins // 2
-    cand = np.arange(half_q, zbi + 1)
+    nq = num_quantized_bins
+    cand = np.arange(nq // 2, zbi + 1)
     if max_candidates is not None and cand.size > max_candidates:
         cand = np.unique(np.r_[cand[:: -(-cand.size // max_candidates)], cand[-1]])
-    csum = np.concatenate([[0], np.cumsum(hist)])
-    total = csum[-1]
-    width = nbins
-    cols = np.arange(width)
-    kls, sizes = [], []
-    for c0 in range(0, cand.size, chunk):
-        i = cand[c0 : c0 + chunk]
-        start = zbi - i
-        end = np.minimum(zbi + i + 1, nbins)
-        length = end - start
-        inside = cols[None, :] < length[:, None]
-        idx = np.minimum(start[:, None] + cols[None, :], nbins - 1)
-        sliced = np.where(inside, hist[idx], 0)
-        p = sliced.copy()
-        p[:, 0] += csum[start]
-        p[np.arange(i.size), length - 1] += total - csum[end]
-        nonzero = (p != 0) & inside
-        merged = length // num_quantized_bins
-        group = np.where(inside, cols[None, :] // np.maximum(merged, 1)[:, None], -1)
-        in_groups = group < num_quantized_bins
-        group = np.minimum(group, num_quantized_bins - 1)
-        # sums of the slice per quantized bin (remainder goes to the last one)
-        rows = np.repeat(np.arange(i.size), width)
-        flat = rows * num_quantized_bins + np.where(inside, group, 0).ravel()
-        qsum = np.bincount(flat, weights=sliced.ravel(), minlength=i.size * num_quantized_bins).reshape(i.size, -1)
-        nz_in = nonzero & in_groups
-        qcnt = np.bincount(flat, weights=nz_in.ravel(), minlength=i.size * num_quantized_bins).reshape(i.size, -1)
-        share = np.divide(qsum, qcnt, out=np.zeros_like(qsum), where=qcnt > 0)
-        if integer_expansion:
-            share = np.trunc(share)
-            q = np.where(inside & in_groups, np.take_along_axis(share, group, axis=1), 0.0)
-        else:
-            q = np.where(nz_in, np.take_along_axis(share, group, axis=1), 0.0)
-        kl, size = _kl_rows(p.astype(np.float64), q, inside)
-        kls.append(kl)
-        sizes.append(size)
-    kl = np.concatenate(kls)
-    if not np.isfinite(kl).any():
+    pre = _Prefix(hist)
+    rows = max(1, 2**22 // max(nq, 1))
+    parts = [_kl_prefix(pre, cand[c : c + rows], nq, integer_expansion) for c in range(0, cand.size, rows)]
+    kl = np.concatenate([k for k, _ in parts])
+    bound = np.concatenate([b for _, b in parts])
+    if not np.isfinite(kl).any() and not np.isinf(bound).any():
         return float(edges[0]), float(edges[-1])
-    if integer_expansion:
-        # float32 error bound of onnxruntime's KL: every term's relative error is a few
-        # float32 ulps plus the normalising sums' (<= log2(n) ulps); 64 ulps is generous.
-        bound = 64 * float(np.finfo(_F32).eps) * np.concatenate(sizes)
-        near = np.flatnonzero(kl - bound <= np.min(kl + bound))
-        kl32 = [_ort_candidate_kl(hist, csum, zbi - int(cand[k]), min(zbi + int(cand[k]) + 1, nbins), num_quantized_bins) for k in near]
-        k = int(near[int(np.argmin(kl32))])
-    else:
-        k = int(np.argmin(kl))
+    near = np.flatnonzero(kl - bound <= np.min(kl + bound))
+    exact = np.array([_exact_kl(hist, pre.count, zbi - int(cand[k]), min(zbi + int(cand[k]) + 1, nbins), nq, integer_expansion)
+                      for k in near], dtype=np.float64)
+    if not np.isfinite(exact).any():
+        return float(edges[0]), float(edges[-1])
+    k = int(near[int(np.argmin(exact))])
     s, e = zbi - int(cand[k]), min(zbi + int(cand[k]) + 1, nbins)
     return float(edges[s]), float(edges[e])
+
+
+_EPS = 1e-4
+
+
+class _Prefix:
+    """Prefix sums of a count histogram ``h`` over its non-zero bins: counts, non-zero
+    bins, h log h, log h, 1/h and 1/h^2 (index k = the sum over bins < k)."""
+
+    def __init__(self, hist: np.ndarray) -> None:
+        h = hist.astype(np.float64)
+        nz = hist != 0
+        hz = np.where(nz, h, 1.0)
+        log_h = np.where(nz, np.log(hz), 0.0)
+
+        def acc(v: np.ndarray) -> np.ndarray:
+            return np.concatenate([[0.0], np.cumsum(v)])
+
+        self.h = h
+        self.count = np.concatenate([[0], np.cumsum(hist)])
+        self.c = acc(h)
+        self.nz = np.concatenate([[0], np.cumsum(nz)])
+        self.hlogh = acc(h * log_h)
+        self.logh = acc(log_h)
+        self.inv = acc(np.where(nz, 1.0 / hz, 0.0))
+        self.inv2 = acc(np.where(nz, 1.0 / hz**2, 0.0))
+        self.total = float(self.c[-1])
+
+
+def _xlogx(v: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(v > 0, v * np.log(np.where(v > 0, v, 1.0)), 0.0)
+
+
+def _kl_prefix(pre: _Prefix, cand: np.ndarray, nq: int, integer_expansion: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Float64 KL(p || q) of each candidate half-width in ``cand`` and a bound on its
+    distance from the exact value (float32 rounding of the smoothed distributions, the
+    Taylor remainder, float64 cancellation); a candidate whose smoothing makes a bin
+    non-positive, or whose series would not converge, gets kl = 0 and bound = inf, so it is
+    always re-evaluated exactly.
+
+    With Sp = sum p, Sq = sum q (smoothing keeps both), ps/qs the smoothed bins:
+    KL = (sum ps log ps - sum ps log qs) / Sp - log Sp + log Sq. For p's non-zero bins
+    ps = p - e, e = eps * zeros / nonzeros, and (p - e) log(p - e) = p log p
+    - e (log p + 1) + e^2 / 2p - e^3 / 6p^2 + R, |R| <= e^4 / (12 (p - e)^3). q is constant
+    over each merged group, so sum ps log qs is a sum over groups of log(qs_g) times the
+    group's smoothed p mass, all from prefix sums.
+    """
+    n = pre.h.size
+    zbi = n // 2
+    start = zbi - cand
+    end = np.minimum(zbi + cand + 1, n)
+    length = end - start
+    total = pre.total
+    # p's edge bins carry the folded tails; the interior [start + 1, end - 1) is the histogram
+    p0 = pre.c[start + 1]
+    pl = pre.h[end - 1] + total - pre.c[end]
+    a, b = start + 1, end - 1
+    nz_int = pre.nz[b] - pre.nz[a]
+    nnz_p = nz_int + (p0 > 0) + (pl > 0)
+    z_p = length - nnz_p
+    e = _EPS * z_p / np.maximum(nnz_p, 1)
+    ss = (pre.hlogh[b] - pre.hlogh[a]) - e * ((pre.logh[b] - pre.logh[a]) + nz_int) \
+        + e**2 / 2 * (pre.inv[b] - pre.inv[a]) - e**3 / 6 * (pre.inv2[b] - pre.inv2[a])
+    taylor = e**4 / 12 * nz_int / np.maximum(1.0 - e, 1e-300) ** 3
+    sum_pslogps = ss + _xlogx(np.where(p0 > 0, p0 - e, 0.0)) + _xlogx(np.where(pl > 0, pl - e, 0.0)) \
+        + z_p * _EPS * np.log(_EPS)
+    bad = (nnz_p == 0) | (e >= 0.5)
+    # groups: rows = candidates, columns = the nq merged bins
+    merged = np.maximum(length // nq, 1)
+    m = nq * merged
+    g0 = start[:, None] + merged[:, None] * np.arange(nq)[None, :]
+    g1 = g0 + merged[:, None]
+    raw = pre.c[g1] - pre.c[g0]  # the slice's own counts (q merges the unfolded slice)
+    raw[:, -1] += pre.c[end] - pre.c[start + m]
+    nzg = pre.nz[g1] - pre.nz[g0]  # non-zero bins of p per group (first/last bins fixed below)
+    nzg[:, 0] += (p0 > 0).astype(np.int64) - (pre.h[start] > 0)
+    tail_in_group = m == length
+    last_fix = (pl > 0).astype(np.int64) - (pre.h[end - 1] > 0)
+    nzg[:, -1] += np.where(tail_in_group, last_fix, 0)
+    pg = raw.copy()  # p's mass per group: the folded tails added
+    pg[:, -1] -= pre.c[end] - pre.c[start + m]
+    pg[:, 0] += pre.c[start]
+    pg[:, -1] += np.where(tail_in_group, total - pre.c[end], 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = np.where(nzg > 0, raw / np.maximum(nzg, 1), 0.0)
+    if integer_expansion:
+        v = np.trunc(share)
+        on = v > 0
+        nnz_q = (on * merged[:, None]).sum(axis=1)
+        mass = np.where(on, pg + _EPS * (merged[:, None] - nzg) - e[:, None] * nzg, 0.0)  # sum of ps over the group
+        sq = (v * merged[:, None]).sum(axis=1)
+    else:
+        v = share
+        on = v > 0
+        nnz_q = np.where(on, nzg, 0).sum(axis=1)
+        mass = np.where(on, pg - e[:, None] * nzg, 0.0)
+        sq = np.where(on, raw, 0.0).sum(axis=1)
+    z_q = length - nnz_q
+    eq = _EPS * z_q / np.maximum(nnz_q, 1)
+    qs = v - eq[:, None]
+    bad |= (nnz_q == 0) | (np.where(on, qs, 1.0) <= 0).any(axis=1) | (e > 0) & (_min_nonzero(p0, pl, pre, a, b) - e <= 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_qs = np.where(on, np.log(np.where(on & (qs > 0), qs, 1.0)), 0.0)
+        sum_pslogqs = (log_qs * mass).sum(axis=1) + np.log(_EPS) * (total - mass.sum(axis=1))
+        kl = (sum_pslogps - sum_pslogqs) / total - np.log(total) + np.log(np.where(sq > 0, sq, 1.0))
+    # Float32 rounding in the exact KL is a few ulps of each term plus the normalising sums'
+    # (<= log2(n) ulps): 64 ulps of (sum |terms| + 1). The negative terms (pk < qk) add up
+    # to at most sum (qk - pk) <= 1 (log y <= y - 1), so sum |terms| <= KL + 2.
+    f64 = 1e-12 * (np.abs(sum_pslogps) + np.abs(sum_pslogqs)) / total + 1e-12
+    bound = 64 * float(np.finfo(_F32).eps) * (np.abs(kl) + 3.0) + taylor / total + f64
+    kl = np.where(bad, 0.0, kl)
+    bound = np.where(bad | ~np.isfinite(kl), np.inf, bound)
+    return kl, bound
+
+
+def _min_nonzero(p0: np.ndarray, pl: np.ndarray, pre: _Prefix, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The smallest non-zero bin of each candidate's p: interior bins are counts >= 1."""
+    interior = np.where(pre.nz[b] > pre.nz[a], 1.0, np.inf)
+    return np.minimum(interior, np.minimum(np.where(p0 > 0, p0, np.inf), np.where(pl > 0, pl, np.inf)))
+
+
+def _exact_kl(hist: np.ndarray, csum: np.ndarray, start: int, end: int, nq: int, integer_expansion: bool) -> float:
+    """One candidate's KL by its definition: onnxruntime's float32 operations for
+    ``integer_expansion``, else the float64 row formula; inf when undefined."""
+    if integer_expansion:
+        return float(_ort_candidate_kl(hist, csum, start, end, nq))
+    sliced = hist[start:end].astype(np.float64)
+    p = sliced.copy()
+    p[0] += csum[start]
+    p[-1] += csum[-1] - csum[end]
+    merged = max(sliced.size // nq, 1)
+    group = np.minimum(np.arange(sliced.size) // merged, nq - 1)
+    in_groups = np.arange(sliced.size) < nq * merged
+    nonzero = p != 0
+    qsum = np.bincount(group, weights=sliced, minlength=nq)  # the remainder goes to the last group
+    qcnt = np.bincount(group, weights=(nonzero & in_groups).astype(np.float64), minlength=nq)
+    share = np.divide(qsum, qcnt, out=np.zeros_like(qsum), where=qcnt > 0)
+    q = np.where(nonzero & in_groups, share[group], 0.0)
+    inside = np.ones((1, sliced.size), dtype=bool)
+    kl, _ = _kl_rows(p[None, :], q[None, :], inside)
+    return float(kl[0]) if np.isfinite(kl[0]) else float("inf")
 
 
 def _kl_rows(p: np.ndarray, q: np.ndarray, inside: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

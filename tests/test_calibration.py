@@ -72,3 +72,62 @@ def test_calibrators_on_constant_tensor_return_a_valid_range():
             assert np.isfinite(lo) and np.isfinite(hi) and lo <= hi
             p = ql.qparams_from_range(lo, hi, convention=conv)
             assert np.all(np.isfinite(ql.fake_quantize(x, p)))
+
+
+# ---------------------------------------------------------------- the prefix-sum KL search
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from quantlib import calibration as cal  # noqa: E402
+
+
+@st.composite
+def kl_histograms(draw):
+    """A count histogram (sparse, peaked, flat or with outlier bins) and a quantized bin count."""
+    nbins = draw(st.sampled_from([16, 33, 64, 128, 129, 256, 511, 1024]))
+    nq = draw(st.integers(2, min(nbins, 160)))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    n = draw(st.sampled_from([5, 50, 2_000, 200_000]))
+    shape = draw(st.sampled_from(["normal", "laplace", "outliers", "integers", "uniform"]))
+    x = {"normal": lambda: rng.standard_normal(n), "laplace": lambda: rng.laplace(size=n),
+         "outliers": lambda: np.r_[rng.standard_normal(n), 40 * rng.standard_normal(max(1, n // 200))],
+         "integers": lambda: np.round(3 * rng.standard_normal(n)), "uniform": lambda: rng.uniform(-1, 1, n)}[shape]()
+    t = np.abs(x).max()
+    return np.histogram(x, nbins, (-t, t))[0].astype(np.int64), nq
+
+
+@settings(max_examples=150, deadline=None)
+@given(kl_histograms(), st.booleans())
+def test_prefix_kl_is_within_its_bound_of_the_exact_kl(case, integer_expansion):
+    """Every candidate's filter value lies within its stated error bound of the exact KL
+    (onnxruntime's float32 operations, or the float64 row formula); an exact inf always
+    carries an infinite bound, so it is re-evaluated rather than trusted."""
+    hist, nq = case
+    zbi = hist.size // 2
+    cand = np.arange(nq // 2, zbi + 1)
+    pre = cal._Prefix(hist)
+    kl, bound = cal._kl_prefix(pre, cand, nq, integer_expansion)
+    exact = np.array([cal._exact_kl(hist, pre.count, zbi - i, min(zbi + i + 1, hist.size), nq, integer_expansion) for i in cand])
+    finite = np.isfinite(exact)
+    assert np.all(np.isinf(bound[~finite]))
+    trusted = finite & np.isfinite(bound)
+    assert np.all(np.abs(kl[trusted] - exact[trusted]) <= bound[trusted])
+
+
+@settings(max_examples=60, deadline=None)
+@given(kl_histograms(), st.booleans())
+def test_kl_search_equals_the_brute_force_first_minimum(case, integer_expansion):
+    """The filter-then-rescore search returns the first minimum of the exact KL over all
+    candidates, as a loop over every candidate would."""
+    hist, nq = case
+    zbi = hist.size // 2
+    edges = np.linspace(-1.0, 1.0, hist.size + 1)
+    csum = np.concatenate([[0], np.cumsum(hist)])
+    cand = np.arange(nq // 2, zbi + 1)
+    exact = np.array([cal._exact_kl(hist, csum, zbi - i, min(zbi + i + 1, hist.size), nq, integer_expansion) for i in cand])
+    got = cal.kl_threshold_search(hist, edges, nq, integer_expansion=integer_expansion)
+    if np.isfinite(exact).any():
+        i = int(cand[int(np.argmin(exact))])
+        assert got == (edges[zbi - i], edges[min(zbi + i + 1, hist.size)])
+    else:
+        assert got == (edges[0], edges[-1])
