@@ -16,11 +16,19 @@ DEFAULT_CONFIGS = [
     ("histogram", {"num_bins": 16}),
 ]
 MAX_CONFIGS = 12
+MAX_CONFIGS_CHARS = 8192  # twelve configurations with every setting spelled out fit in ~6 kB
 
 
 def parse_configs(raw: str) -> list[tuple[str, dict]]:
     """URL form: a JSON list of [scheme, {settings}]; each is validated by the registry."""
-    items = json.loads(raw)
+    if len(raw) > MAX_CONFIGS_CHARS:
+        raise ValueError(f"the value has {len(raw):,} characters; at most {MAX_CONFIGS_CHARS:,} are read")
+    try:
+        items = json.loads(raw)
+    except ValueError as exc:  # JSONDecodeError: says where the text stops being JSON
+        raise ValueError(f"not valid JSON ({exc}); expected a list of [scheme, {{settings}}] pairs") from None
+    except RecursionError:  # "[[[[…" nested deeper than the parser can follow
+        raise ValueError("nested too deeply to be a list of [scheme, {settings}] pairs") from None
     if not isinstance(items, list) or not 1 <= len(items) <= MAX_CONFIGS:
         raise ValueError(f"expected a list of 1..{MAX_CONFIGS} [scheme, settings] pairs")
     out = []

@@ -15,6 +15,16 @@ MIN_BITS, MAX_BITS = 2, 16
 MIN_BINS, MAX_BINS = 2, 2**20
 
 
+def shown(value: object, limit: int = 80) -> str:
+    """``repr(value)`` cut to ``limit`` characters, so a hostile value (a 100 kB string from a
+    link, a 5000-digit integer) cannot flood the message that quotes it."""
+    try:
+        text = repr(value)
+    except ValueError:  # int too large to convert to a string
+        return f"<integer of {value.bit_length():,} bits>" if isinstance(value, int) else f"<{type(value).__name__}>"
+    return text if len(text) <= limit else f"{text[: limit - 1]}…"
+
+
 def as_float_array(x: object, name: str = "x") -> np.ndarray:
     """Return ``x`` as a finite, non-empty float32 array with at least one dimension.
 
@@ -63,10 +73,10 @@ def check_int(value: object, name: str, lo: int, hi: int) -> int:
         if isinstance(value, float) and value.is_integer():
             value = int(value)
         else:
-            raise TypeError(f"{name} must be an integer in [{lo}, {hi}], got {value!r}")
+            raise TypeError(f"{name} must be an integer in [{lo}, {hi}], got {shown(value)}")
     value = int(value)
     if not lo <= value <= hi:
-        raise ValueError(f"{name} must be in [{lo}, {hi}], got {value}")
+        raise ValueError(f"{name} must be in [{lo}, {hi}], got {shown(value)}")
     return value
 
 
@@ -80,7 +90,7 @@ def check_num_bins(num_bins: object) -> int:
 
 def check_percentile(percentile: object) -> float:
     if isinstance(percentile, bool) or not isinstance(percentile, Real):
-        raise TypeError(f"percentile must be a number in (0, 100], got {percentile!r}")
+        raise TypeError(f"percentile must be a number in (0, 100], got {shown(percentile)}")
     p = float(percentile)
     if not (0.0 < p <= 100.0):
         raise ValueError(f"percentile must be in (0, 100], got {percentile!r}")
@@ -90,7 +100,7 @@ def check_percentile(percentile: object) -> float:
 def check_choice(value: object, name: str, allowed: Iterable[str]) -> str:
     allowed = list(allowed)
     if not isinstance(value, str) or value not in allowed:
-        raise ValueError(f"unknown {name} {value!r}; choose one of: {', '.join(map(repr, allowed))}")
+        raise ValueError(f"unknown {name} {shown(value)}; choose one of: {', '.join(map(repr, allowed))}")
     return value
 
 
@@ -99,7 +109,7 @@ def check_axis(axis: object, ndim: int) -> int | None:
     if axis is None:
         return None
     if isinstance(axis, bool) or not isinstance(axis, Integral):
-        raise TypeError(f"axis must be an integer or None, got {axis!r}")
+        raise TypeError(f"axis must be an integer or None, got {shown(axis)}")
     axis = int(axis)
     if not -ndim <= axis < ndim:
         raise ValueError(

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import struct
 import zipfile
 import zlib
@@ -28,6 +29,7 @@ from ._checks import as_float_array
 
 MAX_FILE_BYTES = 200 * 2**20  # matches server.maxUploadSize in .streamlit/config.toml
 MAX_TENSORS = 4096
+MAX_NPY_HEADER = 10_000  # bytes; numpy's own safe default for untrusted files
 EXTENSIONS = (".npy", ".npz", ".csv", ".safetensors", ".onnx")
 _ST_DTYPES = {"F16": np.float16, "F32": np.float32, "F64": np.float64, "I8": np.int8, "U8": np.uint8,
               "I16": np.int16, "U16": np.uint16, "I32": np.int32, "U32": np.uint32, "I64": np.int64,
@@ -109,14 +111,28 @@ def _to_float(a: np.ndarray, key: str) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------- .npy
-def _npy_header(f: BinaryIO, available: int, key: str) -> tuple[np.dtype, tuple[int, ...], bool, int]:
-    """Parse a .npy header; check the data it claims fits in ``available`` bytes."""
+def _npy_header(f: BinaryIO, available: int, key: str) -> tuple[np.dtype, tuple[int, ...], bool, int, int]:
+    """Parse a .npy header; check the data it claims fits in ``available`` bytes.
+
+    Returns ``(dtype, shape, fortran_order, data_offset, count)``."""
     try:
         version = np.lib.format.read_magic(f)
         reader = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}.get(version)
         if reader is None:
             raise _Refused(f"{key}: unsupported .npy version {version}")
-        shape, fortran, dtype = reader(f, max_header_size=10_000)
+        width = 2 if version == (1, 0) else 4
+        pos = f.tell()
+        raw_len = f.read(width)
+        f.seek(pos)
+        if len(raw_len) == width:
+            (header_len,) = struct.unpack("<H" if width == 2 else "<I", raw_len)
+            if header_len > available - pos - width:
+                raise _Refused(f"{key}: not a valid .npy header (it declares {header_len:,} header bytes but "
+                               f"the file ends {max(available - pos - width, 0):,} bytes later; truncated or corrupt)")
+            if header_len > MAX_NPY_HEADER:
+                raise _Refused(f"{key}: the .npy header declares {header_len:,} bytes, over the "
+                               f"{MAX_NPY_HEADER:,}-byte limit (a forged or hostile file)")
+        shape, fortran, dtype = reader(f, max_header_size=MAX_NPY_HEADER)
     except _Refused:
         raise
     except Exception as exc:  # numpy raises ValueError/TypeError/SyntaxError for garbage headers
@@ -125,18 +141,22 @@ def _npy_header(f: BinaryIO, available: int, key: str) -> tuple[np.dtype, tuple[
         raise _Refused(f"{key}: holds Python objects (a pickled array); refused — only numeric arrays are read")
     if dtype.names is not None or dtype.subdtype is not None:
         raise _Refused(f"{key}: structured dtype {dtype}; only plain numeric arrays are read")
-    count = int(np.prod(shape, dtype=np.float64)) if shape else 1
+    shape = tuple(shape)
+    if any(n < 0 for n in shape):
+        raise _Refused(f"{key}: the header declares a negative dimension in shape {shape} (forged)")
+    count = math.prod(shape)  # exact Python ints: no int64 overflow on forged shapes
+    if shape and count == 0:
+        raise _Refused(f"{key}: the array is empty (shape {shape}); there is nothing to quantize")
     need = count * dtype.itemsize
     header_end = f.tell()
     if need > available - header_end:
         raise _Refused(f"{key}: the header claims {need:,} bytes of data but the file holds {max(available - header_end, 0):,} (truncated or forged)")
-    return dtype, tuple(shape), fortran, header_end
+    return dtype, shape, fortran, header_end, count
 
 
 def _npy(data: bytes, stem: str) -> dict[str, np.ndarray]:
     f = io.BytesIO(data)
-    dtype, shape, fortran, off = _npy_header(f, len(data), "array")
-    count = int(np.prod(shape)) if shape else 1
+    dtype, shape, fortran, off, count = _npy_header(f, len(data), "array")
     a = np.frombuffer(data, dtype=dtype, count=count, offset=off)
     return {stem: a.reshape(shape, order="F" if fortran else "C")}
 
@@ -163,8 +183,7 @@ def _npz(data: bytes, stem: str) -> dict[str, np.ndarray]:
         if len(body) != info.file_size:
             raise _Refused(f"member {info.filename!r} is truncated or its size is forged")
         f = io.BytesIO(body)
-        dtype, shape, fortran, off = _npy_header(f, len(body), f"member {info.filename!r}")
-        count = int(np.prod(shape)) if shape else 1
+        dtype, shape, fortran, off, count = _npy_header(f, len(body), f"member {info.filename!r}")
         out[key] = np.frombuffer(body, dtype=dtype, count=count, offset=off).reshape(shape, order="F" if fortran else "C")
     return out
 
@@ -186,7 +205,7 @@ def _csv(data: bytes, stem: str) -> dict[str, np.ndarray]:
             last_exc = exc
             continue
         if not rows:
-            break
+            raise _Refused("the CSV has a header row but no numbers under it")
         widths = {len(r) for r in rows}
         if len(widths) != 1:
             raise _Refused(f"rows have different numbers of values ({sorted(widths)[:5]}); the CSV must be a table")
@@ -215,9 +234,15 @@ def _safetensors(data: bytes, stem: str) -> dict[str, np.ndarray]:
     for key, meta in header.items():
         try:
             dt, shape, (b, e) = meta["dtype"], meta["shape"], meta["data_offsets"]
-            count = int(np.prod([int(s) for s in shape], dtype=np.float64)) if shape else 1
         except (KeyError, TypeError, ValueError) as exc:
             raise _Refused(f"corrupt safetensors header entry {key!r}: {exc!r}") from None
+        if not isinstance(dt, str):
+            raise _Refused(f"corrupt safetensors header entry {key!r}: dtype must be a string, got {dt!r}"[:300])
+        if not (isinstance(shape, list) and all(_is_count(n) for n in shape)):
+            raise _Refused(f"corrupt safetensors header entry {key!r}: shape must be a list of non-negative integers, got {shape!r}"[:300])
+        if not (_is_count(b) and _is_count(e)):
+            raise _Refused(f"corrupt safetensors header entry {key!r}: data_offsets must be two non-negative integers, got {[b, e]!r}"[:300])
+        count = math.prod(shape)
         if dt not in _ST_DTYPES:
             raise _Refused(f"tensor {key!r} has dtype {dt}; readable: {', '.join(_ST_DTYPES)}")
         itemsize = 2 if dt == "BF16" else np.dtype(_ST_DTYPES[dt]).itemsize
@@ -233,6 +258,10 @@ def _safetensors(data: bytes, stem: str) -> dict[str, np.ndarray]:
         return dict(load(data))
     except Exception as exc:  # SafetensorError
         raise _Refused(f"corrupt safetensors file: {exc}") from None
+
+
+def _is_count(n: object) -> bool:
+    return isinstance(n, int) and not isinstance(n, bool) and n >= 0
 
 
 def _safetensors_bf16(data: bytes, n: int, header: dict) -> dict[str, np.ndarray]:
