@@ -101,6 +101,7 @@ def bind(key: str, default: Any, parse: Callable[[str], Any]) -> None:
     and mark ``key`` to be written back to the URL by :func:`publish_url`."""
     bound = st.session_state.setdefault("_url_keys", {})
     bound[key] = True
+    st.session_state.setdefault("_bound", set()).add(key)
     if key in st.session_state:
         return
     raw = st.query_params.get(key)
@@ -138,6 +139,13 @@ def start_page() -> None:
         st.stop()
     st.session_state["_started"] = True
     st.session_state["_url_keys"] = {}
+    # Streamlit deletes a widget's value at the end of any run that does not draw the widget
+    # (e.g. Explore's controls while the upload source waits for a file); the widget drawn
+    # again later then shows its minimum in the browser while the server holds the bound
+    # value. Re-assigning every value bound so far keeps it alive across such runs.
+    for key in st.session_state.setdefault("_bound", set()):
+        if key in st.session_state:
+            st.session_state[key] = st.session_state[key]
 
 
 def publish_url() -> None:

@@ -5,65 +5,21 @@ The fixture installs Debian's chromium when it is missing (CI runs as root), ser
 tests/screenshots/ (the README shows them).
 """
 
-import os
-import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+from _serve import ARGS, CHROMIUM, serve
 
 import quantlib as ql
 
 ROOT = Path(__file__).resolve().parents[1]
 SHOTS = ROOT / "tests" / "screenshots"
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
-
-
-def _ensure_chromium() -> None:
-    if Path(CHROMIUM).exists():
-        return
-    if os.geteuid() != 0 or not shutil.which("apt-get"):
-        pytest.fail("Debian's chromium is missing and cannot be installed here (needs root and apt-get)")
-    subprocess.run(["apt-get", "update"], check=True, capture_output=True)
-    subprocess.run(["apt-get", "install", "-y", "chromium"], check=True, capture_output=True,
-                   env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def server():
-    _ensure_chromium()
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.address",
-         "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                break
-        except OSError:
-            time.sleep(0.3)
-    else:
-        proc.kill()
-        pytest.fail("streamlit did not start within 60 s")
-    yield url
-    proc.terminate()
-    proc.wait(timeout=20)
+    with serve() as (url, _):
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -136,4 +92,37 @@ def test_copied_url_reproduces_the_view(server, browser):
     x = ql.synthetic("laplace", 2**16, 0)
     expected = ql.Quantizer("asymmetric", bits=3, num_bins=2048)(x).metrics(x).sqnr_db
     assert _metric_text(page, "SQNR") == f"{expected:.2f} dB"
+    page.close()
+
+
+def _slider_values(page) -> dict[str, str]:
+    """Each slider's label and the value the browser shows on it."""
+    return page.evaluate("""() => Object.fromEntries([...document.querySelectorAll('[data-testid="stSlider"]')]
+        .map(e => { const t = e.innerText.split('\\n').map(s => s.trim()).filter(Boolean); return [t[0], t[1]]; }))""")
+
+
+def test_controls_keep_their_values_when_they_come_back(server, browser):
+    """Explore's controls vanish while the upload source waits for a file, and when another
+    page is open; drawn again, the browser must show the values the server computes with
+    (a Streamlit clean-up once made every slider show its minimum here: bits 2 while the
+    numbers were for 8 bits)."""
+    page = _page(browser, f"{server}/?symmetric.bits=6&bins=1024")
+    page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 6", timeout=90_000)
+    _wait_idle(page)
+    before = _slider_values(page)
+    assert before["bits"] == "6" and before["Histogram bins"] == "1024"
+    sqnr = _metric_text(page, "SQNR")
+    for away in ("upload", "compare"):
+        if away == "upload":
+            page.locator('[data-testid="stSidebar"] label', has_text="upload").first.click()
+            page.get_by_text("Upload a tensor file to quantize it.").wait_for()
+            page.locator('[data-testid="stSidebar"] label', has_text="synthetic").first.click()
+        else:
+            page.get_by_role("link", name="Compare").click()
+            page.wait_for_function("() => document.querySelectorAll('[data-testid=\"stDataFrame\"]').length >= 1", timeout=90_000)
+            page.get_by_role("link", name="Explore").click()
+        page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 6", timeout=90_000)
+        _wait_idle(page)
+        assert _slider_values(page) == before, away
+        assert _metric_text(page, "SQNR") == sqnr, away
     page.close()
