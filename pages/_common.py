@@ -110,7 +110,8 @@ def bind(key: str, default: Any, parse: Callable[[str], Any]) -> None:
         try:
             value = parse(raw)
         except (ValueError, TypeError, OverflowError) as exc:
-            st.session_state.setdefault("_url_errors", []).append(f"{key}={raw[:60]} ignored: {exc}")
+            why = str(exc) if len(str(exc)) <= 200 else f"{str(exc)[:199]}…"
+            st.session_state.setdefault("_url_errors", []).append(f"{key}={raw[:60]} ignored: {why}")
     st.session_state[key] = value
 
 
