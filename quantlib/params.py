@@ -17,7 +17,7 @@ from numbers import Integral
 
 import numpy as np
 
-from ._checks import MAX_BITS, MIN_BITS, check_axis, check_int
+from ._checks import MAX_BITS, MIN_BITS, check_axis, check_int, shown
 from .conventions import get_convention
 
 ParamArray = float | np.ndarray
@@ -83,9 +83,10 @@ class QuantParams:
         if self.group_size is not None:
             object.__setattr__(self, "group_size", check_int(self.group_size, "group_size", 1, 2**31))
 
-        scale = np.asarray(self.scale, dtype=np.float64)
-        if scale.dtype.kind not in "fiu":
-            raise TypeError(f"scale must be numeric, got {self.scale!r}")
+        raw = np.asarray(self.scale)
+        if raw.dtype.kind not in "fiu":  # a string such as "0.1" would convert; it is not a number
+            raise TypeError(f"scale must be a real number or array of them, got {shown(self.scale)} ({raw.dtype})")
+        scale = raw.astype(np.float64)
         if not np.all(np.isfinite(scale)) or np.any(scale <= 0):
             raise ValueError(f"scale must be finite and > 0, got {_short(self.scale)}")
         scale32 = scale.astype(np.float32)

@@ -541,3 +541,10 @@ def test_a_wrong_extension_that_bypasses_the_picker_is_refused_and_the_next_uplo
     assert not at.exception
     upload(*GOOD_UPLOAD)(at)
     assert_alive(at, "explore")
+
+
+@pytest.mark.parametrize("scale", ["0.1", True, None, [0.1, "a"], [None] * 6], ids=["str", "bool", "none", "mixed", "objects"])
+def test_a_scale_that_is_not_a_real_number_is_a_type_error(scale):
+    """A string that numpy could convert ("0.1") is still not a number: refused, not parsed."""
+    with pytest.raises(TypeError, match=r"scale must be a real number or array of them, got "):
+        ql.QuantParams(scale=scale, zero_point=0, qmin=-128, qmax=127)
