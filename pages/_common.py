@@ -14,6 +14,7 @@ import streamlit as st
 
 import quantlib as ql
 from quantlib import export
+from quantlib.metrics import ValueHistograms, value_histograms
 
 APP_PATH = Path(__file__).resolve().parents[1] / "app.py"
 SIZES = [2**k for k in range(10, 25, 2)]  # 1 K ... 16 M, log steps
@@ -287,8 +288,20 @@ def run_scheme(source: tuple, scheme: str, settings: Mapping[str, Any]) -> ql.Qu
 
 
 @st.cache_data(max_entries=64, ttl=3600, show_spinner=False)
+def _histograms(source: tuple, scheme: str, frozen: tuple, num_bins: int) -> ValueHistograms:
+    return value_histograms(load_tensor(source), _run(source, scheme, frozen).dequantized, num_bins)
+
+
+def histograms(source: tuple, scheme: str, settings: Mapping[str, Any], num_bins: int = 256) -> ValueHistograms:
+    """Original and dequantized histograms on shared bins: drawn by the distribution plot and
+    behind the KL metric, computed once for both."""
+    return _histograms(source, scheme, _freeze(settings), num_bins)
+
+
+@st.cache_data(max_entries=64, ttl=3600, show_spinner=False)
 def _metrics(source: tuple, scheme: str, frozen: tuple, num_bins: int) -> dict[str, float]:
-    return _run(source, scheme, frozen).metrics(load_tensor(source), num_bins=num_bins).to_dict()
+    return _run(source, scheme, frozen).metrics(load_tensor(source), num_bins=num_bins,
+                                                histograms=_histograms(source, scheme, frozen, num_bins)).to_dict()
 
 
 def scheme_metrics(source: tuple, scheme: str, settings: Mapping[str, Any], num_bins: int = 256) -> dict[str, float]:

@@ -55,6 +55,7 @@ try:
     with st.spinner("Quantizing…"):
         x = ui.load_tensor(source)
         result = ui.run_scheme(source, scheme, settings)
+        hists = ui.histograms(source, scheme, settings, bins)
         m = ui.scheme_metrics(source, scheme, settings, bins)
 except (ValueError, TypeError) as exc:
     view.error(f"These settings cannot be applied: {ui.plain(exc)}")
@@ -93,7 +94,7 @@ with view:
                f"{m['bits_per_element']:.3f} bits per element · tensor shape {x.shape}")
 
     figs = {
-        "distribution": figures.distribution_figure(x, result, bins),
+        "distribution": figures.distribution_figure(x, result, bins, hists),
         "codes": figures.codes_figure(result),
         "error": figures.error_figure(x, result, bins),
         "transfer": figures.transfer_figure(x, result),

@@ -1,78 +1,123 @@
 """Plotly figure builders. Every figure is computed from numpy summaries (histograms,
-downsampled points), never from millions of raw points, so it stays light in a browser."""
+downsampled points), never from millions of raw points, so it stays light in a browser.
+
+The figures a page redraws on every change (the Explore views and error curves) are written
+as plain trace and layout dicts and wrapped by :func:`_figure` without plotly's per-property
+validation, which costs ~10 ms a figure (mostly re-validating the template); the dicts here
+are fixed, and the tests render every figure.
+"""
 
 from __future__ import annotations
+
+from functools import cache
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+import plotly.io as pio
 
 from .histograms import uniform_histogram
+from .metrics import ValueHistograms, code_counts, value_histograms
 from .schemes import QuantResult
 from .sweeps import subsample
 
 ORIGINAL, QUANTIZED, ERROR = "#1f77b4", "#ff7f0e", "#d62728"
 MAX_LEVEL_MARKS = 64
+TEMPLATE = "plotly_white"
+HOUSE_LAYOUT = {"bargap": 0, "margin": {"l": 10, "r": 10, "t": 70, "b": 10}, "legend": {"orientation": "h", "y": -0.2},
+                "height": 360}
 
 
 def _layout(fig: go.Figure, title: str, x: str, y: str) -> go.Figure:
-    fig.update_layout(title=title, xaxis_title=x, yaxis_title=y, bargap=0, margin=dict(l=10, r=10, t=70, b=10),
-                      legend=dict(orientation="h", y=-0.2), template="plotly_white", height=360)
+    """The house layout on a figure built from graph objects."""
+    fig.update_layout(title=title, xaxis_title=x, yaxis_title=y, template=TEMPLATE, **HOUSE_LAYOUT)
     return fig
 
 
-def distribution_figure(x: np.ndarray, result: QuantResult, num_bins: int = 256) -> go.Figure:
-    """Original vs dequantized histograms on shared bins, levels marked, clipping shaded."""
-    xf, xh = x.ravel(), result.dequantized.ravel()
-    lo, hi = float(min(xf.min(), xh.min())), float(max(xf.max(), xh.max()))
-    if hi == lo:
-        lo, hi = lo - 0.5, hi + 0.5
-    counts, edges = uniform_histogram(x, num_bins, lo, hi)
-    centres = (edges[:-1] + edges[1:]) / 2
-    fig = go.Figure()
-    fig.add_scatter(x=centres, y=counts, name="original", mode="lines", line_shape="hvh", fill="tozeroy",
-                    line=dict(color=ORIGINAL, width=1))
-    counts, _ = uniform_histogram(result.dequantized, num_bins, lo, hi)
-    fig.add_bar(x=centres, y=counts, name="dequantized", marker_color=QUANTIZED, opacity=0.7)
+@cache
+def _template(trace_types: tuple[str, ...]) -> dict:
+    """The house template as a plain dict, resolved once (shared: figures copy it): its layout,
+    and trace defaults for ``trace_types`` only (plotly.js applies ``template.data[t]`` to traces
+    of type t alone, so the rest would be dead weight in every chart sent to the browser)."""
+    t = pio.templates[TEMPLATE].to_plotly_json()
+    return {"data": {k: v for k, v in t["data"].items() if k in trace_types}, "layout": t["layout"]}
+
+
+def _figure(data: list[dict], title: str, x: str, y: str, **layout: object) -> go.Figure:
+    """A figure from plain trace dicts in the house layout (what :func:`_layout` gives), built
+    without validation (see the module doc); ``layout`` entries are merged one level deep
+    (``yaxis={"type": "log"}`` keeps the axis title)."""
+    lay: dict = {"title": {"text": title}, "xaxis": {"title": {"text": x}}, "yaxis": {"title": {"text": y}},
+                 **HOUSE_LAYOUT, "template": _template(tuple(sorted({t["type"] for t in data})))}
+    for k, v in layout.items():
+        lay[k] = {**lay[k], **v} if isinstance(v, dict) and isinstance(lay.get(k), dict) else v
+    return go.Figure({"data": data, "layout": lay}, _validate=False)
+
+
+def _shape(kind: str, x0: float, x1: float, **style: object) -> dict:
+    """A full-height shape between x0 and x1 (what ``add_vrect`` / ``add_vline`` make)."""
+    return {"type": kind, "x0": x0, "x1": x1, "xref": "x", "y0": 0, "y1": 1, "yref": "y domain", **style}
+
+
+@cache
+def _subplots_layout(titles: tuple[str, ...]) -> dict:
+    """Axes and title annotations of a one-row grid of subplots, made once by ``make_subplots``."""
+    from plotly.subplots import make_subplots
+
+    lay = make_subplots(rows=1, cols=len(titles), subplot_titles=titles).to_dict()["layout"]
+    lay.pop("template", None)
+    return lay
+
+
+def distribution_figure(x: np.ndarray, result: QuantResult, num_bins: int = 256,
+                        histograms: ValueHistograms | None = None) -> go.Figure:
+    """Original vs dequantized histograms on shared bins, levels marked, clipping shaded.
+    ``histograms``: :func:`~quantlib.metrics.value_histograms` of x and the result, if at hand."""
+    h = histograms if histograms is not None else value_histograms(x, result.dequantized, num_bins)
+    lo, hi = h.lo, h.hi
+    centres = (h.edges[:-1] + h.edges[1:]) / 2
+    data = [{"type": "scatter", "x": centres, "y": h.x, "name": "original", "mode": "lines", "fill": "tozeroy",
+             "line": {"color": ORIGINAL, "width": 1, "shape": "hvh"}},
+            {"type": "bar", "x": centres, "y": h.xhat, "name": "dequantized", "marker": {"color": QUANTIZED},
+             "opacity": 0.7}]
+    shapes = []
     if result.clip_range is not None:
         c_lo, c_hi = result.clip_range
+        shaded = {"fillcolor": "grey", "opacity": 0.15, "line": {"width": 0}}
         if c_lo > lo:
-            fig.add_vrect(x0=lo, x1=c_lo, fillcolor="grey", opacity=0.15, line_width=0)
+            shapes.append(_shape("rect", lo, c_lo, **shaded))
         if c_hi < hi:
-            fig.add_vrect(x0=c_hi, x1=hi, fillcolor="grey", opacity=0.15, line_width=0)
+            shapes.append(_shape("rect", c_hi, hi, **shaded))
     if result.levels is not None and result.levels.size <= MAX_LEVEL_MARKS:
         lv = result.levels[(result.levels >= lo) & (result.levels <= hi)]
-        fig.add_scatter(x=lv, y=np.zeros(lv.size), mode="markers", name=f"{lv.size} levels",
-                        marker=dict(symbol="line-ns-open", size=8, color="black"))
-    return _layout(fig, "Original vs dequantized", "value", "count")
+        data.append({"type": "scatter", "x": lv, "y": np.zeros(lv.size), "mode": "markers", "name": f"{lv.size} levels",
+                     "marker": {"symbol": "line-ns-open", "size": 8, "color": "black"}})
+    return _figure(data, "Original vs dequantized", "value", "count", **({"shapes": shapes} if shapes else {}))
 
 
 def codes_figure(result: QuantResult) -> go.Figure:
     """Histogram of the integer codes, with levels used out of levels available."""
-    c = result.codes.ravel().astype(np.int64)
-    cmin = int(c.min())
-    counts = np.bincount(c - cmin)
+    cmin, counts = code_counts(result.codes)
     codes = np.arange(cmin, cmin + counts.size)
     used = int(np.count_nonzero(counts))
     p = result.params
     available = (p.qmax - p.qmin + 1) if p is not None else (result.levels.size if result.levels is not None else used)
-    fig = go.Figure(go.Bar(x=codes, y=counts, marker_color=QUANTIZED, name="codes"))
     eff = np.log2(max(used, 1))
-    return _layout(fig, f"Codes: {used} of {available} levels used ({eff:.2f} effective bits)", "code", "count")
+    return _figure([{"type": "bar", "x": codes, "y": counts, "marker": {"color": QUANTIZED}, "name": "codes"}],
+                   f"Codes: {used} of {available} levels used ({eff:.2f} effective bits)", "code", "count")
 
 
 def error_figure(x: np.ndarray, result: QuantResult, num_bins: int = 128, max_points: int = 4000) -> go.Figure:
     """Histogram of x - x_hat, and a downsampled scatter of error against value."""
-    from plotly.subplots import make_subplots
-
     e = x - result.dequantized  # float32 is plenty for a picture
     counts, edges = uniform_histogram(e, num_bins)
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("error histogram", "error vs value"))
-    fig.add_bar(x=(edges[:-1] + edges[1:]) / 2, y=counts, marker_color=ERROR, name="x - x̂", row=1, col=1)
     xs, es = subsample(x, max_points), subsample(e.reshape(x.shape), max_points)
-    fig.add_scattergl(x=xs, y=es, mode="markers", marker=dict(size=3, color=ERROR, opacity=0.5),
-                      name="sample", row=1, col=2)
-    return _layout(fig, "Quantization error", "", "")
+    data = [{"type": "bar", "x": (edges[:-1] + edges[1:]) / 2, "y": counts, "marker": {"color": ERROR},
+             "name": "x - x̂", "xaxis": "x", "yaxis": "y"},
+            {"type": "scattergl", "x": xs, "y": es, "mode": "markers", "marker": {"size": 3, "color": ERROR, "opacity": 0.5},
+             "name": "sample", "xaxis": "x2", "yaxis": "y2"}]
+    return _figure(data, "Quantization error", "", "",
+                   **_subplots_layout(("error histogram", "error vs value")))
 
 
 def transfer_figure(x: np.ndarray, result: QuantResult, points: int = 2001) -> go.Figure:
@@ -94,36 +139,38 @@ def transfer_figure(x: np.ndarray, result: QuantResult, points: int = 2001) -> g
         order = np.argsort(xf, kind="stable")
         keep = order[np.linspace(0, order.size - 1, min(points, order.size)).astype(np.int64)]
         xs, ys = xf[keep], yf[keep]
-    fig = go.Figure(go.Scatter(x=xs, y=ys, mode="lines", line_shape="hv", name="x̂(x)", line_color=QUANTIZED))
-    fig.add_scatter(x=[lo, hi], y=[lo, hi], mode="lines", name="identity", line=dict(dash="dot", color="grey"))
-    if result.clip_range is not None:
-        for v in result.clip_range:
-            if lo <= v <= hi:
-                fig.add_vline(x=v, line_dash="dash", line_color="grey")
-    return _layout(fig, "Transfer function", "x", "x̂")
+    data = [{"type": "scatter", "x": xs, "y": ys, "mode": "lines", "name": "x̂(x)", "line": {"color": QUANTIZED, "shape": "hv"}},
+            {"type": "scatter", "x": [lo, hi], "y": [lo, hi], "mode": "lines", "name": "identity",
+             "line": {"dash": "dot", "color": "grey"}}]
+    shapes = [_shape("line", v, v, line={"dash": "dash", "color": "grey"})
+              for v in (result.clip_range or ()) if lo <= v <= hi]
+    return _figure(data, "Transfer function", "x", "x̂", **({"shapes": shapes} if shapes else {}))
 
 
 def bits_figure(df: pd.DataFrame, metric: str = "sqnr_db") -> go.Figure:
     """Metric against bit width, one line per scheme, with the 6.02 dB/bit reference."""
-    fig = go.Figure()
+    data = []
     for scheme, part in df.groupby("scheme", sort=False):
-        fig.add_scatter(x=part["bits"], y=part[metric], mode="lines+markers", name=str(scheme))
+        bits = part["bits"].to_numpy()
+        data.append({"type": "scatter", "x": bits, "y": part[metric].to_numpy(), "mode": "lines+markers",
+                     "name": str(scheme)})
         if metric == "sqnr_db" and "reference_db" in part:
-            fig.add_scatter(x=part["bits"], y=part["reference_db"], mode="lines", name=f"{scheme}: 6.02 dB/bit",
-                            line=dict(dash="dot"), showlegend=True)
-    return _layout(fig, f"{metric} vs bits", "bits", metric)
+            data.append({"type": "scatter", "x": bits, "y": part["reference_db"].to_numpy(), "mode": "lines",
+                         "name": f"{scheme}: 6.02 dB/bit", "line": {"dash": "dot"}, "showlegend": True})
+    return _figure(data, f"{metric} vs bits", "bits", metric)
 
 
 def threshold_figure(df: pd.DataFrame, metric: str = "mse") -> go.Figure:
     """Metric against clipping threshold, with each calibrator's pick marked."""
     sweep = df[df["kind"] == "sweep"].sort_values("threshold")
-    fig = go.Figure(go.Scatter(x=sweep["threshold"], y=sweep[metric], mode="lines", name="sweep"))
     picks = df[df["kind"] != "sweep"]
-    fig.add_scatter(x=picks["threshold"], y=picks[metric], mode="markers+text", text=picks["kind"],
-                    textposition="top center", marker=dict(size=10, symbol="diamond"), name="calibrators")
-    if metric == "mse":
-        fig.update_yaxes(type="log")
-    return _layout(fig, f"{metric} vs clipping threshold", "threshold", metric)
+    data = [{"type": "scatter", "x": sweep["threshold"].to_numpy(), "y": sweep[metric].to_numpy(), "mode": "lines",
+             "name": "sweep"},
+            {"type": "scatter", "x": picks["threshold"].to_numpy(), "y": picks[metric].to_numpy(), "mode": "markers+text",
+             "text": picks["kind"].tolist(), "textposition": "top center", "marker": {"size": 10, "symbol": "diamond"},
+             "name": "calibrators"}]
+    return _figure(data, f"{metric} vs clipping threshold", "threshold", metric,
+                   **({"yaxis": {"type": "log"}} if metric == "mse" else {}))
 
 
 def small_multiples(x: np.ndarray, results: list[QuantResult], labels: list[str], num_bins: int = 128,

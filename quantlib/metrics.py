@@ -16,6 +16,10 @@ With ``e = x - x_hat`` and ``N`` elements:
 * ``levels_used`` (distinct codes, or distinct values of x_hat), ``code_entropy_bits``
   (Shannon entropy of the code histogram — what an ideal entropy coder would need);
 * ``bits_per_element``: code bits plus the scale (32 bits) and zero-point overhead per group.
+
+The summaries behind them are public so a caller drawing them computes each once:
+:func:`value_histograms` (the KL histograms, also the distribution plot), :func:`code_counts`
+(the code histogram), :func:`mse_sqnr` (two metrics for curves of many points).
 """
 
 from __future__ import annotations
@@ -80,6 +84,85 @@ def bits_per_element(params: QuantParams, size: int) -> float:
     return params.bits + groups * (32 + zp_bits) / size
 
 
+_COUNT_SLICE = 2**20
+
+
+def code_counts(codes: object) -> tuple[int, np.ndarray]:
+    """``(first, counts)``: the smallest code and how many elements hold each code from it to
+    the largest (int64). Counted in slices, so 16 M codes need no 128 MB int64 copy."""
+    flat = np.asarray(codes).ravel()
+    first = int(flat.min())
+    counts = np.zeros(int(flat.max()) - first + 1, dtype=np.int64)
+    for i in range(0, flat.size, _COUNT_SLICE):
+        part = flat[i : i + _COUNT_SLICE].astype(np.int64)
+        part -= first
+        counts += np.bincount(part, minlength=counts.size)
+    return first, counts
+
+
+def _pair(x: object, xhat: object) -> tuple[np.ndarray, np.ndarray]:
+    x = as_float_array(x, "x")
+    xhat = as_float_array(xhat, "xhat")
+    if x.shape != xhat.shape:
+        raise ValueError(f"x and xhat must have the same shape, got {x.shape} and {xhat.shape}")
+    return x, xhat
+
+
+def _sums(x: np.ndarray, xhat: np.ndarray) -> tuple[float, float, float, float, float, float]:
+    """(sum e², sum x², sum x̂², sum x·x̂, sum |e|, max |e|) in float64."""
+    if _kernels.usable(x) and _kernels.usable(xhat):
+        return _kernels.error_sums(x, xhat)
+    xd, hd = x.astype(np.float64).ravel(), xhat.astype(np.float64).ravel()
+    e = xd - hd
+    return float(e @ e), float(xd @ xd), float(hd @ hd), float(xd @ hd), float(np.abs(e).sum()), float(np.abs(e).max())
+
+
+def _clipped(x: np.ndarray, xhat: np.ndarray, params: QuantParams | None) -> tuple[int, float]:
+    """(elements clipped, their sum of squared errors); nothing is clipped without params."""
+    if params is None:
+        return 0, 0.0
+    mask = clip_mask(x, params)
+    clipped = np.count_nonzero(mask)
+    ec = x[mask].astype(np.float64) - xhat[mask] if clipped else np.zeros(0)
+    return clipped, float(ec @ ec)
+
+
+def mse_sqnr(x: object, xhat: object, params: QuantParams | None = None) -> tuple[float, float]:
+    """``(mse, sqnr_db)`` exactly as :func:`metrics` gives them, without its histograms and code
+    statistics: for curves that draw only these two."""
+    x, xhat = _pair(x, xhat)
+    total, sig = _sums(x, xhat)[:2]
+    clip_sum = _clipped(x, xhat, params)[1]
+    return clip_sum / x.size + (total - clip_sum) / x.size, _db(sig, total)
+
+
+@dataclass(frozen=True)
+class ValueHistograms:
+    """Counts of x and of x_hat on the same ``edges``: equal bins over [lo, hi], the span of
+    both (a zero span is widened to ±0.5), placed by ``np.histogram``'s rule."""
+
+    lo: float
+    hi: float
+    edges: np.ndarray
+    x: np.ndarray
+    xhat: np.ndarray
+
+
+def value_histograms(x: object, xhat: object, num_bins: int = 256) -> ValueHistograms:
+    """The histograms behind :func:`metrics`' KL divergence and the original-vs-dequantized
+    plot; compute them once and hand them to both."""
+    x, xhat = _pair(x, xhat)
+    lo, hi = float(min(x.min(), xhat.min())), float(max(x.max(), xhat.max()))
+    return _value_histograms(x, xhat, check_num_bins(num_bins), lo, hi)
+
+
+def _value_histograms(x: np.ndarray, xhat: np.ndarray, num_bins: int, lo: float, hi: float) -> ValueHistograms:
+    if hi == lo:
+        lo, hi = lo - 0.5, hi + 0.5
+    counts, edges = uniform_histogram(x, num_bins, lo, hi)
+    return ValueHistograms(lo, hi, edges, counts, uniform_histogram(xhat, num_bins, lo, hi)[0])
+
+
 def metrics(
     x: object,
     xhat: object,
@@ -87,34 +170,23 @@ def metrics(
     *,
     codes: np.ndarray | None = None,
     num_bins: int = 256,
+    histograms: ValueHistograms | None = None,
 ) -> Metrics:
     """All metrics of :class:`Metrics` for ``x`` and its reconstruction ``xhat`` (same shape).
 
     ``codes`` (optional) makes ``levels_used`` / ``code_entropy_bits`` exact and fast; without
     them the distinct values of ``xhat`` are counted. Without ``params`` nothing counts as
     clipped (clip_ratio 0, all error is rounding) and ``bits_per_element`` is NaN.
+    ``histograms``: :func:`value_histograms` of the same x, xhat and ``num_bins``, if at hand.
     """
-    x = as_float_array(x, "x")
-    xhat = as_float_array(xhat, "xhat")
-    if x.shape != xhat.shape:
-        raise ValueError(f"x and xhat must have the same shape, got {x.shape} and {xhat.shape}")
+    x, xhat = _pair(x, xhat)
     num_bins = check_num_bins(num_bins)
+    if histograms is not None and histograms.x.size != num_bins:
+        raise ValueError(f"histograms have {histograms.x.size} bins, num_bins is {num_bins}")
     n = x.size
-    if _kernels.usable(x) and _kernels.usable(xhat):
-        total, sig, sig_h, cross, abs_sum, max_err = _kernels.error_sums(x, xhat)
-    else:
-        xd, hd = x.astype(np.float64).ravel(), xhat.astype(np.float64).ravel()
-        e = xd - hd
-        total, sig, sig_h, cross = float(e @ e), float(xd @ xd), float(hd @ hd), float(xd @ hd)
-        abs_sum, max_err = float(np.abs(e).sum()), float(np.abs(e).max())
-    if params is not None:
-        mask = clip_mask(x, params)
-        clipped = np.count_nonzero(mask)
-        ec = x[mask].astype(np.float64) - xhat[mask] if clipped else np.zeros(0)
-        clip_sum = float(ec @ ec)
-        clip_ratio = clipped / n
-    else:
-        clip_sum, clip_ratio = 0.0, 0.0
+    total, sig, sig_h, cross, abs_sum, max_err = _sums(x, xhat)
+    clipped, clip_sum = _clipped(x, xhat, params)
+    clip_ratio = clipped / n
     clipping_mse = clip_sum / n
     rounding_mse = (total - clip_sum) / n
     mse = clipping_mse + rounding_mse
@@ -125,14 +197,15 @@ def metrics(
         cosine = 0.0
     else:
         cosine = float(cross / (nx * nh))
-    peak = float(max(abs(float(x.max())), abs(float(x.min())))) ** 2
+    xmin, xmax = x.min(), x.max()
+    peak = float(max(abs(float(xmax)), abs(float(xmin)))) ** 2
 
-    lo = float(min(x.min(), xhat.min()))
-    hi = float(max(x.max(), xhat.max()))
+    lo = float(min(xmin, xhat.min()))
+    hi = float(max(xmax, xhat.max()))
     if hi > lo:
-        px, ph = uniform_histogram(x, num_bins, lo, hi)[0], uniform_histogram(xhat, num_bins, lo, hi)[0]
-        p = px / n + 1e-10
-        q = ph / n + 1e-10
+        h = histograms if histograms is not None else _value_histograms(x, xhat, num_bins, lo, hi)
+        p = h.x / n + 1e-10
+        q = h.xhat / n + 1e-10
         p /= p.sum()
         q /= q.sum()
         kl = float(np.sum(p * np.log(p / q)))
@@ -140,8 +213,7 @@ def metrics(
         kl = 0.0
 
     if codes is not None:
-        c = np.asarray(codes).ravel().astype(np.int64)
-        counts = np.bincount(c - c.min())
+        counts = code_counts(codes)[1]
         counts = counts[counts > 0]
     else:
         _, counts = np.unique(xhat, return_counts=True)

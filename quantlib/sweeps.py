@@ -17,7 +17,7 @@ import pandas as pd
 from ._checks import as_float_array, check_bits, check_int
 from .calibration import METHODS, calibrate
 from .integer import dequantize, qparams_from_range, quantize
-from .metrics import metrics
+from .metrics import mse_sqnr
 from .schemes import SCHEMES, Quantizer
 
 DB_PER_BIT = 20 * np.log10(2)  # 6.0206 dB
@@ -86,8 +86,8 @@ def sweep_threshold(
     values): [t*min, t*max] (symmetric: [-t*a, t*a]). Pick rows (``kind=<method>``) use the
     range that calibrator chooses. ``threshold`` is max(|lo|, |hi|). All rows are exact
     quantizations with the convention's own arithmetic, on a strided subsample of at most
-    ``max_samples`` values; the sweep is batched: every candidate is one channel of a single
-    per-channel quantization.
+    ``max_samples`` values; the sweep is batched: candidates are the channels of per-channel
+    quantizations of the tiled sample, a few at a time.
     """
     x = as_float_array(x)
     bits = check_bits(bits)
@@ -100,25 +100,24 @@ def sweep_threshold(
         lo0, hi0 = -a, a
     t = np.linspace(1.0, 1.0 / num_points, num_points)
     rows: list[dict[str, Any]] = []
-    chunk = max(1, 2**22 // sample.size)
+    s64 = sample.astype(np.float64)
+    sig = float(np.dot(s64, s64))
+    chunk = max(1, 2**18 // sample.size)  # candidates per batch: a few MB, so the passes stay in cache
     for c0 in range(0, t.size, chunk):
         tc = t[c0 : c0 + chunk]
         los, his = (lo0 * tc).astype(np.float32), (hi0 * tc).astype(np.float32)
         params = qparams_from_range(los, his, bits=bits, symmetric=symmetric, convention=convention, axis=0)
         tiled = np.broadcast_to(sample, (tc.size, sample.size))
-        deq = dequantize(quantize(tiled, params), params)
-        err = deq.astype(np.float64) - tiled
-        sig = float(np.dot(sample.astype(np.float64), sample.astype(np.float64)))
-        mse = (err**2).mean(axis=1)
+        err = np.subtract(dequantize(quantize(tiled, params), params), s64, dtype=np.float64)
+        mse = np.square(err, out=err).mean(axis=1)
         for k in range(tc.size):  # rows of the table, not candidates: all the work is done above
             rows.append({"kind": "sweep", "lo": float(los[k]), "hi": float(his[k]), "mse": mse[k],
                          "sqnr_db": 10 * np.log10(sig / (mse[k] * sample.size)) if mse[k] > 0 else np.inf})
     for m in methods:
         lo, hi = calibrate(sample, m, bits=bits, symmetric=symmetric, convention=convention, num_bins=num_bins)
         p = qparams_from_range(lo, hi, bits=bits, symmetric=symmetric, convention=convention)
-        codes = quantize(sample, p)
-        mm = metrics(sample, dequantize(codes, p), p, codes=codes)
-        rows.append({"kind": m, "lo": float(lo), "hi": float(hi), "mse": mm.mse, "sqnr_db": mm.sqnr_db})
+        mse, sqnr_db = mse_sqnr(sample, dequantize(quantize(sample, p), p), p)
+        rows.append({"kind": m, "lo": float(lo), "hi": float(hi), "mse": mse, "sqnr_db": sqnr_db})
     df = pd.DataFrame(rows)
     df["threshold"] = np.maximum(df["lo"].abs(), df["hi"].abs())
     return df[["kind", "threshold", "lo", "hi", "mse", "sqnr_db"]]
