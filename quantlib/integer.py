@@ -215,6 +215,12 @@ def _torch_grid(xb: np.ndarray, inv: np.ndarray | float, zp: object, params: Qua
     return np.add(y, np.asarray(zp, dtype=_F32), out=y)
 
 
+def _check_params(params: object) -> None:
+    if not isinstance(params, QuantParams):
+        raise TypeError(f"params must be a QuantParams (see choose_qparams / qparams_from_range), "
+                        f"got {type(params).__name__}")
+
+
 def quantize(
     x: object,
     params: QuantParams,
@@ -248,6 +254,7 @@ def _quantize(
     overflow: Literal["saturate", "wrap"] = "saturate",
     fake: bool = False,
 ) -> np.ndarray:
+    _check_params(params)
     x = x if fake else as_float_array(x)  # fake_quantize has already validated x
     params.check_fits(x.shape)
     conv = get_convention(convention or params.convention)
@@ -286,6 +293,7 @@ def _quantize(
 
 def dequantize(codes: object, params: QuantParams) -> np.ndarray:
     """float32 values of integer ``codes``: ``(q - z) * s`` (tensorrt: ``q / fl32(qmax/amax)``)."""
+    _check_params(params)
     q = np.asarray(codes)
     if q.dtype.kind not in "iu":
         if q.dtype.kind == "f" and q.size and np.all(np.isfinite(q)) and np.all(q == np.round(q)):
@@ -317,6 +325,7 @@ def fake_quantize(x: object, params: QuantParams, **quantize_options: object) ->
     ``quantize_per_*`` add it before rounding, so in rare float32 near-ties (z != 0) the
     two differ by one code, in torch as here.
     """
+    _check_params(params)
     rounding = quantize_options.get("rounding", "half_even")
     overflow = quantize_options.get("overflow", "saturate")
     conv = get_convention(quantize_options.get("convention") or params.convention)

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ._checks import MAX_BINS, MAX_BITS, MIN_BINS, MIN_BITS, as_float_array, check_choice
+from ._checks import MAX_BINS, MAX_BITS, MIN_BINS, MIN_BITS, as_float_array, check_choice, shown
 from .binning import RECONSTRUCTIONS, histogram_quantize
 from .calibration import METHODS
 from .conventions import CONVENTIONS
@@ -52,25 +52,25 @@ class Setting:
             raise ValueError(f"setting {self.name!r} must not be None")
         if self.type is bool:
             if not isinstance(value, (bool, np.bool_)):
-                raise TypeError(f"setting {self.name!r} must be True or False, got {value!r}")
+                raise TypeError(f"setting {self.name!r} must be True or False, got {shown(value)}")
             return bool(value)
         if self.type is int:
             if isinstance(value, bool) or not isinstance(value, Integral):
-                raise TypeError(f"setting {self.name!r} must be an integer, got {value!r}")
+                raise TypeError(f"setting {self.name!r} must be an integer, got {shown(value)}")
             value = int(value)
         elif self.type is float:
             if isinstance(value, bool) or not isinstance(value, Real):
-                raise TypeError(f"setting {self.name!r} must be a number, got {value!r}")
+                raise TypeError(f"setting {self.name!r} must be a number, got {shown(value)}")
             value = float(value)
             if not np.isfinite(value):
-                raise ValueError(f"setting {self.name!r} must be finite, got {value!r}")
+                raise ValueError(f"setting {self.name!r} must be finite, got {shown(value)}")
         elif self.type is str and not isinstance(value, str):
-            raise TypeError(f"setting {self.name!r} must be a string, got {value!r}")
+            raise TypeError(f"setting {self.name!r} must be a string, got {shown(value)}")
         if self.choices is not None and value not in self.choices:
-            raise ValueError(f"setting {self.name!r} = {value!r} is not allowed; choose one of {list(self.choices)}")
+            raise ValueError(f"setting {self.name!r} = {shown(value)} is not allowed; choose one of {list(self.choices)}")
         if (self.min is not None and value < self.min) or (self.max is not None and value > self.max):
             allowed = f"[{self.min}, {self.max}]" if self.max is not None else f">= {self.min}"
-            raise ValueError(f"setting {self.name!r} = {value!r} is out of range; allowed: {allowed}")
+            raise ValueError(f"setting {self.name!r} = {shown(value)} is out of range; allowed: {allowed}")
         return value
 
 
@@ -95,7 +95,8 @@ class QuantResult:
 
     def metrics(self, x: object, **options: Any) -> Metrics:
         """:func:`quantlib.metrics` of ``x`` against this result (codes passed for speed);
-        ``bits_per_element`` is the scheme's own count (e.g. fixed point stores no scale)."""
+        ``bits_per_element`` is the scheme's own count (e.g. fixed point stores no scale).
+        ``options``: ``num_bins``, ``histograms`` (see :func:`quantlib.metrics`)."""
         m = metrics(x, self.dequantized, self.params, codes=self.codes, **options)
         return replace(m, bits_per_element=self.bits_per_element)
 

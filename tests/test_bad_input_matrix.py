@@ -548,3 +548,10 @@ def test_a_scale_that_is_not_a_real_number_is_a_type_error(scale):
     """A string that numpy could convert ("0.1") is still not a number: refused, not parsed."""
     with pytest.raises(TypeError, match=r"scale must be a real number or array of them, got "):
         ql.QuantParams(scale=scale, zero_point=0, qmin=-128, qmax=127)
+
+
+@pytest.mark.parametrize("fn", [ql.quantize, ql.dequantize, ql.fake_quantize], ids=lambda f: f.__name__)
+@pytest.mark.parametrize("params", ["not params", {"scale": 0.1, "zero_point": 0}, None], ids=["str", "dict", "none"])
+def test_params_that_are_not_quantparams_are_a_type_error(fn, params):
+    with pytest.raises(TypeError, match=r"params must be a QuantParams .*, got (str|dict|NoneType)"):
+        fn(np.ones(4, np.float32), params)
