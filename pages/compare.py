@@ -144,7 +144,7 @@ with st.expander("Downloads", expanded=False):
                         help="Which configuration's codes and params to download.")
     k = labels.index(pick)
     ui.downloads("Selected configuration", ui.result_files(f"compare_{k + 1}", results[k], rows[k], source))
-    st.code(export.python_snippet(ui.source_dict(source), configs), language="python")
+    ui.snippet(export.python_snippet(ui.source_dict(source), configs), key="compare.snippet")
 
 st.session_state["_url_keys"]["configs"] = True
 st.session_state["configs"] = json.dumps([[s, c] for s, c in configs])

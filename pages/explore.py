@@ -128,6 +128,6 @@ with st.expander("Downloads", expanded=False):
     ui.downloads("Result", ui.result_files(stem, result, m, source))
     ui.downloads("Figures (.html)", [(f"{n} .html", f"{stem}_{n}.html", (lambda f=f: export.figure_html(f)), "text/html")
                                      for n, f in figs.items()])
-    st.code(export.python_snippet(ui.source_dict(source), [(scheme, settings)]), language="python")
+    ui.snippet(export.python_snippet(ui.source_dict(source), [(scheme, settings)]), key="explore.snippet")
 
 ui.publish_url()

@@ -54,6 +54,15 @@ def _figure(data: list[dict], title: str, x: str, y: str, **layout: object) -> g
     return go.Figure({"data": data, "layout": lay}, _validate=False)
 
 
+def _step(x: np.ndarray, y: np.ndarray, name: str, color: str, opacity: float = 1.0, **axes: str) -> dict:
+    """A histogram drawn as one filled step outline (``hvh`` around the bin centres): it looks
+    like gapless bars but is a single SVG path, where 2048 bars are 2048 elements for the
+    browser to lay out (~0.4 s of a cold page load)."""
+    r, g, b = (int(color[i : i + 2], 16) for i in (1, 3, 5))
+    return {"type": "scatter", "x": x, "y": y, "name": name, "mode": "lines", "fill": "tozeroy",
+            "fillcolor": f"rgba({r},{g},{b},{opacity})", "line": {"color": color, "width": 1, "shape": "hvh"}, **axes}
+
+
 def _shape(kind: str, x0: float, x1: float, **style: object) -> dict:
     """A full-height shape between x0 and x1 (what ``add_vrect`` / ``add_vline`` make)."""
     return {"type": kind, "x0": x0, "x1": x1, "xref": "x", "y0": 0, "y1": 1, "yref": "y domain", **style}
@@ -78,8 +87,7 @@ def distribution_figure(x: np.ndarray, result: QuantResult, num_bins: int = 256,
     centres = (h.edges[:-1] + h.edges[1:]) / 2
     data = [{"type": "scatter", "x": centres, "y": h.x, "name": "original", "mode": "lines", "fill": "tozeroy",
              "line": {"color": ORIGINAL, "width": 1, "shape": "hvh"}},
-            {"type": "bar", "x": centres, "y": h.xhat, "name": "dequantized", "marker": {"color": QUANTIZED},
-             "opacity": 0.7}]
+            _step(centres, h.xhat, "dequantized", QUANTIZED, 0.7)]
     shapes = []
     if result.clip_range is not None:
         c_lo, c_hi = result.clip_range
@@ -103,7 +111,7 @@ def codes_figure(result: QuantResult) -> go.Figure:
     p = result.params
     available = (p.qmax - p.qmin + 1) if p is not None else (result.levels.size if result.levels is not None else used)
     eff = np.log2(max(used, 1))
-    return _figure([{"type": "bar", "x": codes, "y": counts, "marker": {"color": QUANTIZED}, "name": "codes"}],
+    return _figure([_step(codes, counts, "codes", QUANTIZED)],
                    f"Codes: {used} of {available} levels used ({eff:.2f} effective bits)", "code", "count")
 
 
@@ -112,8 +120,7 @@ def error_figure(x: np.ndarray, result: QuantResult, num_bins: int = 128, max_po
     e = x - result.dequantized  # float32 is plenty for a picture
     counts, edges = uniform_histogram(e, num_bins)
     xs, es = subsample(x, max_points), subsample(e.reshape(x.shape), max_points)
-    data = [{"type": "bar", "x": (edges[:-1] + edges[1:]) / 2, "y": counts, "marker": {"color": ERROR},
-             "name": "x - x̂", "xaxis": "x", "yaxis": "y"},
+    data = [_step((edges[:-1] + edges[1:]) / 2, counts, "x - x̂", ERROR, 0.8, xaxis="x", yaxis="y"),
             {"type": "scattergl", "x": xs, "y": es, "mode": "markers", "marker": {"size": 3, "color": ERROR, "opacity": 0.5},
              "name": "sample", "xaxis": "x2", "yaxis": "y2"}]
     return _figure(data, "Quantization error", "", "",
