@@ -179,30 +179,48 @@ def browser() -> None:
             page.goto(url + "/")  # Explore is the default page (URL /); warm the server (first session compiles kernels, fills caches)
             page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 6", timeout=120_000)
             page.close()
+            # a new session on a tensor no cache has seen, median of 3: in a fresh browser profile
+            # (first visit: every script downloaded and parsed) and in one that has visited before
+            warm_ctx = b.new_context(viewport={"width": 1600, "height": 1200})
+            warm = warm_ctx.new_page()
+            warm.goto(url + "/")
+            warm.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 6", timeout=120_000)
+            warm.close()
+            firsts = {"fresh": [], "cached": []}
+            for seed in range(2, 8):
+                kind = "fresh" if seed % 2 else "cached"
+                ctx = b.new_context(viewport={"width": 1600, "height": 1200}) if kind == "fresh" else warm_ctx
+                pg = ctx.new_page()
+                t0 = time.perf_counter()
+                pg.goto(url + f"/?data.seed={seed}")
+                pg.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 1", timeout=120_000)
+                firsts[kind].append(time.perf_counter() - t0)
+                pg.close()
+            cold = statistics.median(firsts["fresh"])
+            row("browser: load to first chart (new session, new tensor, fresh profile)", cold, None, "<= 3 s", cold <= 3.0)
+            cached = statistics.median(firsts["cached"])
+            row("browser: load to first chart (new session, new tensor, cached scripts)", cached, None, "<= 3 s",
+                cached <= 3.0)
             page = b.new_page(viewport={"width": 1600, "height": 1200})
-            t0 = time.perf_counter()
             page.goto(url + "/?data.seed=1")
-            page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 1", timeout=120_000)
-            cold = time.perf_counter() - t0
-            row("browser: load to first chart (new session, new tensor)", cold, None, "<= 3 s", cold <= 3.0)
             page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 6", timeout=120_000)
             page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=120_000)
             x = ql.synthetic("normal", 2**16, 1)
-            want = f"{ql.Quantizer('symmetric', bits=7, num_bins=2048)(x).metrics(x).sqnr_db:.2f} dB"
             slider = page.locator('[data-testid="stSlider"]', has_text="bits").get_by_role("slider")
-            slider.focus()
-            t0 = time.perf_counter()
-            slider.press("ArrowLeft")
-            try:
+            moves = []
+            for key, bits in (("ArrowLeft", 7), ("ArrowLeft", 6), ("ArrowRight", 7), ("ArrowRight", 8), ("ArrowLeft", 7)):
+                want = f"{ql.Quantizer('symmetric', bits=bits, num_bins=2048)(x).metrics(x).sqnr_db:.2f} dB"
+                page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=120_000)
+                time.sleep(0.5)
+                slider.focus()
+                t0 = time.perf_counter()
+                slider.press(key)
                 page.wait_for_function(
                     "(w) => [...document.querySelectorAll('[data-testid=\"stMetric\"]')].some(e => e.innerText.includes(w))",
                     arg=want, timeout=60_000)
-            except Exception:
-                page.screenshot(path="/tmp/bench_fail.png")
-                print("WANT", want, page.url, slider.get_attribute("aria-valuetext"))
-                raise
-            move = time.perf_counter() - t0
-            row("browser: slider move to updated chart", move, None, "<= 700 ms", move <= 0.7)
+                moves.append(time.perf_counter() - t0)
+            move = statistics.median(moves)
+            row("browser: slider move to updated chart (median of 5)", move, None, "<= 700 ms", move <= 0.7)
             b.close()
     finally:
         proc.terminate()
