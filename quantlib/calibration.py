@@ -243,7 +243,7 @@ def _kl_prefix(pre: _Prefix, cand: np.ndarray, nq: int, integer_expansion: bool)
     taylor = e**4 / 12 * nz_int / np.maximum(1.0 - e, 1e-300) ** 3
     sum_pslogps = ss + _xlogx(np.where(p0 > 0, p0 - e, 0.0)) + _xlogx(np.where(pl > 0, pl - e, 0.0)) \
         + z_p * _EPS * np.log(_EPS)
-    bad = (nnz_p == 0) | (e >= 0.5)
+    bad = (nnz_p == 0) | (e >= 0.5)  # non-zero bins are counts >= 1, so ps = p - e stays > 0.5
     # groups: rows = candidates, columns = the nq merged bins
     merged = np.maximum(length // nq, 1)
     m = nq * merged
@@ -277,7 +277,7 @@ def _kl_prefix(pre: _Prefix, cand: np.ndarray, nq: int, integer_expansion: bool)
     z_q = length - nnz_q
     eq = _EPS * z_q / np.maximum(nnz_q, 1)
     qs = v - eq[:, None]
-    bad |= (nnz_q == 0) | (np.where(on, qs, 1.0) <= 0).any(axis=1) | (e > 0) & (_min_nonzero(p0, pl, pre, a, b) - e <= 0)
+    bad |= (nnz_q == 0) | (np.where(on, qs, 1.0) <= 0).any(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
         log_qs = np.where(on, np.log(np.where(on & (qs > 0), qs, 1.0)), 0.0)
         sum_pslogqs = (log_qs * mass).sum(axis=1) + np.log(_EPS) * (total - mass.sum(axis=1))
@@ -290,12 +290,6 @@ def _kl_prefix(pre: _Prefix, cand: np.ndarray, nq: int, integer_expansion: bool)
     kl = np.where(bad, 0.0, kl)
     bound = np.where(bad | ~np.isfinite(kl), np.inf, bound)
     return kl, bound
-
-
-def _min_nonzero(p0: np.ndarray, pl: np.ndarray, pre: _Prefix, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """The smallest non-zero bin of each candidate's p: interior bins are counts >= 1."""
-    interior = np.where(pre.nz[b] > pre.nz[a], 1.0, np.inf)
-    return np.minimum(interior, np.minimum(np.where(p0 > 0, p0, np.inf), np.where(pl > 0, pl, np.inf)))
 
 
 def _exact_kl(hist: np.ndarray, csum: np.ndarray, start: int, end: int, nq: int, integer_expansion: bool) -> float:
