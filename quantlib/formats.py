@@ -341,7 +341,12 @@ def mx_quantize(
     amax = np.abs(xb).max(axis=1, keepdims=True)
     scale = np.ldexp(_F32(1), _mx_exponent(amax, f, exponent)).astype(_F32)
     codes, vals = _mx_elements(xb / scale, f, ties)
-    return Blocked(_unblock(codes, x), _unblock(vals * scale, x), scale.reshape(-1))
+    # A block maximum just under 2**128 can round up to an element whose value times the
+    # block scale is 2**128, past float32's largest: such values saturate at float32's max.
+    big = _F32(np.finfo(_F32).max)
+    with np.errstate(over="ignore"):
+        deq = np.clip(vals * scale, -big, big)
+    return Blocked(_unblock(codes, x), _unblock(deq, x), scale.reshape(-1))
 
 
 # ----------------------------------------------------------------------------- nvfp4
