@@ -15,7 +15,7 @@ st.caption("A 64 → 64 → 32 → 10 ReLU MLP trained on the UCI 8×8 handwritt
 SCHEMES = list(ql.SCHEMES)
 
 
-@st.cache_resource(show_spinner=False)
+@st.cache_resource(max_entries=1, ttl=24 * 3600, show_spinner=False)  # the one shipped model
 def model() -> ql.DigitsModel:
     return ql.digits_model()
 
