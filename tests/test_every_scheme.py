@@ -57,3 +57,14 @@ def test_every_scheme_on_any_finite_tensor(name, x):
         err = np.abs(x.astype(np.float64) - r.dequantized)
         assert np.all(err[inside] <= s / 2 * (1 + 1e-5) + 1e-6 * np.abs(x[inside]) + 1e-30)
     assert np.abs(r.dequantized.astype(np.float64)).max() <= 2.0 * amax + 1e-30
+
+
+@pytest.mark.parametrize("fmt", sorted(ql.formats.MX_FORMATS))
+def test_mx_blocks_near_float32_max_saturate_instead_of_overflowing(fmt):
+    """A block maximum a few ulps under 2**128 can round up to an element whose value times
+    the block scale is 2**128: the result saturates at float32's largest, never inf."""
+    x = np.array([3.4028147e38, -3.4028147e38, 1.0], np.float32)
+    r = ql.formats.mx_quantize(x, fmt)
+    assert np.all(np.isfinite(r.dequantized))
+    assert np.abs(r.dequantized).max() <= np.finfo(np.float32).max
+    assert np.sign(r.dequantized[0]) == 1 and np.sign(r.dequantized[1]) == -1
