@@ -86,12 +86,15 @@ def uniform_histogram(x: np.ndarray, bins: int, lo: float | None = None, hi: flo
     """
     x = np.asarray(x)
     rng = None if lo is None else (lo, hi)
+    if x.dtype == _F32 and (rng is not None and float(hi) - float(lo) > float(np.finfo(_F32).max)):
+        x = x.astype(np.float64)  # a span past float32's largest (data near +-3.4e38): x - lo overflows in float32
     try:
         if _kernels.usable(x):
             edges = np.histogram_bin_edges(x, bins=bins, range=rng)
             return _kernels.histogram_edges(x, edges), edges
         return np.histogram(x.ravel(), bins=bins, range=rng)
-    except ValueError:
+    except (ValueError, IndexError):
         # "Too many bins for data range": float32 cannot split a range a few ulps wide into
-        # `bins` distinct edges; float64 edges can (numpy itself would refuse here).
+        # `bins` distinct edges; float64 edges can (numpy itself would refuse here). IndexError:
+        # numpy's float32 arithmetic overflowed on a data span past float32's largest.
         return np.histogram(x.astype(np.float64).ravel(), bins=bins, range=rng)

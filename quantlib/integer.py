@@ -291,8 +291,26 @@ def _quantize(
     return restore(codes.astype(code_dtype(params.qmin, params.qmax)))
 
 
+_F32_MAX = float(np.finfo(_F32).max)
+
+
+def _saturate(values: np.ndarray, params: QuantParams) -> np.ndarray:
+    """Values past float32's largest clamped to +-3.4028235e38. Only grids whose end
+    ``(qmax - z) * s`` or ``(qmin - z) * s`` lies within a few ulps of it (data near float32's
+    max) can overflow there; torch returns inf for them. Checked on the params (a few
+    scalars), so ordinary tensors pay nothing."""
+    s = np.asarray(params.scale, dtype=np.float64)
+    z = np.asarray(params.zero_point, dtype=np.float64)
+    reach = float(np.max(np.maximum(np.abs((params.qmin - z) * s), np.abs((params.qmax - z) * s))))
+    if reach < _F32_MAX * (1 - 1e-6):
+        return values
+    with np.errstate(invalid="ignore"):
+        return np.clip(values, -_F32_MAX, _F32_MAX).astype(_F32, copy=False)
+
+
 def dequantize(codes: object, params: QuantParams) -> np.ndarray:
-    """float32 values of integer ``codes``: ``(q - z) * s`` (tensorrt: ``q / fl32(qmax/amax)``)."""
+    """float32 values of integer ``codes``: ``(q - z) * s`` (tensorrt: ``q / fl32(qmax/amax)``).
+    Values past float32's largest saturate there (see :func:`_saturate`; torch gives inf)."""
     _check_params(params)
     q = np.asarray(codes)
     if q.dtype.kind not in "iu":
@@ -314,7 +332,8 @@ def dequantize(codes: object, params: QuantParams) -> np.ndarray:
     zp = params.zero_point
     if np.ndim(zp):
         zp = broadcastable(np.asarray(zp, dtype=_F32), q.ndim, params.axis, params.group_size)
-    return restore((qf - _F32(zp) if np.ndim(zp) == 0 else qf - zp) * s)
+    with np.errstate(over="ignore"):
+        return _saturate(restore((qf - _F32(zp) if np.ndim(zp) == 0 else qf - zp) * s), params)
 
 
 def fake_quantize(x: object, params: QuantParams, **quantize_options: object) -> np.ndarray:
@@ -337,8 +356,8 @@ def fake_quantize(x: object, params: QuantParams, **quantize_options: object) ->
             d = float(m) if float(m) != 0 else 1.0
             return _kernels.fake_quantize_per_tensor(xa, float(m), 0, params.qmin, params.qmax, "amax", d)
         mode = "multiply" if multiply else "divide"
-        return _kernels.fake_quantize_per_tensor(xa, float(m), int(params.zero_point), params.qmin, params.qmax,
-                                                 mode, params.scale)
+        return _saturate(_kernels.fake_quantize_per_tensor(xa, float(m), int(params.zero_point), params.qmin,
+                                                           params.qmax, mode, params.scale), params)
     return dequantize(_quantize(xa, params, fake=True, **quantize_options), params)
 
 
