@@ -128,8 +128,8 @@ def _entropy(x, *, bits, symmetric, num_bins, convention, num_quantized_bins=Non
     return _F32(max(lo, mn)), _F32(min(hi, mx))
 
 
-def kl_threshold_search(hist: np.ndarray, edges: np.ndarray, num_quantized_bins: int, *, integer_expansion: bool = False,
-                        max_candidates: int | None = None) -> tuple[float, float]:
+def kl_threshold_search(hist: np.ndarray, edges: np.ndarray, num_quantized_bins: int, *,
+                        integer_expansion: bool = False) -> tuple[float, float]:
     """Symmetric KL-divergence threshold search (onnxruntime's ``get_entropy_threshold``).
 
     For half-widths i = nq//2 .. nbins//2 bins around the zero bin: p = the slice, with the
@@ -149,8 +149,7 @@ def kl_threshold_search(hist: np.ndarray, edges: np.ndarray, num_quantized_bins:
     the first minimum of the exact values wins. Float32 rounding in onnxruntime's KL can
     reorder candidates whose KL differ by ~1e-7; the re-evaluation reproduces it.
 
-    ``max_candidates`` evaluates an evenly strided subset of half-widths (always including
-    the full range); None evaluates every one. If no candidate has a finite KL (all mass
+    Every half-width is a candidate. If no candidate has a finite KL (all mass
     in unexpanded remainder bins), onnxruntime would return the first candidate's edges;
     we return the full range instead.
     """
@@ -159,8 +158,6 @@ def kl_threshold_search(hist: np.ndarray, edges: np.ndarray, num_quantized_bins:
     zbi = nbins // 2
     nq = num_quantized_bins
     cand = np.arange(nq // 2, zbi + 1)
-    if max_candidates is not None and cand.size > max_candidates:
-        cand = np.unique(np.r_[cand[:: -(-cand.size // max_candidates)], cand[-1]])
     pre = _Prefix(hist)
     rows = max(1, 2**22 // max(nq, 1))
     parts = [_kl_prefix(pre, cand[c : c + rows], nq, integer_expansion) for c in range(0, cand.size, rows)]
