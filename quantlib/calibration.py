@@ -43,16 +43,17 @@ from typing import Any
 import numpy as np
 
 from ._checks import as_float_array, check_bits, check_choice, check_int, check_num_bins, check_percentile
-from .conventions import get_convention
+from .conventions import CONVENTIONS, Convention, get_convention
 from .histograms import histc, torch_linspace, uniform_histogram
 from .params import reduce_axes
 
 _F32 = np.float32
 Range = tuple[Any, Any]
 
-DEFAULT_BINS = {"quantlib": 2048, "pytorch": 2048, "onnxruntime": 2048, "tensorrt": 2048}
-DEFAULT_PERCENTILE = {"quantlib": 99.99, "pytorch": 99.99, "onnxruntime": 99.999, "tensorrt": 99.99}
-ORT_ENTROPY_BINS = 128
+#: Each convention's calibration defaults (read from :class:`~quantlib.conventions.Convention`).
+DEFAULT_BINS = {c.name: c.default_bins for c in CONVENTIONS.values()}
+DEFAULT_PERCENTILE = {c.name: c.default_percentile for c in CONVENTIONS.values()}
+ORT_ENTROPY_BINS = CONVENTIONS["onnxruntime"].bins_for("entropy")
 
 
 # --------------------------------------------------------------------------- minmax
@@ -64,10 +65,11 @@ def _minmax(x: np.ndarray, *, axis=None, group_size=None, **_: Any) -> Range:
 
 
 # ----------------------------------------------------------------------- percentile
-def _percentile(x, *, symmetric, percentile, num_bins, convention, axis=None, group_size=None, **_) -> Range:
-    if convention == "onnxruntime" and axis is None and group_size is None:
+def _percentile(x, *, symmetric, percentile, num_bins, convention: Convention, axis=None, group_size=None, **_) -> Range:
+    per_tensor = axis is None and group_size is None
+    if convention.percentile_rule == "histogram" and per_tensor:
         return _ort_percentile(x, symmetric, percentile, num_bins)
-    if convention == "tensorrt" and axis is None and group_size is None:
+    if convention.percentile_rule == "abs_histc" and per_tensor:
         amax = _trt_amax_percentile(x, percentile, num_bins)
         return -amax, amax
     view, axes = reduce_axes(x, axis, group_size)
@@ -113,18 +115,17 @@ def _trt_amax_percentile(x: np.ndarray, percentile: float, num_bins: int) -> np.
 
 
 # -------------------------------------------------------------------------- entropy
-def _entropy(x, *, bits, symmetric, num_bins, convention, num_quantized_bins=None, **_) -> Range:
-    if convention == "tensorrt":
+def _entropy(x, *, bits, symmetric, num_bins, convention: Convention, num_quantized_bins=None, **_) -> Range:
+    if convention.entropy_rule == "abs_kl":
         amax = _trt_entropy(x, bits, not symmetric and x.min() >= 0, num_bins)
         return -amax, amax
     mn, mx = _F32(x.min()), _F32(x.max())
     t = max(abs(mn), abs(mx))
     hist, edges = uniform_histogram(x, num_bins, -t, t)
-    ort = convention == "onnxruntime"
     if num_quantized_bins is None:
-        num_quantized_bins = 128 if ort else min(2**bits, num_bins)
+        num_quantized_bins = convention.entropy_quantized_bins or min(2**bits, num_bins)
     nq = check_int(num_quantized_bins, "num_quantized_bins", 2, num_bins)
-    lo, hi = kl_threshold_search(hist, edges, nq, integer_expansion=ort)
+    lo, hi = kl_threshold_search(hist, edges, nq, integer_expansion=convention.entropy_rule == "kl_integer")
     return _F32(max(lo, mn)), _F32(min(hi, mx))
 
 
@@ -447,8 +448,8 @@ def _trt_entropy(x: np.ndarray, bits: int, unsigned: bool, num_bins: int, start_
 
 
 # ------------------------------------------------------------------------------ mse
-def _mse(x, *, bits, symmetric, num_bins, convention, axis=None, group_size=None, **_) -> Range:
-    if convention == "tensorrt":
+def _mse(x, *, bits, symmetric, num_bins, convention: Convention, axis=None, group_size=None, **_) -> Range:
+    if convention.mse_rule == "abs_histc":
         amax = _trt_mse(x, bits, not symmetric and x.min() >= 0, num_bins)
         return -amax, amax
     if axis is not None or group_size is not None:
@@ -754,12 +755,10 @@ def calibrate(
 
     x = as_float_array(x)
     method = check_choice(method, "calibration method", METHODS)
-    conv = get_convention(convention).name
+    conv = get_convention(convention)
     bits = check_bits(bits)
-    if num_bins is None:
-        num_bins = ORT_ENTROPY_BINS if (conv == "onnxruntime" and method == "entropy") else DEFAULT_BINS[conv]
-    num_bins = check_num_bins(num_bins)
-    percentile = check_percentile(DEFAULT_PERCENTILE[conv] if percentile is None else percentile)
+    num_bins = check_num_bins(conv.bins_for(method) if num_bins is None else num_bins)
+    percentile = check_percentile(conv.default_percentile if percentile is None else percentile)
     unknown = set(options) - {"num_quantized_bins"}
     if unknown:
         raise TypeError(f"unknown calibration option(s) {sorted(unknown)}; allowed: ['num_quantized_bins']")

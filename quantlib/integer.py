@@ -9,6 +9,10 @@ The affine map, for every convention::
     x_hat = (q - z) * s          (tensorrt: q / fl32(qmax / amax))
 
 All arithmetic is float32 on float32 input, like the toolkits' kernels.
+
+Shared with :mod:`quantlib.teaching` and :mod:`quantlib.toolkits` (internal API, not in
+``quantlib.__all__``): :func:`code_range`, :func:`multiplier`, :func:`onto_grid` (the grid
+coordinate a kernel rounds) and :func:`round_values` (the rounding modes).
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ def code_range(bits: int, *, symmetric: bool, signed: bool, narrow_range: bool, 
     [-127, 127], INT16 [-32767, 32767]); its INT4 stays [-8, 7] (``get_qmin_qmax_for_qType``).
     Widths onnxruntime has no type for follow the convention's narrow rule.
     """
-    narrow_sym = convention.narrow_symmetric and not (convention.name == "onnxruntime" and bits == 4)
+    narrow_sym = convention.narrow_symmetric and bits not in convention.full_range_bits
     narrow = narrow_range or (signed and symmetric and narrow_sym)
     return qrange(bits, signed, narrow)
 
@@ -170,7 +174,7 @@ def fixed_point_params(int_bits: int, frac_bits: int, *, signed: bool = True) ->
     return QuantParams(scale=2.0**-n, zero_point=0, qmin=qmin, qmax=qmax)
 
 
-def _round(y: np.ndarray, mode: str, seed: int | None) -> np.ndarray:
+def round_values(y: np.ndarray, mode: str, seed: int | None) -> np.ndarray:
     """Round float32 values to integers (still float32). Ties: ``half_even`` to even, ``half_away``
     away from zero; ``floor`` toward -inf; ``stochastic`` up with probability frac(y), from
     ``np.random.default_rng(seed)`` (seed None means 0, so results are reproducible)."""
@@ -187,8 +191,12 @@ def _round(y: np.ndarray, mode: str, seed: int | None) -> np.ndarray:
     return fl + (u < (y - fl)).astype(y.dtype)
 
 
-def _multiplier(params: QuantParams, conv: Convention) -> tuple[np.ndarray | float, bool]:
-    """(m, multiply?) such that the grid coordinate is x * m (multiply) or x / m (divide)."""
+_round = round_values  # the name the quantize path uses
+
+
+def multiplier(params: QuantParams, conv: Convention) -> tuple[np.ndarray | float, bool]:
+    """(m, multiply?) such that the grid coordinate is x * m (multiply) or x / m (divide):
+    the float32 scale (division), its float32 reciprocal, or tensorrt's fl32(qmax / amax)."""
     if conv.mapping == "divide":
         return np.asarray(params.scale, dtype=_F32), False
     if conv.mapping == "reciprocal":
@@ -200,6 +208,23 @@ def _multiplier(params: QuantParams, conv: Convention) -> tuple[np.ndarray | flo
     return mult.astype(_F32), True
 
 
+_multiplier = multiplier  # the name the quantize path uses
+
+
+def onto_grid(x: np.ndarray, m: np.ndarray | float, multiply: bool, *, zero_point: object = None,
+              fused: bool = True) -> np.ndarray:
+    """What a kernel rounds, in float32: ``x * m`` or ``x / m`` (``m``, ``multiply`` from
+    :func:`multiplier`); with ``zero_point`` (PyTorch adding z before rounding) ``fma(x, m, z)``,
+    one rounding (``fused``, per tensor), or ``fl32(fl32(x * m) + z)`` (per channel)."""
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        if zero_point is None:
+            return np.multiply(x, m, dtype=_F32) if multiply else np.divide(x, m, dtype=_F32)
+        if fused:
+            return fma_f32(x, m, zero_point)
+        y = np.multiply(x, m, dtype=_F32)
+        return np.add(y, np.asarray(zero_point, dtype=_F32), out=y if isinstance(y, np.ndarray) else None)
+
+
 def _torch_grid(xb: np.ndarray, inv: np.ndarray | float, zp: object, params: QuantParams) -> np.ndarray:
     """PyTorch (x86 FBGEMM) grid coordinate *with the zero-point already added*, before rounding.
 
@@ -209,10 +234,7 @@ def _torch_grid(xb: np.ndarray, inv: np.ndarray | float, zp: object, params: Qua
     ``nearbyint(fl32(fl32(x * fl32(1/s)) + z))``. These differ from ``z + nearbyint(x/s')``
     only when ``x * (1/s)`` lies within float32 noise of a half-integer and ``z != 0``.
     """
-    if params.axis is None:
-        return fma_f32(xb, inv, zp)
-    y = np.multiply(xb, inv, dtype=_F32)
-    return np.add(y, np.asarray(zp, dtype=_F32), out=y)
+    return onto_grid(xb, inv, True, zero_point=zp, fused=params.axis is None)
 
 
 def _check_params(params: object) -> None:
@@ -272,11 +294,7 @@ def _quantize(
         z = 0 if conv.mapping == "amax" else int(zp)
         return _kernels.quantize_per_tensor(x, float(m), z, params.qmin, params.qmax, mode,
                                             code_dtype(params.qmin, params.qmax))
-    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-        if zp_first:
-            y = _torch_grid(xb, m, zp, params)
-        else:
-            y = np.multiply(xb, m, dtype=_F32) if multiply else np.divide(xb, m, dtype=_F32)
+    y = _torch_grid(xb, m, zp, params) if zp_first else onto_grid(xb, m, multiply)
     r = _round(y, rounding, seed)
     if conv.mapping == "amax" or zp_first:
         zp = 0
@@ -401,9 +419,10 @@ def choose_qparams(
         axis = check_axis(axis, x.ndim)
     sym = bool(symmetric)
     unsigned = signed is False or (signed is None and not sym)
-    # tensorrt's unsigned mode calibrates an amax for non-negative data, i.e. on x itself
+    # a symmetric-only convention's (tensorrt's) unsigned mode calibrates an amax for
+    # non-negative data, i.e. on x itself
     lo, hi = calibrate(
-        x, calibration, bits=bits, symmetric=sym and not (convention == "tensorrt" and unsigned),
+        x, calibration, bits=bits, symmetric=sym and not (unsigned and not get_convention(convention).asymmetric),
         convention=convention, axis=axis, group_size=group_size, **calibration_options,
     )
     return qparams_from_range(
