@@ -53,7 +53,6 @@ Range = tuple[Any, Any]
 #: Each convention's calibration defaults (read from :class:`~quantlib.conventions.Convention`).
 DEFAULT_BINS = {c.name: c.default_bins for c in CONVENTIONS.values()}
 DEFAULT_PERCENTILE = {c.name: c.default_percentile for c in CONVENTIONS.values()}
-ORT_ENTROPY_BINS = CONVENTIONS["onnxruntime"].bins_for("entropy")
 
 
 # --------------------------------------------------------------------------- minmax
