@@ -221,15 +221,39 @@ def _kl_prefix(pre: _Prefix, cand: np.ndarray, nq: int, integer_expansion: bool)
     over each merged group, so sum ps log qs is a sum over groups of log(qs_g) times the
     group's smoothed p mass, all from prefix sums.
     """
+    total = pre.total
+    start, end, length, p0, pl = _slices(pre, cand)
+    sum_pslogps, taylor, bad, e = _sum_p_log_p(pre, start, end, length, p0, pl)
+    raw, nzg, pg, merged = _group_masses(pre, start, end, length, p0, pl, nq)
+    sum_pslogqs, sq, bad_q = _sum_p_log_q(raw, nzg, pg, merged, e, length, total, integer_expansion)
+    bad |= bad_q
+    with np.errstate(divide="ignore", invalid="ignore"):
+        kl = (sum_pslogps - sum_pslogqs) / total - np.log(total) + np.log(np.where(sq > 0, sq, 1.0))
+    # Float32 rounding in the exact KL is a few ulps of each term plus the normalising sums'
+    # (<= log2(n) ulps): 64 ulps of (sum |terms| + 1). The negative terms (pk < qk) add up
+    # to at most sum (qk - pk) <= 1 (log y <= y - 1), so sum |terms| <= KL + 2.
+    f64 = 1e-12 * (np.abs(sum_pslogps) + np.abs(sum_pslogqs)) / total + 1e-12
+    bound = 64 * float(np.finfo(_F32).eps) * (np.abs(kl) + 3.0) + taylor / total + f64
+    kl = np.where(bad, 0.0, kl)
+    bound = np.where(bad | ~np.isfinite(kl), np.inf, bound)
+    return kl, bound
+
+
+def _slices(pre: _Prefix, cand: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Each candidate's slice [start, end) around the zero bin, its length, and p's edge bins
+    p0 / pl, which carry the folded tails (the interior is the histogram itself)."""
     n = pre.h.size
     zbi = n // 2
     start = zbi - cand
     end = np.minimum(zbi + cand + 1, n)
-    length = end - start
-    total = pre.total
-    # p's edge bins carry the folded tails; the interior [start + 1, end - 1) is the histogram
     p0 = pre.c[start + 1]
-    pl = pre.h[end - 1] + total - pre.c[end]
+    pl = pre.h[end - 1] + pre.total - pre.c[end]
+    return start, end, end - start, p0, pl
+
+
+def _sum_p_log_p(pre: _Prefix, start: np.ndarray, end: np.ndarray, length: np.ndarray, p0: np.ndarray,
+                 pl: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(sum ps log ps, the Taylor remainder bound, bad rows, smoothing shift e) of p per candidate."""
     a, b = start + 1, end - 1
     nz_int = pre.nz[b] - pre.nz[a]
     nnz_p = nz_int + (p0 > 0) + (pl > 0)
@@ -241,22 +265,36 @@ def _kl_prefix(pre: _Prefix, cand: np.ndarray, nq: int, integer_expansion: bool)
     sum_pslogps = ss + _xlogx(np.where(p0 > 0, p0 - e, 0.0)) + _xlogx(np.where(pl > 0, pl - e, 0.0)) \
         + z_p * _EPS * np.log(_EPS)
     bad = (nnz_p == 0) | (e >= 0.5)  # non-zero bins are counts >= 1, so ps = p - e stays > 0.5
-    # groups: rows = candidates, columns = the nq merged bins
+    return sum_pslogps, taylor, bad, e
+
+
+def _group_masses(pre: _Prefix, start: np.ndarray, end: np.ndarray, length: np.ndarray, p0: np.ndarray,
+                  pl: np.ndarray, nq: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per candidate (rows) and merged group (columns): the slice's own counts (q merges the
+    unfolded slice), p's non-zero bins, p's mass with the folded tails; and the group width."""
+    total = pre.total
     merged = np.maximum(length // nq, 1)
     m = nq * merged
     g0 = start[:, None] + merged[:, None] * np.arange(nq)[None, :]
     g1 = g0 + merged[:, None]
-    raw = pre.c[g1] - pre.c[g0]  # the slice's own counts (q merges the unfolded slice)
+    raw = pre.c[g1] - pre.c[g0]
     raw[:, -1] += pre.c[end] - pre.c[start + m]
-    nzg = pre.nz[g1] - pre.nz[g0]  # non-zero bins of p per group (first/last bins fixed below)
+    nzg = pre.nz[g1] - pre.nz[g0]  # first/last bins fixed below
     nzg[:, 0] += (p0 > 0).astype(np.int64) - (pre.h[start] > 0)
     tail_in_group = m == length
     last_fix = (pl > 0).astype(np.int64) - (pre.h[end - 1] > 0)
     nzg[:, -1] += np.where(tail_in_group, last_fix, 0)
-    pg = raw.copy()  # p's mass per group: the folded tails added
+    pg = raw.copy()
     pg[:, -1] -= pre.c[end] - pre.c[start + m]
     pg[:, 0] += pre.c[start]
     pg[:, -1] += np.where(tail_in_group, total - pre.c[end], 0.0)
+    return raw, nzg, pg, merged
+
+
+def _sum_p_log_q(raw: np.ndarray, nzg: np.ndarray, pg: np.ndarray, merged: np.ndarray, e: np.ndarray,
+                 length: np.ndarray, total: float, integer_expansion: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(sum ps log qs, sum q before smoothing, bad rows): q is constant over each merged group,
+    so the sum is over groups of log(qs_g) times the group's smoothed p mass."""
     with np.errstate(divide="ignore", invalid="ignore"):
         share = np.where(nzg > 0, raw / np.maximum(nzg, 1), 0.0)
     if integer_expansion:
@@ -274,19 +312,11 @@ def _kl_prefix(pre: _Prefix, cand: np.ndarray, nq: int, integer_expansion: bool)
     z_q = length - nnz_q
     eq = _EPS * z_q / np.maximum(nnz_q, 1)
     qs = v - eq[:, None]
-    bad |= (nnz_q == 0) | (np.where(on, qs, 1.0) <= 0).any(axis=1)
+    bad = (nnz_q == 0) | (np.where(on, qs, 1.0) <= 0).any(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
         log_qs = np.where(on, np.log(np.where(on & (qs > 0), qs, 1.0)), 0.0)
         sum_pslogqs = (log_qs * mass).sum(axis=1) + np.log(_EPS) * (total - mass.sum(axis=1))
-        kl = (sum_pslogps - sum_pslogqs) / total - np.log(total) + np.log(np.where(sq > 0, sq, 1.0))
-    # Float32 rounding in the exact KL is a few ulps of each term plus the normalising sums'
-    # (<= log2(n) ulps): 64 ulps of (sum |terms| + 1). The negative terms (pk < qk) add up
-    # to at most sum (qk - pk) <= 1 (log y <= y - 1), so sum |terms| <= KL + 2.
-    f64 = 1e-12 * (np.abs(sum_pslogps) + np.abs(sum_pslogqs)) / total + 1e-12
-    bound = 64 * float(np.finfo(_F32).eps) * (np.abs(kl) + 3.0) + taylor / total + f64
-    kl = np.where(bad, 0.0, kl)
-    bound = np.where(bad | ~np.isfinite(kl), np.inf, bound)
-    return kl, bound
+    return sum_pslogqs, sq, bad
 
 
 def _exact_kl(hist: np.ndarray, csum: np.ndarray, start: int, end: int, nq: int, integer_expansion: bool) -> float:

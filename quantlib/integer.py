@@ -84,66 +84,19 @@ def qparams_from_range(
     # the range the codes saturate at: the scale's range, or the type's full range (onnxruntime)
     code_min = qmin if conv.narrow_codes else qrange(bits, bool(signed), narrow_range)[0]
 
-    lo32, hi32 = np.asarray(lo, dtype=_F32), np.asarray(hi, dtype=_F32)
-    if not (np.all(np.isfinite(lo32)) and np.all(np.isfinite(hi32))):
-        raise ValueError(f"range must be finite, got lo={lo!r}, hi={hi!r}")
-    if np.any(lo32 > hi32):
-        raise ValueError(f"range is empty: lo={lo!r} > hi={hi!r}; lo must be <= hi")
-    lo32, hi32 = np.minimum(lo32, _F32(0)), np.maximum(hi32, _F32(0))
-    f64 = conv.scale_dtype == "float64"
-    amax = None
-
+    lo32, hi32 = _widened_range(lo, hi)
     if symmetric:
-        a32 = np.maximum(-lo32, hi32)
-        amax = a32
-        if not signed:
-            mid2 = qmin + qmax
-            if conv.unsigned_mid == "zero":
-                zp = qmin
-            elif conv.unsigned_mid == "torch" and not (bits == 8 and not narrow_range):
-                zp = mid2 // 2
-            else:
-                zp = (mid2 + 1) // 2
-        else:
-            zp = 0
-        zp = np.full(a32.shape, zp, dtype=np.int64)
-        if conv.symmetric_scale == "half_span":
-            if f64:
-                scale = 2.0 * a32.astype(np.float64) / float(qmax - qmin)
-            else:
-                scale = a32 / _F32((qmax - qmin) / 2)
-        else:
-            steps = np.where(zp > qmin, np.minimum(qmax - zp, zp - qmin), qmax - zp)
-            scale = a32.astype(np.float64) / steps if f64 else a32 / steps.astype(_F32)
-        lo_eff = -a32
-    else:
-        lo_eff = lo32
-        if f64:
-            scale = (hi32.astype(np.float64) - lo32.astype(np.float64)) / float(qmax - qmin)
-        else:
-            scale = (hi32 - lo32) / _F32(qmax - qmin)
-
-    scale = np.asarray(scale)
-    if conv.tiny_range == "eps_floor":
-        scale = np.maximum(scale.astype(_F32), _F32(np.finfo(_F32).eps))
-        tiny = np.zeros(scale.shape, dtype=bool)
-    else:
-        tiny = scale < np.finfo(_F32).tiny
-        scale = np.where(tiny, 1.0, scale)
-    if power_of_two:
-        scale = np.exp2(np.ceil(np.log2(scale.astype(np.float64))))
-
-    if not symmetric:
-        if conv.zero_point_rule == "qmin_minus_round":
-            zp = qmin - np.rint(lo_eff / scale.astype(_F32)).astype(np.int64)
-        else:
-            zp = np.rint(qmin - lo_eff.astype(np.float64) / scale.astype(np.float64)).astype(np.int64)
-    zp = np.where(tiny, 0, zp)
-    zp = np.clip(zp, qmin, qmax)
-    if conv.mapping == "amax":
-        amax = np.where(np.asarray(amax) <= _TRT_EPS, _F32(0), amax)
+        amax = np.maximum(-lo32, hi32)
+        zp = np.full(amax.shape, _symmetric_zero_point(conv, bits, bool(signed), narrow_range, qmin, qmax), dtype=np.int64)
+        scale = _symmetric_scale(conv, amax, zp, qmin, qmax)
     else:
         amax = None
+        scale = _asymmetric_scale(conv, lo32, hi32, qmin, qmax)
+    scale, tiny = _floored_scale(conv, np.asarray(scale), power_of_two)
+    if not symmetric:
+        zp = _asymmetric_zero_point(conv, lo32, scale, qmin)
+    zp = np.clip(np.where(tiny, 0, zp), qmin, qmax)
+    amax = np.where(np.asarray(amax) <= _TRT_EPS, _F32(0), amax) if conv.mapping == "amax" else None
     return QuantParams(
         scale=scale.astype(_F32),
         zero_point=zp,
@@ -154,6 +107,63 @@ def qparams_from_range(
         convention=conv.name,
         amax=amax,
     )
+
+
+def _widened_range(lo: object, hi: object) -> tuple[np.ndarray, np.ndarray]:
+    """The calibrated range as float32, checked, and widened to contain 0."""
+    lo32, hi32 = np.asarray(lo, dtype=_F32), np.asarray(hi, dtype=_F32)
+    if not (np.all(np.isfinite(lo32)) and np.all(np.isfinite(hi32))):
+        raise ValueError(f"range must be finite, got lo={lo!r}, hi={hi!r}")
+    if np.any(lo32 > hi32):
+        raise ValueError(f"range is empty: lo={lo!r} > hi={hi!r}; lo must be <= hi")
+    return np.minimum(lo32, _F32(0)), np.maximum(hi32, _F32(0))
+
+
+def _symmetric_zero_point(conv: Convention, bits: int, signed: bool, narrow_range: bool, qmin: int, qmax: int) -> int:
+    """0 for signed codes; for unsigned ones the convention's middle code (``unsigned_mid``)."""
+    if signed:
+        return 0
+    mid2 = qmin + qmax
+    if conv.unsigned_mid == "zero":
+        return qmin
+    if conv.unsigned_mid == "torch" and not (bits == 8 and not narrow_range):
+        return mid2 // 2
+    return (mid2 + 1) // 2
+
+
+def _symmetric_scale(conv: Convention, amax: np.ndarray, zp: np.ndarray, qmin: int, qmax: int) -> np.ndarray:
+    """``half_span``: 2a / (qmax - qmin); ``max_code``: a / (codes from z to the nearer end)."""
+    f64 = conv.scale_dtype == "float64"
+    if conv.symmetric_scale == "half_span":
+        return 2.0 * amax.astype(np.float64) / float(qmax - qmin) if f64 else amax / _F32((qmax - qmin) / 2)
+    steps = np.where(zp > qmin, np.minimum(qmax - zp, zp - qmin), qmax - zp)
+    return amax.astype(np.float64) / steps if f64 else amax / steps.astype(_F32)
+
+
+def _asymmetric_scale(conv: Convention, lo32: np.ndarray, hi32: np.ndarray, qmin: int, qmax: int) -> np.ndarray:
+    if conv.scale_dtype == "float64":
+        return (hi32.astype(np.float64) - lo32.astype(np.float64)) / float(qmax - qmin)
+    return (hi32 - lo32) / _F32(qmax - qmin)
+
+
+def _floored_scale(conv: Convention, scale: np.ndarray, power_of_two: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The scale of a tiny range (``tiny_range``: floored at float32 eps, or 1 with z = 0 where
+    ``tiny``), then rounded up to a power of two if asked."""
+    if conv.tiny_range == "eps_floor":
+        scale = np.maximum(scale.astype(_F32), _F32(np.finfo(_F32).eps))
+        tiny = np.zeros(scale.shape, dtype=bool)
+    else:
+        tiny = scale < np.finfo(_F32).tiny
+        scale = np.where(tiny, 1.0, scale)
+    if power_of_two:
+        scale = np.exp2(np.ceil(np.log2(scale.astype(np.float64))))
+    return scale, tiny
+
+
+def _asymmetric_zero_point(conv: Convention, lo32: np.ndarray, scale: np.ndarray, qmin: int) -> np.ndarray:
+    if conv.zero_point_rule == "qmin_minus_round":
+        return qmin - np.rint(lo32 / scale.astype(_F32)).astype(np.int64)
+    return np.rint(qmin - lo32.astype(np.float64) / scale.astype(np.float64)).astype(np.int64)
 
 
 def fixed_point_params(int_bits: int, frac_bits: int, *, signed: bool = True) -> QuantParams:
