@@ -76,6 +76,5 @@ def bnb_view(name: str, x: np.ndarray, s: dict[str, Any], r: QuantResult) -> tup
     return per_block(x, s["block_size"], "pad", name, b.scales), BNB_FORMATS[name][b.codes]
 
 
-
 register(_bnb_spec("nf4", "NF4 (NormalFloat: quantiles of a normal distribution, exact 0)"))
 register(_bnb_spec("fp4_bnb", "FP4 (1 sign, 2 exponent, 1 mantissa bit, scaled to [-1, 1])"))

@@ -123,6 +123,9 @@ def _run_float(f: FloatFormat) -> Callable[[np.ndarray, dict[str, Any]], QuantRe
     return run
 
 
+FLOAT_EXAMPLE = deferred("quantlib.teaching", "float_example")  # the worked example of every float format
+
+
 def float_spec(f: FloatFormat) -> SchemeSpec:
     name = label(f.name)
     behaviour = "saturates" if f.overflow == "saturates" else f"gives {f.overflow} (refused unless saturate=True)"
@@ -167,10 +170,6 @@ def float_view(name: str, x: np.ndarray, s: dict[str, Any], r: QuantResult) -> t
     f = FLOATS[name]
     codes, _, scale = float_quantize(x, name, scaling=s["scaling"], saturate=s["saturate"], axis=s["axis"])
     return x / scale, value_table(f.dtype)[codes]
-
-
-
-FLOAT_EXAMPLE = deferred("quantlib.teaching", "float_example")
 
 for _f in FLOATS.values():
     register(float_spec(_f))

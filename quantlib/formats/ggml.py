@@ -140,6 +140,5 @@ def ggml_view(name: str, x: np.ndarray, s: dict[str, Any], r: QuantResult) -> tu
     return unblock(y, x), unblock(vals, x)
 
 
-
 for _f in GGML_FORMATS.values():
     register(_ggml_spec(_f))

@@ -59,7 +59,6 @@ def int_group_view(name: str, x: np.ndarray, s: dict[str, Any], r: QuantResult) 
     return y[: x.size], codes[: x.size]
 
 
-
 register(
     SchemeSpec(
         "int_group", "integer",

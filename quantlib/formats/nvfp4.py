@@ -54,7 +54,6 @@ def nvfp4_view(name: str, x: np.ndarray, s: dict[str, Any], r: QuantResult) -> t
     return per_block(x, NV_BLOCK, s["partial_block"], name, scale), value_table(_e2m1())[b.codes]
 
 
-
 register(
     SchemeSpec(
         "nvfp4", "nvfp4",

@@ -120,7 +120,6 @@ _ROUND_TEX = {"half_even": r"\mathrm{round}_{\text{half-even}}", "half_away": r"
               "floor": r"\lfloor\cdot\rfloor", "stochastic": r"\mathrm{round}_{\text{stochastic}}"}
 
 
-
 @dataclass(frozen=True)
 class _Element:
     """One element and the parameters that apply to it, as :func:`integer_steps` works it out:
