@@ -22,16 +22,15 @@ with controls:
     ui.bind("bins", 2048, ui.parse_number(int, 8, 8192))
     bins = st.slider("Histogram bins", 8, 8192, key="bins", step=8,
                      help="Bin count for the plots, and for the histogram-based calibrators and the histogram scheme.")
-    names = {s.name for s in spec.settings}
     settings = {}
     for s in spec.settings:
-        if s.name == "num_bins":
-            settings["num_bins"] = bins
+        if s.name == spec.bins_setting:
+            settings[s.name] = bins
         elif not s.optional:
             settings[s.name] = ui.setting_widget(scheme, s)
 
     manual = False
-    if {"scale", "zero_point"} <= names:
+    if spec.manual_params:
         def prefill() -> None:
             """Switching to manual starts from the calibrated values."""
             if st.session_state.get(f"{scheme}.manual"):
@@ -115,9 +114,9 @@ try:
     curves[0].plotly_chart(figs["bits"], width="stretch", key="fig.bits")
 except (ValueError, TypeError) as exc:
     curves[0].warning(ui.plain(f"No bit-width curve for these settings: {exc}"))
-if "calibration" in names:
+if spec.symmetric is not None:
     with st.spinner("Sweeping clipping thresholds…"):
-        thr = ui.threshold_curve(source, settings["bits"], scheme == "symmetric", settings["convention"], bins)
+        thr = ui.threshold_curve(source, settings["bits"], spec.symmetric, settings["convention"], bins)
     figs["threshold"] = figures.threshold_figure(thr, metric if metric in thr else "mse")
     curves[1].plotly_chart(figs["threshold"], width="stretch", key="fig.threshold")
 else:

@@ -6,7 +6,7 @@ import streamlit as st
 
 import quantlib as ql
 from pages import _common as ui
-from quantlib import figures, formats, teaching, toolkits
+from quantlib import figures, teaching, toolkits
 from quantlib.sweeps import subsample
 
 PARTS = {
@@ -165,9 +165,9 @@ def part_quality() -> None:
     bits = c[1].slider("Bits", 2, 8, key="learn.quality.bits", help="Code width of every weight.")
     ui.bind("learn.quality.per_channel", False, ui.parse_bool)
     per_channel = c[2].toggle("One scale per output neuron", key="learn.quality.per_channel",
-                              disabled=scheme not in ("symmetric", "asymmetric"),
+                              disabled=ql.SCHEMES[scheme].per_channel is None,
                               help="Per-channel scales (symmetric / asymmetric only).")
-    r = _quality(bits, scheme, per_channel and scheme in ("symmetric", "asymmetric"))
+    r = _quality(bits, scheme, per_channel and ql.SCHEMES[scheme].per_channel is not None)
     spec = ql.SCHEMES[scheme]
     mt = ui.scheme_metrics(source, scheme, spec.at_bits(bits, spec.defaults()))
     m = st.columns(4)
@@ -260,7 +260,7 @@ def part_worked() -> None:
                 help="The element that sets a min-max range.")
     spec = ql.SCHEMES[scheme]
     settings = {}
-    manual = data == "blog" and {"scale", "zero_point"} <= {s.name for s in spec.settings}
+    manual = data == "blog" and spec.manual_params
     with st.expander("Scheme settings", expanded=False):
         cols = st.columns(4)
         shown = [s for s in spec.settings if not s.optional]
@@ -286,8 +286,7 @@ def part_worked() -> None:
         st.markdown(f"**{k}. {step.name}** — {step.text}")
         st.latex(step.latex)
     m = st.columns(3)
-    float_scheme = scheme in formats.FLOATS
-    m[0].metric("bit pattern" if float_scheme else "code q", f"{we.code:#x}" if float_scheme else str(we.code))
+    m[0].metric(we.code_label, we.code_text)
     m[1].metric("dequantized x̂", teaching.num(we.value))
     m[2].metric("error x − x̂", f"{we.error:.6g}")
     own_code, own_value = int(result.codes.flat[index]), float(result.dequantized.flat[index])

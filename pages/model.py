@@ -26,7 +26,7 @@ def quantizer(role: str, default_scheme: str, allow_none: bool):
     ui.bind(f"model.{role}.scheme", default_scheme, ui.parse_choice(options))
     scheme = st.selectbox(f"{role.capitalize()} scheme", options, key=f"model.{role}.scheme",
                           help=f"Registry scheme for the {role}; 'none' keeps them float.")
-    if scheme == "none":
+    if scheme not in ql.SCHEMES:
         return None
     spec = ql.SCHEMES[scheme]
     settings = {}
@@ -36,13 +36,13 @@ def quantizer(role: str, default_scheme: str, allow_none: bool):
         settings = spec.at_bits(bits, spec.defaults())
     else:
         st.caption(f"{scheme} has a fixed width; it is used as defined.")
-    if any(s.name == "granularity" for s in spec.settings):
+    if spec.per_channel is not None:
         ui.bind(f"model.{role}.granularity", "per_tensor", ui.parse_choice(["per_tensor", "per_channel"]))
         g = st.radio(f"{role.capitalize()} granularity", ["per_tensor", "per_channel"], horizontal=True,
                      key=f"model.{role}.granularity",
                      help="per_channel: one scale per output neuron (weights) or per feature (activations).")
         if g == "per_channel":
-            settings.update(granularity="per_channel", axis=0 if role == "weights" else 1)
+            settings.update(spec.per_channel(0 if role == "weights" else 1))
     return scheme, settings
 
 

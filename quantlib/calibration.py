@@ -43,16 +43,16 @@ from typing import Any
 import numpy as np
 
 from ._checks import as_float_array, check_bits, check_choice, check_int, check_num_bins, check_percentile
-from .conventions import get_convention
+from .conventions import CONVENTIONS, Convention, get_convention
 from .histograms import histc, torch_linspace, uniform_histogram
 from .params import reduce_axes
 
 _F32 = np.float32
 Range = tuple[Any, Any]
 
-DEFAULT_BINS = {"quantlib": 2048, "pytorch": 2048, "onnxruntime": 2048, "tensorrt": 2048}
-DEFAULT_PERCENTILE = {"quantlib": 99.99, "pytorch": 99.99, "onnxruntime": 99.999, "tensorrt": 99.99}
-ORT_ENTROPY_BINS = 128
+#: Each convention's calibration defaults (read from :class:`~quantlib.conventions.Convention`).
+DEFAULT_BINS = {c.name: c.default_bins for c in CONVENTIONS.values()}
+DEFAULT_PERCENTILE = {c.name: c.default_percentile for c in CONVENTIONS.values()}
 
 
 # --------------------------------------------------------------------------- minmax
@@ -64,10 +64,11 @@ def _minmax(x: np.ndarray, *, axis=None, group_size=None, **_: Any) -> Range:
 
 
 # ----------------------------------------------------------------------- percentile
-def _percentile(x, *, symmetric, percentile, num_bins, convention, axis=None, group_size=None, **_) -> Range:
-    if convention == "onnxruntime" and axis is None and group_size is None:
+def _percentile(x, *, symmetric, percentile, num_bins, convention: Convention, axis=None, group_size=None, **_) -> Range:
+    per_tensor = axis is None and group_size is None
+    if convention.percentile_rule == "histogram" and per_tensor:
         return _ort_percentile(x, symmetric, percentile, num_bins)
-    if convention == "tensorrt" and axis is None and group_size is None:
+    if convention.percentile_rule == "abs_histc" and per_tensor:
         amax = _trt_amax_percentile(x, percentile, num_bins)
         return -amax, amax
     view, axes = reduce_axes(x, axis, group_size)
@@ -113,18 +114,17 @@ def _trt_amax_percentile(x: np.ndarray, percentile: float, num_bins: int) -> np.
 
 
 # -------------------------------------------------------------------------- entropy
-def _entropy(x, *, bits, symmetric, num_bins, convention, num_quantized_bins=None, **_) -> Range:
-    if convention == "tensorrt":
+def _entropy(x, *, bits, symmetric, num_bins, convention: Convention, num_quantized_bins=None, **_) -> Range:
+    if convention.entropy_rule == "abs_kl":
         amax = _trt_entropy(x, bits, not symmetric and x.min() >= 0, num_bins)
         return -amax, amax
     mn, mx = _F32(x.min()), _F32(x.max())
     t = max(abs(mn), abs(mx))
     hist, edges = uniform_histogram(x, num_bins, -t, t)
-    ort = convention == "onnxruntime"
     if num_quantized_bins is None:
-        num_quantized_bins = 128 if ort else min(2**bits, num_bins)
+        num_quantized_bins = convention.entropy_quantized_bins or min(2**bits, num_bins)
     nq = check_int(num_quantized_bins, "num_quantized_bins", 2, num_bins)
-    lo, hi = kl_threshold_search(hist, edges, nq, integer_expansion=ort)
+    lo, hi = kl_threshold_search(hist, edges, nq, integer_expansion=convention.entropy_rule == "kl_integer")
     return _F32(max(lo, mn)), _F32(min(hi, mx))
 
 
@@ -221,15 +221,39 @@ def _kl_prefix(pre: _Prefix, cand: np.ndarray, nq: int, integer_expansion: bool)
     over each merged group, so sum ps log qs is a sum over groups of log(qs_g) times the
     group's smoothed p mass, all from prefix sums.
     """
+    total = pre.total
+    start, end, length, p0, pl = _slices(pre, cand)
+    sum_pslogps, taylor, bad, e = _sum_p_log_p(pre, start, end, length, p0, pl)
+    raw, nzg, pg, merged = _group_masses(pre, start, end, length, p0, pl, nq)
+    sum_pslogqs, sq, bad_q = _sum_p_log_q(raw, nzg, pg, merged, e, length, total, integer_expansion)
+    bad |= bad_q
+    with np.errstate(divide="ignore", invalid="ignore"):
+        kl = (sum_pslogps - sum_pslogqs) / total - np.log(total) + np.log(np.where(sq > 0, sq, 1.0))
+    # Float32 rounding in the exact KL is a few ulps of each term plus the normalising sums'
+    # (<= log2(n) ulps): 64 ulps of (sum |terms| + 1). The negative terms (pk < qk) add up
+    # to at most sum (qk - pk) <= 1 (log y <= y - 1), so sum |terms| <= KL + 2.
+    f64 = 1e-12 * (np.abs(sum_pslogps) + np.abs(sum_pslogqs)) / total + 1e-12
+    bound = 64 * float(np.finfo(_F32).eps) * (np.abs(kl) + 3.0) + taylor / total + f64
+    kl = np.where(bad, 0.0, kl)
+    bound = np.where(bad | ~np.isfinite(kl), np.inf, bound)
+    return kl, bound
+
+
+def _slices(pre: _Prefix, cand: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Each candidate's slice [start, end) around the zero bin, its length, and p's edge bins
+    p0 / pl, which carry the folded tails (the interior is the histogram itself)."""
     n = pre.h.size
     zbi = n // 2
     start = zbi - cand
     end = np.minimum(zbi + cand + 1, n)
-    length = end - start
-    total = pre.total
-    # p's edge bins carry the folded tails; the interior [start + 1, end - 1) is the histogram
     p0 = pre.c[start + 1]
-    pl = pre.h[end - 1] + total - pre.c[end]
+    pl = pre.h[end - 1] + pre.total - pre.c[end]
+    return start, end, end - start, p0, pl
+
+
+def _sum_p_log_p(pre: _Prefix, start: np.ndarray, end: np.ndarray, length: np.ndarray, p0: np.ndarray,
+                 pl: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(sum ps log ps, the Taylor remainder bound, bad rows, smoothing shift e) of p per candidate."""
     a, b = start + 1, end - 1
     nz_int = pre.nz[b] - pre.nz[a]
     nnz_p = nz_int + (p0 > 0) + (pl > 0)
@@ -241,22 +265,36 @@ def _kl_prefix(pre: _Prefix, cand: np.ndarray, nq: int, integer_expansion: bool)
     sum_pslogps = ss + _xlogx(np.where(p0 > 0, p0 - e, 0.0)) + _xlogx(np.where(pl > 0, pl - e, 0.0)) \
         + z_p * _EPS * np.log(_EPS)
     bad = (nnz_p == 0) | (e >= 0.5)  # non-zero bins are counts >= 1, so ps = p - e stays > 0.5
-    # groups: rows = candidates, columns = the nq merged bins
+    return sum_pslogps, taylor, bad, e
+
+
+def _group_masses(pre: _Prefix, start: np.ndarray, end: np.ndarray, length: np.ndarray, p0: np.ndarray,
+                  pl: np.ndarray, nq: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per candidate (rows) and merged group (columns): the slice's own counts (q merges the
+    unfolded slice), p's non-zero bins, p's mass with the folded tails; and the group width."""
+    total = pre.total
     merged = np.maximum(length // nq, 1)
     m = nq * merged
     g0 = start[:, None] + merged[:, None] * np.arange(nq)[None, :]
     g1 = g0 + merged[:, None]
-    raw = pre.c[g1] - pre.c[g0]  # the slice's own counts (q merges the unfolded slice)
+    raw = pre.c[g1] - pre.c[g0]
     raw[:, -1] += pre.c[end] - pre.c[start + m]
-    nzg = pre.nz[g1] - pre.nz[g0]  # non-zero bins of p per group (first/last bins fixed below)
+    nzg = pre.nz[g1] - pre.nz[g0]  # first/last bins fixed below
     nzg[:, 0] += (p0 > 0).astype(np.int64) - (pre.h[start] > 0)
     tail_in_group = m == length
     last_fix = (pl > 0).astype(np.int64) - (pre.h[end - 1] > 0)
     nzg[:, -1] += np.where(tail_in_group, last_fix, 0)
-    pg = raw.copy()  # p's mass per group: the folded tails added
+    pg = raw.copy()
     pg[:, -1] -= pre.c[end] - pre.c[start + m]
     pg[:, 0] += pre.c[start]
     pg[:, -1] += np.where(tail_in_group, total - pre.c[end], 0.0)
+    return raw, nzg, pg, merged
+
+
+def _sum_p_log_q(raw: np.ndarray, nzg: np.ndarray, pg: np.ndarray, merged: np.ndarray, e: np.ndarray,
+                 length: np.ndarray, total: float, integer_expansion: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(sum ps log qs, sum q before smoothing, bad rows): q is constant over each merged group,
+    so the sum is over groups of log(qs_g) times the group's smoothed p mass."""
     with np.errstate(divide="ignore", invalid="ignore"):
         share = np.where(nzg > 0, raw / np.maximum(nzg, 1), 0.0)
     if integer_expansion:
@@ -274,19 +312,11 @@ def _kl_prefix(pre: _Prefix, cand: np.ndarray, nq: int, integer_expansion: bool)
     z_q = length - nnz_q
     eq = _EPS * z_q / np.maximum(nnz_q, 1)
     qs = v - eq[:, None]
-    bad |= (nnz_q == 0) | (np.where(on, qs, 1.0) <= 0).any(axis=1)
+    bad = (nnz_q == 0) | (np.where(on, qs, 1.0) <= 0).any(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
         log_qs = np.where(on, np.log(np.where(on & (qs > 0), qs, 1.0)), 0.0)
         sum_pslogqs = (log_qs * mass).sum(axis=1) + np.log(_EPS) * (total - mass.sum(axis=1))
-        kl = (sum_pslogps - sum_pslogqs) / total - np.log(total) + np.log(np.where(sq > 0, sq, 1.0))
-    # Float32 rounding in the exact KL is a few ulps of each term plus the normalising sums'
-    # (<= log2(n) ulps): 64 ulps of (sum |terms| + 1). The negative terms (pk < qk) add up
-    # to at most sum (qk - pk) <= 1 (log y <= y - 1), so sum |terms| <= KL + 2.
-    f64 = 1e-12 * (np.abs(sum_pslogps) + np.abs(sum_pslogqs)) / total + 1e-12
-    bound = 64 * float(np.finfo(_F32).eps) * (np.abs(kl) + 3.0) + taylor / total + f64
-    kl = np.where(bad, 0.0, kl)
-    bound = np.where(bad | ~np.isfinite(kl), np.inf, bound)
-    return kl, bound
+    return sum_pslogqs, sq, bad
 
 
 def _exact_kl(hist: np.ndarray, csum: np.ndarray, start: int, end: int, nq: int, integer_expansion: bool) -> float:
@@ -447,8 +477,8 @@ def _trt_entropy(x: np.ndarray, bits: int, unsigned: bool, num_bins: int, start_
 
 
 # ------------------------------------------------------------------------------ mse
-def _mse(x, *, bits, symmetric, num_bins, convention, axis=None, group_size=None, **_) -> Range:
-    if convention == "tensorrt":
+def _mse(x, *, bits, symmetric, num_bins, convention: Convention, axis=None, group_size=None, **_) -> Range:
+    if convention.mse_rule == "abs_histc":
         amax = _trt_mse(x, bits, not symmetric and x.min() >= 0, num_bins)
         return -amax, amax
     if axis is not None or group_size is not None:
@@ -754,12 +784,10 @@ def calibrate(
 
     x = as_float_array(x)
     method = check_choice(method, "calibration method", METHODS)
-    conv = get_convention(convention).name
+    conv = get_convention(convention)
     bits = check_bits(bits)
-    if num_bins is None:
-        num_bins = ORT_ENTROPY_BINS if (conv == "onnxruntime" and method == "entropy") else DEFAULT_BINS[conv]
-    num_bins = check_num_bins(num_bins)
-    percentile = check_percentile(DEFAULT_PERCENTILE[conv] if percentile is None else percentile)
+    num_bins = check_num_bins(conv.bins_for(method) if num_bins is None else num_bins)
+    percentile = check_percentile(conv.default_percentile if percentile is None else percentile)
     unknown = set(options) - {"num_quantized_bins"}
     if unknown:
         raise TypeError(f"unknown calibration option(s) {sorted(unknown)}; allowed: ['num_quantized_bins']")

@@ -37,9 +37,33 @@ from typing import Literal
 from ._checks import check_choice
 
 
+#: What each calibration method picks, in plain words, unless a convention says otherwise
+#: (:attr:`Convention.range_rules`). ``{bins}``, ``{p}``, ``{entropy_bins}`` and ``{data}`` are
+#: filled in from the convention's defaults (``{data}``: ``|x|`` or ``x (each tail)``).
+RANGE_RULES: dict[str, str] = {
+    "minmax": "the smallest and largest value",
+    "percentile": "the exact {p:g}th percentile of {data}, interpolated between values",
+    "entropy": "the least-KL threshold on a {bins}-bin histogram with 2**bits quantized bins, the first minimum wins",
+    "mse": "the least-MSE threshold estimated from a {bins}-bin histogram",
+    "l2_histogram": "PyTorch HistogramObserver's greedy L2 search on 2048 bins",
+}
+
+
 @dataclass(frozen=True)
 class Convention:
-    """How one toolkit turns a calibrated range into qparams and codes."""
+    """How one toolkit turns a calibrated range into qparams and codes, with its calibration
+    defaults and the words that explain each of its rules (read by :mod:`quantlib.toolkits`).
+
+    Calibration: ``default_bins`` / ``default_percentile`` are the defaults of
+    :func:`quantlib.calibrate`; ``entropy_bins`` the histogram of the entropy search (None:
+    ``default_bins``) and ``entropy_quantized_bins`` its quantized bins (None: ``2**bits``).
+    ``percentile_rule``: ``"exact"`` order statistics, ``"histogram"`` the left edge of the bin
+    where the CDF reaches p (onnxruntime), ``"abs_histc"`` the same on a ``torch.histc`` of |x|
+    (ModelOpt). ``entropy_rule``: ``"kl"`` symmetric KL search with an exact expansion,
+    ``"kl_integer"`` with onnxruntime's integer-truncated one, ``"abs_kl"`` ModelOpt's |x|
+    search. ``mse_rule``: ``"histogram"`` or ``"abs_histc"`` (ModelOpt). ``full_range_bits``:
+    widths that keep the full signed range although ``narrow_symmetric`` (onnxruntime's INT4).
+    """
 
     name: str
     mapping: Literal["divide", "reciprocal", "amax"]
@@ -52,6 +76,56 @@ class Convention:
     asymmetric: bool
     description: str
     narrow_codes: bool = True  # codes clamp to the narrow range too (False: the type's full range)
+    label: str = ""  # the toolkit's name as written in tables ("" : the convention's name)
+    default_bins: int = 2048
+    default_percentile: float = 99.99
+    entropy_bins: int | None = None
+    entropy_quantized_bins: int | None = None
+    percentile_rule: Literal["exact", "histogram", "abs_histc"] = "exact"
+    entropy_rule: Literal["kl", "kl_integer", "abs_kl"] = "kl"
+    mse_rule: Literal["histogram", "abs_histc"] = "histogram"
+    full_range_bits: tuple[int, ...] = ()
+    half_span_note: str = " (amax / 127 for int8)"  # what the half_span scale rule gives, in words
+    range_rules: tuple[tuple[str, str], ...] = ()  # (method, words) overriding :data:`RANGE_RULES`
+
+    @property
+    def title(self) -> str:
+        return self.label or self.name
+
+    def bins_for(self, method: str) -> int:
+        """Default histogram bins of calibration ``method`` under this convention."""
+        return (self.entropy_bins or self.default_bins) if method == "entropy" else self.default_bins
+
+    def range_rule(self, method: str, *, symmetric: bool) -> str:
+        """How this convention picks the range with calibration ``method``, in plain words;
+        an unknown method raises ValueError naming the allowed ones."""
+        rules = RANGE_RULES | dict(self.range_rules)
+        text = rules[check_choice(method, "calibration method", rules)]
+        return text.format(bins=self.default_bins, p=self.default_percentile, entropy_bins=self.bins_for("entropy"),
+                           data="|x|" if symmetric else "x (each tail)")
+
+    def scale_rule(self, symmetric: bool) -> str:
+        """How this convention turns the range into a scale (and zero-point), in plain words."""
+        if self.mapping == "amax":
+            return "narrow range, s = amax / qmax; the kernel multiplies by fl32(qmax / amax)"
+        if symmetric:
+            if self.symmetric_scale == "half_span":
+                where = ("scale from the narrow range (int8: [-127, 127]) though the kernel saturates at the type's "
+                         "lowest code (-128), " if self.narrow_symmetric and not self.narrow_codes else "")
+                return f"{where}s = 2·amax / (qmax - qmin) in {self.scale_dtype}{self.half_span_note}"
+            return f"s = amax / qmax in {self.scale_dtype}, so ±amax land exactly on codes"
+        zp = "z = qmin - round(min / s)" if self.zero_point_rule == "qmin_minus_round" else "z = round(qmin - min / s)"
+        return f"s = (max - min) / (qmax - qmin) in {self.scale_dtype}, {zp}"
+
+    def mapping_rule(self, zero_point: int) -> str:
+        """How this convention's kernel maps x onto the codes, in plain words."""
+        if self.mapping == "divide":
+            return "divides: q = round(x / s) + z"
+        if self.mapping == "amax":
+            return "multiplies by fl32(qmax / amax): q = round(x · m)"
+        if zero_point:
+            return "multiplies by the float32 reciprocal and adds z before rounding: q = round(fma(x, fl32(1/s), z))"
+        return "multiplies by the float32 reciprocal: q = round(x · fl32(1/s)) + z"
 
 
 CONVENTIONS: dict[str, Convention] = {
@@ -67,18 +141,35 @@ CONVENTIONS: dict[str, Convention] = {
             "torch.ao.quantization observers and quantize_per_tensor/per_channel: float32 scale "
             "arithmetic floored at 2**-23, symmetric scale amax/127.5 for int8, and a float32 "
             "reciprocal multiply x*(1/s) before rounding.",
+            label="PyTorch", half_span_note=" (amax / 127.5 for int8), floored at 2**-23",
         ),
         Convention(
             "onnxruntime", "divide", True, "half_span", "float64", "one", "round_difference", "ceil", True,
             "onnxruntime.quantization compute_scale_zp + QuantizeLinear: float64 scale cast to float32, "
             "symmetric int8 scale from [-127, 127] (amax/127) while QuantizeLinear still saturates at -128, "
             "zero-point round(qmin - rmin/s), division.",
-            narrow_codes=False,
+            narrow_codes=False, label="ONNX Runtime", default_percentile=99.999, entropy_bins=128,
+            entropy_quantized_bins=128, percentile_rule="histogram", entropy_rule="kl_integer", full_range_bits=(4,),
+            range_rules=(
+                ("percentile", "the left edge of the {bins}-bin histogram bin where the CDF reaches {p:g} %, clipped to "
+                               "[min, max] (a bin-edge rule: the range snaps down to an edge)"),
+                ("entropy", "the least-KL threshold on a {entropy_bins}-bin histogram with 128 quantized bins "
+                            "(integer-truncated)"),
+            ),
         ),
         Convention(
             "tensorrt", "amax", True, "max_code", "float32", "one", "round_difference", "zero", False,
             "NVIDIA TensorRT / ModelOpt amax quantizer: symmetric only, narrow range, "
             "q = round(x * (qmax/amax)), dequantized as q / (qmax/amax).",
+            label="TensorRT", percentile_rule="abs_histc", entropy_rule="abs_kl", mse_rule="abs_histc",
+            range_rules=(
+                ("minmax", "the largest |x| (symmetric only)"),
+                ("percentile", "the left edge of the {bins}-bin |x| histogram bin where the CDF reaches {p:g} % "
+                               "(a bin-edge rule)"),
+                ("entropy", "the least-KL amax on a {bins}-bin |x| histogram, candidates from bin 128, the last "
+                            "minimum wins"),
+                ("mse", "the least-MSE amax over |x| histogram bin centres from bin 128 ({bins} bins, float32)"),
+            ),
         ),
     )
 }

@@ -9,6 +9,10 @@ The affine map, for every convention::
     x_hat = (q - z) * s          (tensorrt: q / fl32(qmax / amax))
 
 All arithmetic is float32 on float32 input, like the toolkits' kernels.
+
+Shared with :mod:`quantlib.teaching` and :mod:`quantlib.toolkits` (internal API, not in
+``quantlib.__all__``): :func:`code_range`, :func:`multiplier`, :func:`onto_grid` (the grid
+coordinate a kernel rounds) and :func:`round_values` (the rounding modes).
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ def code_range(bits: int, *, symmetric: bool, signed: bool, narrow_range: bool, 
     [-127, 127], INT16 [-32767, 32767]); its INT4 stays [-8, 7] (``get_qmin_qmax_for_qType``).
     Widths onnxruntime has no type for follow the convention's narrow rule.
     """
-    narrow_sym = convention.narrow_symmetric and not (convention.name == "onnxruntime" and bits == 4)
+    narrow_sym = convention.narrow_symmetric and bits not in convention.full_range_bits
     narrow = narrow_range or (signed and symmetric and narrow_sym)
     return qrange(bits, signed, narrow)
 
@@ -80,66 +84,19 @@ def qparams_from_range(
     # the range the codes saturate at: the scale's range, or the type's full range (onnxruntime)
     code_min = qmin if conv.narrow_codes else qrange(bits, bool(signed), narrow_range)[0]
 
-    lo32, hi32 = np.asarray(lo, dtype=_F32), np.asarray(hi, dtype=_F32)
-    if not (np.all(np.isfinite(lo32)) and np.all(np.isfinite(hi32))):
-        raise ValueError(f"range must be finite, got lo={lo!r}, hi={hi!r}")
-    if np.any(lo32 > hi32):
-        raise ValueError(f"range is empty: lo={lo!r} > hi={hi!r}; lo must be <= hi")
-    lo32, hi32 = np.minimum(lo32, _F32(0)), np.maximum(hi32, _F32(0))
-    f64 = conv.scale_dtype == "float64"
-    amax = None
-
+    lo32, hi32 = _widened_range(lo, hi)
     if symmetric:
-        a32 = np.maximum(-lo32, hi32)
-        amax = a32
-        if not signed:
-            mid2 = qmin + qmax
-            if conv.unsigned_mid == "zero":
-                zp = qmin
-            elif conv.unsigned_mid == "torch" and not (bits == 8 and not narrow_range):
-                zp = mid2 // 2
-            else:
-                zp = (mid2 + 1) // 2
-        else:
-            zp = 0
-        zp = np.full(a32.shape, zp, dtype=np.int64)
-        if conv.symmetric_scale == "half_span":
-            if f64:
-                scale = 2.0 * a32.astype(np.float64) / float(qmax - qmin)
-            else:
-                scale = a32 / _F32((qmax - qmin) / 2)
-        else:
-            steps = np.where(zp > qmin, np.minimum(qmax - zp, zp - qmin), qmax - zp)
-            scale = a32.astype(np.float64) / steps if f64 else a32 / steps.astype(_F32)
-        lo_eff = -a32
-    else:
-        lo_eff = lo32
-        if f64:
-            scale = (hi32.astype(np.float64) - lo32.astype(np.float64)) / float(qmax - qmin)
-        else:
-            scale = (hi32 - lo32) / _F32(qmax - qmin)
-
-    scale = np.asarray(scale)
-    if conv.tiny_range == "eps_floor":
-        scale = np.maximum(scale.astype(_F32), _F32(np.finfo(_F32).eps))
-        tiny = np.zeros(scale.shape, dtype=bool)
-    else:
-        tiny = scale < np.finfo(_F32).tiny
-        scale = np.where(tiny, 1.0, scale)
-    if power_of_two:
-        scale = np.exp2(np.ceil(np.log2(scale.astype(np.float64))))
-
-    if not symmetric:
-        if conv.zero_point_rule == "qmin_minus_round":
-            zp = qmin - np.rint(lo_eff / scale.astype(_F32)).astype(np.int64)
-        else:
-            zp = np.rint(qmin - lo_eff.astype(np.float64) / scale.astype(np.float64)).astype(np.int64)
-    zp = np.where(tiny, 0, zp)
-    zp = np.clip(zp, qmin, qmax)
-    if conv.mapping == "amax":
-        amax = np.where(np.asarray(amax) <= _TRT_EPS, _F32(0), amax)
+        amax = np.maximum(-lo32, hi32)
+        zp = np.full(amax.shape, _symmetric_zero_point(conv, bits, bool(signed), narrow_range, qmin, qmax), dtype=np.int64)
+        scale = _symmetric_scale(conv, amax, zp, qmin, qmax)
     else:
         amax = None
+        scale = _asymmetric_scale(conv, lo32, hi32, qmin, qmax)
+    scale, tiny = _floored_scale(conv, np.asarray(scale), power_of_two)
+    if not symmetric:
+        zp = _asymmetric_zero_point(conv, lo32, scale, qmin)
+    zp = np.clip(np.where(tiny, 0, zp), qmin, qmax)
+    amax = np.where(np.asarray(amax) <= _TRT_EPS, _F32(0), amax) if conv.mapping == "amax" else None
     return QuantParams(
         scale=scale.astype(_F32),
         zero_point=zp,
@@ -150,6 +107,63 @@ def qparams_from_range(
         convention=conv.name,
         amax=amax,
     )
+
+
+def _widened_range(lo: object, hi: object) -> tuple[np.ndarray, np.ndarray]:
+    """The calibrated range as float32, checked, and widened to contain 0."""
+    lo32, hi32 = np.asarray(lo, dtype=_F32), np.asarray(hi, dtype=_F32)
+    if not (np.all(np.isfinite(lo32)) and np.all(np.isfinite(hi32))):
+        raise ValueError(f"range must be finite, got lo={lo!r}, hi={hi!r}")
+    if np.any(lo32 > hi32):
+        raise ValueError(f"range is empty: lo={lo!r} > hi={hi!r}; lo must be <= hi")
+    return np.minimum(lo32, _F32(0)), np.maximum(hi32, _F32(0))
+
+
+def _symmetric_zero_point(conv: Convention, bits: int, signed: bool, narrow_range: bool, qmin: int, qmax: int) -> int:
+    """0 for signed codes; for unsigned ones the convention's middle code (``unsigned_mid``)."""
+    if signed:
+        return 0
+    mid2 = qmin + qmax
+    if conv.unsigned_mid == "zero":
+        return qmin
+    if conv.unsigned_mid == "torch" and not (bits == 8 and not narrow_range):
+        return mid2 // 2
+    return (mid2 + 1) // 2
+
+
+def _symmetric_scale(conv: Convention, amax: np.ndarray, zp: np.ndarray, qmin: int, qmax: int) -> np.ndarray:
+    """``half_span``: 2a / (qmax - qmin); ``max_code``: a / (codes from z to the nearer end)."""
+    f64 = conv.scale_dtype == "float64"
+    if conv.symmetric_scale == "half_span":
+        return 2.0 * amax.astype(np.float64) / float(qmax - qmin) if f64 else amax / _F32((qmax - qmin) / 2)
+    steps = np.where(zp > qmin, np.minimum(qmax - zp, zp - qmin), qmax - zp)
+    return amax.astype(np.float64) / steps if f64 else amax / steps.astype(_F32)
+
+
+def _asymmetric_scale(conv: Convention, lo32: np.ndarray, hi32: np.ndarray, qmin: int, qmax: int) -> np.ndarray:
+    if conv.scale_dtype == "float64":
+        return (hi32.astype(np.float64) - lo32.astype(np.float64)) / float(qmax - qmin)
+    return (hi32 - lo32) / _F32(qmax - qmin)
+
+
+def _floored_scale(conv: Convention, scale: np.ndarray, power_of_two: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The scale of a tiny range (``tiny_range``: floored at float32 eps, or 1 with z = 0 where
+    ``tiny``), then rounded up to a power of two if asked."""
+    if conv.tiny_range == "eps_floor":
+        scale = np.maximum(scale.astype(_F32), _F32(np.finfo(_F32).eps))
+        tiny = np.zeros(scale.shape, dtype=bool)
+    else:
+        tiny = scale < np.finfo(_F32).tiny
+        scale = np.where(tiny, 1.0, scale)
+    if power_of_two:
+        scale = np.exp2(np.ceil(np.log2(scale.astype(np.float64))))
+    return scale, tiny
+
+
+def _asymmetric_zero_point(conv: Convention, lo32: np.ndarray, scale: np.ndarray, qmin: int) -> np.ndarray:
+    if conv.zero_point_rule == "qmin_minus_round":
+        return qmin - np.rint(lo32 / scale.astype(_F32)).astype(np.int64)
+    return np.rint(qmin - lo32.astype(np.float64) / scale.astype(np.float64)).astype(np.int64)
 
 
 def fixed_point_params(int_bits: int, frac_bits: int, *, signed: bool = True) -> QuantParams:
@@ -170,7 +184,7 @@ def fixed_point_params(int_bits: int, frac_bits: int, *, signed: bool = True) ->
     return QuantParams(scale=2.0**-n, zero_point=0, qmin=qmin, qmax=qmax)
 
 
-def _round(y: np.ndarray, mode: str, seed: int | None) -> np.ndarray:
+def round_values(y: np.ndarray, mode: str, seed: int | None) -> np.ndarray:
     """Round float32 values to integers (still float32). Ties: ``half_even`` to even, ``half_away``
     away from zero; ``floor`` toward -inf; ``stochastic`` up with probability frac(y), from
     ``np.random.default_rng(seed)`` (seed None means 0, so results are reproducible)."""
@@ -187,8 +201,12 @@ def _round(y: np.ndarray, mode: str, seed: int | None) -> np.ndarray:
     return fl + (u < (y - fl)).astype(y.dtype)
 
 
-def _multiplier(params: QuantParams, conv: Convention) -> tuple[np.ndarray | float, bool]:
-    """(m, multiply?) such that the grid coordinate is x * m (multiply) or x / m (divide)."""
+_round = round_values  # the name the quantize path uses
+
+
+def multiplier(params: QuantParams, conv: Convention) -> tuple[np.ndarray | float, bool]:
+    """(m, multiply?) such that the grid coordinate is x * m (multiply) or x / m (divide):
+    the float32 scale (division), its float32 reciprocal, or tensorrt's fl32(qmax / amax)."""
     if conv.mapping == "divide":
         return np.asarray(params.scale, dtype=_F32), False
     if conv.mapping == "reciprocal":
@@ -200,6 +218,23 @@ def _multiplier(params: QuantParams, conv: Convention) -> tuple[np.ndarray | flo
     return mult.astype(_F32), True
 
 
+_multiplier = multiplier  # the name the quantize path uses
+
+
+def onto_grid(x: np.ndarray, m: np.ndarray | float, multiply: bool, *, zero_point: object = None,
+              fused: bool = True) -> np.ndarray:
+    """What a kernel rounds, in float32: ``x * m`` or ``x / m`` (``m``, ``multiply`` from
+    :func:`multiplier`); with ``zero_point`` (PyTorch adding z before rounding) ``fma(x, m, z)``,
+    one rounding (``fused``, per tensor), or ``fl32(fl32(x * m) + z)`` (per channel)."""
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        if zero_point is None:
+            return np.multiply(x, m, dtype=_F32) if multiply else np.divide(x, m, dtype=_F32)
+        if fused:
+            return fma_f32(x, m, zero_point)
+        y = np.multiply(x, m, dtype=_F32)
+        return np.add(y, np.asarray(zero_point, dtype=_F32), out=y if isinstance(y, np.ndarray) else None)
+
+
 def _torch_grid(xb: np.ndarray, inv: np.ndarray | float, zp: object, params: QuantParams) -> np.ndarray:
     """PyTorch (x86 FBGEMM) grid coordinate *with the zero-point already added*, before rounding.
 
@@ -209,10 +244,7 @@ def _torch_grid(xb: np.ndarray, inv: np.ndarray | float, zp: object, params: Qua
     ``nearbyint(fl32(fl32(x * fl32(1/s)) + z))``. These differ from ``z + nearbyint(x/s')``
     only when ``x * (1/s)`` lies within float32 noise of a half-integer and ``z != 0``.
     """
-    if params.axis is None:
-        return fma_f32(xb, inv, zp)
-    y = np.multiply(xb, inv, dtype=_F32)
-    return np.add(y, np.asarray(zp, dtype=_F32), out=y)
+    return onto_grid(xb, inv, True, zero_point=zp, fused=params.axis is None)
 
 
 def _check_params(params: object) -> None:
@@ -272,11 +304,7 @@ def _quantize(
         z = 0 if conv.mapping == "amax" else int(zp)
         return _kernels.quantize_per_tensor(x, float(m), z, params.qmin, params.qmax, mode,
                                             code_dtype(params.qmin, params.qmax))
-    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-        if zp_first:
-            y = _torch_grid(xb, m, zp, params)
-        else:
-            y = np.multiply(xb, m, dtype=_F32) if multiply else np.divide(xb, m, dtype=_F32)
+    y = _torch_grid(xb, m, zp, params) if zp_first else onto_grid(xb, m, multiply)
     r = _round(y, rounding, seed)
     if conv.mapping == "amax" or zp_first:
         zp = 0
@@ -401,9 +429,10 @@ def choose_qparams(
         axis = check_axis(axis, x.ndim)
     sym = bool(symmetric)
     unsigned = signed is False or (signed is None and not sym)
-    # tensorrt's unsigned mode calibrates an amax for non-negative data, i.e. on x itself
+    # a symmetric-only convention's (tensorrt's) unsigned mode calibrates an amax for
+    # non-negative data, i.e. on x itself
     lo, hi = calibrate(
-        x, calibration, bits=bits, symmetric=sym and not (convention == "tensorrt" and unsigned),
+        x, calibration, bits=bits, symmetric=sym and not (unsigned and not get_convention(convention).asymmetric),
         convention=convention, axis=axis, group_size=group_size, **calibration_options,
     )
     return qparams_from_range(

@@ -1,7 +1,12 @@
 """The scheme registry: every scheme is one :class:`SchemeSpec`, found by name.
 
 Pages and sweeps discover schemes here and drive them through :class:`Quantizer`; adding a
-scheme means registering one spec (settings + one ``run`` function), nothing else.
+scheme means registering one spec (settings + one ``run`` function), nothing else. What the
+pages show about a scheme is on its spec too, with defaults that suit a scheme whose result
+carries its levels or affine params: the value grid and element view of the Formats page
+(``grid``, ``view``), the bits of one code and the worked example of the Learn page
+(``code_bits``, ``worked_example``), and the traits the pages offer controls for
+(``per_channel``, ``symmetric``, ``bins_setting``, ``manual_params``).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from ._checks import MAX_BINS, MAX_BITS, MIN_BINS, MIN_BITS, as_float_array, check_choice, shown
+from ._shared import deferred, latex_g
 from .binning import RECONSTRUCTIONS, histogram_quantize
 from .calibration import METHODS
 from .conventions import CONVENTIONS
@@ -101,9 +107,38 @@ class QuantResult:
         return replace(m, bits_per_element=self.bits_per_element)
 
 
+def bits_setting(settings: Mapping[str, Any]) -> int | None:
+    """The default ``code_bits`` hook: the ``bits`` setting, or None for a scheme without one."""
+    return int(settings["bits"]) if "bits" in settings else None
+
+
+def fixed_bits(bits: int) -> Callable[[Mapping[str, Any]], int]:
+    """A ``code_bits`` hook for a fixed-width format."""
+    return lambda settings: bits
+
+
 @dataclass(frozen=True)
 class SchemeSpec:
-    """A registered scheme: ``run(x, settings) -> QuantResult`` plus what a UI needs to show it."""
+    """A registered scheme: ``run(x, settings) -> QuantResult`` plus what a UI needs to show it.
+
+    Hooks (all optional; the settings they receive are validated):
+
+    * ``grid(name, settings, result) -> quantlib.formats.FormatGrid`` — the value grid the
+      Formats page draws (None: the levels of the scheme's own result, or its integer codes
+      for per-channel / per-group params; see :func:`quantlib.formats.format_grid`);
+    * ``view(name, x, settings, result) -> (x in grid units, grid value of each element)`` —
+      how a tensor lands on an element grid (None: the affine view of ``result.params``);
+    * ``code_bits(settings) -> int | None`` — bits of one stored code, scales not counted;
+    * ``worked_example(x, index, result) -> quantlib.teaching.WorkedExample`` — one element
+      step by step (None: the scheme has no worked example);
+    * ``per_channel(axis) -> settings`` — the settings that give it one scale per channel
+      along ``axis`` (None: it has no such granularity).
+
+    Traits: ``symmetric`` — for calibrated affine schemes, whether the grid is centred on 0
+    (the clipping-threshold sweep applies to them); None for every other scheme.
+    ``bins_setting`` — the setting a page's histogram-bin control drives (None: none).
+    ``manual_params`` — it accepts a manual ``scale`` and ``zero_point`` (None = calibrate).
+    """
 
     name: str
     family: str
@@ -115,6 +150,15 @@ class SchemeSpec:
         default=lambda bits, settings: {"bits": bits}, repr=False
     )  # settings that make this scheme use ``bits`` bits per code (for bit sweeps)
     live_formula: Callable[[QuantResult], str] | None = field(default=None, repr=False)  # LaTeX with the numbers
+    grid: Callable[[str, dict[str, Any], QuantResult | None], Any] | None = field(default=None, repr=False)
+    view: Callable[[str, np.ndarray, dict[str, Any], QuantResult], tuple[np.ndarray, np.ndarray]] | None = field(
+        default=None, repr=False)
+    code_bits: Callable[[Mapping[str, Any]], int | None] = field(default=bits_setting, repr=False)
+    worked_example: Callable[[np.ndarray, int, QuantResult], Any] | None = field(default=None, repr=False)
+    per_channel: Callable[[int], dict[str, Any]] | None = field(default=None, repr=False)
+    symmetric: bool | None = None
+    bins_setting: str | None = None
+    manual_params: bool = False
 
     def setting(self, name: str) -> Setting:
         for s in self.settings:
@@ -234,12 +278,6 @@ def _run_integer(symmetric: bool) -> Callable[[np.ndarray, dict[str, Any]], Quan
     return run
 
 
-def _g(v: float) -> str:
-    """A number for LaTeX: 6 significant digits, powers of ten written out."""
-    mantissa, _, exp = f"{v:.6g}".partition("e")
-    return mantissa if not exp else rf"{mantissa}\times10^{{{int(exp)}}}"
-
-
 def _affine_live(r: QuantResult) -> str:
     """The affine map with this result's numbers (per-tensor), or a note for per-channel/group."""
     p = r.params
@@ -249,14 +287,14 @@ def _affine_live(r: QuantResult) -> str:
     z = p.zero_point
     zterm = f" + {z}" if z > 0 else (f" - {-z}" if z < 0 else "")
     zsub = f"(q - {z})" if z > 0 else (f"(q + {-z})" if z < 0 else "q")
-    return (rf"q = \mathrm{{clamp}}\!\left(\mathrm{{round}}\!\left(\tfrac{{x}}{{{_g(p.scale)}}}\right){zterm},\ {p.qmin},\ {p.qmax}\right),"
-            rf"\quad \hat x = {_g(p.scale)}\cdot {zsub}")
+    return (rf"q = \mathrm{{clamp}}\!\left(\mathrm{{round}}\!\left(\tfrac{{x}}{{{latex_g(p.scale)}}}\right){zterm},\ {p.qmin},\ {p.qmax}\right),"
+            rf"\quad \hat x = {latex_g(p.scale)}\cdot {zsub}")
 
 
 def _histogram_live(r: QuantResult) -> str:
     lo, hi = r.clip_range
     b = r.settings["num_bins"]
-    return (rf"k = \mathrm{{clamp}}\!\left(\left\lfloor \tfrac{{x - ({_g(lo)})}}{{{_g((hi - lo) / b)}}} \right\rfloor,\ 0,\ {b - 1}\right)")
+    return (rf"k = \mathrm{{clamp}}\!\left(\left\lfloor \tfrac{{x - ({latex_g(lo)})}}{{{latex_g((hi - lo) / b)}}} \right\rfloor,\ 0,\ {b - 1}\right)")
 
 
 def _bpe(params: QuantParams, size: int) -> float:
@@ -285,18 +323,27 @@ def _named(run: Callable[[np.ndarray, dict[str, Any]], QuantResult], name: str) 
     return wrapped
 
 
+#: The worked example of every affine scheme (integer codes with QuantParams).
+AFFINE_EXAMPLE = deferred("quantlib.teaching", "affine_example")
+_INTEGER_HOOKS: dict[str, Any] = {
+    "worked_example": AFFINE_EXAMPLE,
+    "per_channel": lambda axis: {"granularity": "per_channel", "axis": axis},
+    "bins_setting": "num_bins",
+    "manual_params": True,
+}
+
 for _spec in (
     SchemeSpec(
         "symmetric", "integer",
         "Uniform grid centred on 0: zero-point 0 (signed), scale from max|x|.",
         r"q = \mathrm{clamp}\!\left(\mathrm{round}\!\left(\tfrac{x}{s}\right),\ q_{min},\ q_{max}\right),\quad s = \tfrac{\max|x|}{q_{max}},\quad \hat x = s\,q",
-        _common_int_settings(True), _run_integer(True), live_formula=_affine_live,
+        _common_int_settings(True), _run_integer(True), live_formula=_affine_live, **_INTEGER_HOOKS, symmetric=True,
     ),
     SchemeSpec(
         "asymmetric", "integer",
         "Uniform grid over [min, max] with a zero-point, so a skewed range wastes no codes.",
         r"q = \mathrm{clamp}\!\left(\mathrm{round}\!\left(\tfrac{x}{s}\right) + z,\ q_{min},\ q_{max}\right),\quad s = \tfrac{x_{max} - x_{min}}{q_{max} - q_{min}},\quad z = \mathrm{round}\!\left(q_{min} - \tfrac{x_{min}}{s}\right),\quad \hat x = s\,(q - z)",
-        _common_int_settings(False), _run_integer(False), live_formula=_affine_live,
+        _common_int_settings(False), _run_integer(False), live_formula=_affine_live, **_INTEGER_HOOKS, symmetric=False,
     ),
     SchemeSpec(
         "fixed_point", "fixed point",
@@ -314,6 +361,8 @@ for _spec in (
         lambda bits, s: {"frac_bits": max(0, min(15, bits - int(s.get("signed", True)) - s.get("int_bits", 3))),
                          "int_bits": min(s.get("int_bits", 3), bits - int(s.get("signed", True)))},
         _affine_live,
+        code_bits=lambda s: int(s["int_bits"] + s["frac_bits"] + int(s["signed"])),
+        worked_example=AFFINE_EXAMPLE,
     ),
     SchemeSpec(
         "histogram", "histogram",
@@ -327,7 +376,9 @@ for _spec in (
         _run_histogram,
         lambda bits, s: {"num_bins": 2**bits},
         _histogram_live,
+        code_bits=lambda s: int(np.ceil(np.log2(s["num_bins"]))),
+        worked_example=deferred("quantlib.teaching", "histogram_example"),
+        bins_setting="num_bins",
     ),
 ):
-    register(SchemeSpec(_spec.name, _spec.family, _spec.description, _spec.formula, _spec.settings,
-                        _named(_spec.run, _spec.name), _spec.at_bits, _spec.live_formula))
+    register(replace(_spec, run=_named(_spec.run, _spec.name)))

@@ -30,17 +30,16 @@ import numpy as np
 import pandas as pd
 
 from ._checks import as_float_array, check_bits, check_choice
-from .calibration import DEFAULT_BINS, DEFAULT_PERCENTILE, METHODS, ORT_ENTROPY_BINS, calibrate
+from .calibration import METHODS, calibrate
 from .conventions import CONVENTIONS, get_convention
-from .histograms import fma_f32
-from .integer import _multiplier, dequantize, qparams_from_range, quantize
+from .integer import dequantize, multiplier, onto_grid, qparams_from_range, quantize
 from .params import QuantParams
 
 __all__ = ["TOOLKITS", "CALIBRATORS", "ToolkitRun", "PairDiff", "Comparison", "compare_toolkits", "grid_coordinate"]
 
 _F32 = np.float32
 TOOLKITS = ("pytorch", "onnxruntime", "tensorrt", "quantlib")
-LABELS = {"pytorch": "PyTorch", "onnxruntime": "ONNX Runtime", "tensorrt": "TensorRT", "quantlib": "quantlib"}
+LABELS = {t: CONVENTIONS[t].title for t in TOOLKITS}
 
 #: Each toolkit's own calibrator for a method (absent: the toolkit has none; quantlib's rule is used).
 CALIBRATORS: dict[str, dict[str, str]] = {
@@ -53,58 +52,6 @@ CALIBRATORS: dict[str, dict[str, str]] = {
 }
 
 
-def _range_rule(conv: str, method: str, symmetric: bool) -> str:
-    """How ``conv`` picks the range with ``method``, in plain words."""
-    bins = DEFAULT_BINS[conv]
-    p = DEFAULT_PERCENTILE[conv]
-    if method == "minmax":
-        return "the largest |x| (symmetric only)" if conv == "tensorrt" else "the smallest and largest value"
-    if method == "percentile":
-        if conv == "onnxruntime":
-            return (f"the left edge of the {bins}-bin histogram bin where the CDF reaches {p:g} %, clipped to [min, max] "
-                    "(a bin-edge rule: the range snaps down to an edge)")
-        if conv == "tensorrt":
-            return f"the left edge of the {bins}-bin |x| histogram bin where the CDF reaches {p:g} % (a bin-edge rule)"
-        return f"the exact {p:g}th percentile of {'|x|' if symmetric else 'x (each tail)'}, interpolated between values"
-    if method == "entropy":
-        if conv == "onnxruntime":
-            return f"the least-KL threshold on a {ORT_ENTROPY_BINS}-bin histogram with 128 quantized bins (integer-truncated)"
-        if conv == "tensorrt":
-            return f"the least-KL amax on a {bins}-bin |x| histogram, candidates from bin 128, the last minimum wins"
-        return f"the least-KL threshold on a {bins}-bin histogram with 2**bits quantized bins, the first minimum wins"
-    if method == "mse":
-        if conv == "tensorrt":
-            return f"the least-MSE amax over |x| histogram bin centres from bin 128 ({bins} bins, float32)"
-        return f"the least-MSE threshold estimated from a {bins}-bin histogram"
-    return "PyTorch HistogramObserver's greedy L2 search on 2048 bins"
-
-
-def _scale_rule(conv: str, symmetric: bool) -> str:
-    c = get_convention(conv)
-    if conv == "tensorrt":
-        return "narrow range, s = amax / qmax; the kernel multiplies by fl32(qmax / amax)"
-    if symmetric:
-        if c.symmetric_scale == "half_span":
-            where = ("scale from the narrow range (int8: [-127, 127]) though the kernel saturates at the type's "
-                     "lowest code (-128), " if c.narrow_symmetric and not c.narrow_codes else "")
-            return f"{where}s = 2·amax / (qmax - qmin) in {c.scale_dtype}" + (
-                " (amax / 127.5 for int8), floored at 2**-23" if conv == "pytorch" else " (amax / 127 for int8)")
-        return f"s = amax / qmax in {c.scale_dtype}, so ±amax land exactly on codes"
-    zp = "z = qmin - round(min / s)" if c.zero_point_rule == "qmin_minus_round" else "z = round(qmin - min / s)"
-    return f"s = (max - min) / (qmax - qmin) in {c.scale_dtype}, {zp}"
-
-
-def _mapping_words(conv: str, zp: int) -> str:
-    c = get_convention(conv)
-    if c.mapping == "divide":
-        return "divides: q = round(x / s) + z"
-    if c.mapping == "amax":
-        return "multiplies by fl32(qmax / amax): q = round(x · m)"
-    if zp:
-        return "multiplies by the float32 reciprocal and adds z before rounding: q = round(fma(x, fl32(1/s), z))"
-    return "multiplies by the float32 reciprocal: q = round(x · fl32(1/s)) + z"
-
-
 def grid_coordinate(x: object, params: QuantParams) -> np.ndarray:
     """What ``quantize`` rounds (per-tensor params, their convention): x / s, x · fl32(1/s)
     (+ z first for PyTorch with a zero-point), or x · fl32(qmax / amax); float32."""
@@ -112,12 +59,10 @@ def grid_coordinate(x: object, params: QuantParams) -> np.ndarray:
     if not params.per_tensor:
         raise ValueError("grid_coordinate takes per-tensor params")
     conv = get_convention(params.convention)
-    m, multiply = _multiplier(params, conv)
+    m, multiply = multiplier(params, conv)
     m = _F32(np.asarray(m).reshape(()))
-    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-        if conv.mapping == "reciprocal" and params.zero_point != 0:
-            return fma_f32(xa, m, _F32(params.zero_point)).reshape(xa.shape)
-        return np.multiply(xa, m, dtype=_F32) if multiply else np.divide(xa, m, dtype=_F32)
+    zp_first = conv.mapping == "reciprocal" and params.zero_point != 0
+    return onto_grid(xa, m, multiply, zero_point=_F32(params.zero_point) if zp_first else None).reshape(xa.shape)
 
 
 @dataclass(frozen=True, eq=False)
@@ -136,19 +81,21 @@ class ToolkitRun:
 
     @property
     def calibrator(self) -> str:
-        return CALIBRATORS[self.convention].get(self.calibration, "none of its own: quantlib's rule")
+        """The toolkit's own calibrator for this method; an unknown method raises ValueError."""
+        check_choice(self.calibration, "calibration method", METHODS)
+        return CALIBRATORS.get(self.convention, {}).get(self.calibration, "none of its own: quantlib's rule")
 
     @property
     def range_rule(self) -> str:
-        return _range_rule(self.convention, self.calibration, self.symmetric)
+        return get_convention(self.convention).range_rule(self.calibration, symmetric=self.symmetric)
 
     @property
     def scale_rule(self) -> str:
-        return _scale_rule(self.convention, self.symmetric)
+        return get_convention(self.convention).scale_rule(self.symmetric)
 
     @property
     def mapping(self) -> str:
-        return _mapping_words(self.convention, int(self.params.zero_point))
+        return get_convention(self.convention).mapping_rule(int(self.params.zero_point))
 
 
 @dataclass(frozen=True)

@@ -416,3 +416,27 @@ def test_bad_settings_name_the_value_and_what_is_allowed(name, settings, exc, me
 def test_format_specific_errors_explain_themselves(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+# ----------------------------------------------------------------- the tables' own constants
+@pytest.mark.parametrize("fmt", list(fm.FLOATS))
+def test_float_table_constants_are_ml_dtypes_finfo(fmt):
+    f = fm.FLOATS[fmt]
+    fi = ml_dtypes.finfo(f.dtype)
+    assert (f.max, f.nexp, f.nmant, f.smallest_subnormal) == (float(fi.max), fi.nexp, fi.nmant,
+                                                             float(fi.smallest_subnormal))
+    assert f.bits == fi.bits
+
+
+@pytest.mark.parametrize("fmt", list(fm.MX_FORMATS))
+def test_mx_table_element_max_is_the_element_types(fmt):
+    f = fm.MX_FORMATS[fmt]
+    assert f.element_max == (127 / 64 if f.is_int else float(ml_dtypes.finfo(f.element).max))
+
+
+def test_registering_the_formats_does_not_import_ml_dtypes():
+    import subprocess
+    import sys
+
+    code = "import sys, quantlib; assert 'ml_dtypes' not in sys.modules, 'ml_dtypes imported'"
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -178,3 +178,14 @@ def test_page_controls_move_and_counts_follow():
     assert shown(at, "PyTorch vs ONNX Runtime") == cmp4.pair("pytorch", "onnxruntime").n_diff
     assert dict(at.query_params)["tk.bits"] in ("4", ["4"])
     assert not at.error
+
+
+def test_every_calibration_method_has_words_and_an_unknown_one_is_refused():
+    from quantlib.conventions import RANGE_RULES
+
+    assert set(RANGE_RULES) == set(ql.CALIBRATION_METHODS)
+    run = toolkits.run_toolkit(make_tensor("normal", 256, 0), "tensorrt")
+    with pytest.raises(ValueError, match=r"'nonsense'.*minmax"):
+        toolkits.ToolkitRun(**{**run.__dict__, "calibration": "nonsense"}).range_rule
+    with pytest.raises(ValueError, match=r"'nonsense'.*minmax"):
+        toolkits.ToolkitRun(**{**run.__dict__, "calibration": "nonsense"}).calibrator

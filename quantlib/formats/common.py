@@ -1,0 +1,138 @@
+"""What the format families share: element-type tables and casts, blocks, registry helpers.
+
+Internal API of :mod:`quantlib.formats` (also used by :mod:`quantlib.teaching`):
+
+* :func:`ml_dtypes` — the ml_dtypes module, imported on first use (``import quantlib`` stays fast);
+* :func:`value_table`, :func:`finite_values`, :func:`positive_values` — every value of a
+  <= 16-bit float type, its finite values, its non-negative ones with their bit patterns;
+* :func:`cast` — ml_dtypes' round-to-nearest-even cast as (bit patterns, float32 values);
+* :class:`Blocked`, :func:`split_blocks`, :func:`unblock`, :func:`per_block` — block formats
+  over the flattened tensor (a short last block padded with copies of its last value);
+* :func:`partial_setting`, :func:`fixed_width`, :func:`blocked_result` — the pieces of a block
+  format's :class:`~quantlib.schemes.SchemeSpec`.
+"""
+
+from __future__ import annotations
+
+import functools
+from types import ModuleType
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from ..schemes import QuantResult, Setting
+
+F32 = np.float32
+TINY = F32(2.0**-126)  # smallest normal float32: floor of a float format's scale
+PARTIAL = ("pad", "error")
+
+
+@functools.cache
+def ml_dtypes() -> ModuleType:
+    """The ml_dtypes module, imported on first use."""
+    import ml_dtypes as module
+
+    return module
+
+
+def dtype_of(name: str) -> Any:
+    """A numpy / ml_dtypes scalar type by name: ``"float16"``, ``"int8"`` or an ml_dtypes type."""
+    return getattr(np, name) if name in ("float16", "int8") else getattr(ml_dtypes(), name)
+
+
+def frozen(a: np.ndarray) -> np.ndarray:
+    a.setflags(write=False)
+    return a
+
+
+@functools.cache
+def value_table(dtype: Any) -> np.ndarray:
+    """float32 value of every bit pattern of a <= 16-bit float type (NaN/inf included); read-only."""
+    bits = np.dtype(dtype).itemsize * 8
+    width = min(bits, ml_dtypes().finfo(dtype).bits)
+    return frozen(np.arange(2**width, dtype=np.uint8 if bits == 8 else np.uint16).view(dtype).astype(F32))
+
+
+@functools.cache
+def finite_values(dtype: Any) -> np.ndarray:
+    """All finite values of a float type, sorted, with -0 merged into 0."""
+    t = value_table(dtype)
+    return frozen(np.unique(t[np.isfinite(t)] + F32(0)))
+
+
+@functools.cache
+def positive_values(dtype: Any) -> tuple[np.ndarray, np.ndarray]:
+    """(magnitudes, bit patterns) of the non-negative finite values, ascending."""
+    t = value_table(dtype)
+    keep = np.isfinite(t) & (np.signbit(t) == 0)
+    return frozen(t[keep]), frozen(np.flatnonzero(keep).astype(np.uint8))
+
+
+def smallest_normal(dtype: Any) -> float:
+    return float(ml_dtypes().finfo(dtype).smallest_normal)
+
+
+def cast(y: np.ndarray, dtype: Any) -> tuple[np.ndarray, np.ndarray]:
+    """(bit patterns, float32 values) of ml_dtypes' round-to-nearest-even cast of float32 ``y``."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        c = y.astype(dtype)
+    if c.itemsize == 1:
+        codes = c.view(np.uint8)
+        return codes, value_table(dtype)[codes]
+    return c.view(np.uint16), c.astype(F32)
+
+
+class Blocked(NamedTuple):
+    """A block format's output: ``codes`` and ``dequantized`` have the tensor's shape; ``scales``
+    (float32, one per block, the value as stored), ``offsets`` (Q4_1's stored min), ``global_scale`` (NVFP4)."""
+
+    codes: np.ndarray
+    dequantized: np.ndarray
+    scales: np.ndarray
+    offsets: np.ndarray | None = None
+    global_scale: float | None = None
+
+
+def split_blocks(x: np.ndarray, size: int, partial: str, name: str) -> np.ndarray:
+    """The flattened tensor as (blocks, size); a short last block is padded with copies of its last value."""
+    flat = x.reshape(-1)
+    rem = flat.size % size
+    if not rem:
+        return flat.reshape(-1, size)
+    if partial == "error":
+        raise ValueError(
+            f"{name} needs a tensor size that is a multiple of its block size {size}; got {flat.size} elements "
+            f"(shape {x.shape}). Allowed: sizes {size}, {2 * size}, {3 * size}, ...; or partial_block='pad'"
+        )
+    return np.concatenate((flat, np.full(size - rem, flat[-1], flat.dtype))).reshape(-1, size)
+
+
+def unblock(yb: np.ndarray, x: np.ndarray) -> np.ndarray:
+    return yb.reshape(-1)[: x.size].reshape(x.shape)
+
+
+def per_block(x: np.ndarray, size: int, partial: str, name: str, scale: np.ndarray) -> np.ndarray:
+    """x divided by one scale per block (0 where the scale is 0)."""
+    xb = split_blocks(x, size, partial, name)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        y = np.where(scale[:, None] == 0, F32(0), xb / scale[:, None])
+    return unblock(y, x)
+
+
+def partial_setting() -> Setting:
+    return Setting("partial_block", str, "pad",
+                   "Size not a multiple of the block: 'pad' quantizes the short last block with its own scale; "
+                   "'error' refuses it (as llama.cpp / gguf do).", choices=PARTIAL)
+
+
+def fixed_width(bits: int, settings: Any) -> dict[str, Any]:
+    return {}  # a fixed-width format: a bit sweep repeats it
+
+
+def blocked_result(name: str, s: dict[str, Any], r: Blocked, bpe: float) -> QuantResult:
+    return QuantResult(name, s, r.codes, r.dequantized, None, None, None, bpe)
+
+
+def label(name: str) -> str:
+    """A registry name as a format label: ``fp8_e4m3fn`` -> ``FP8 E4M3FN``."""
+    return name.upper().replace("_", " ")
