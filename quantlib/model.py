@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
+from ._lazy import pandas as pd
 from .loaders import load_tensors
 from .schemes import SCHEMES, Quantizer
 

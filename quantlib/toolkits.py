@@ -27,9 +27,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
-import pandas as pd
 
 from ._checks import as_float_array, check_bits, check_choice
+from ._lazy import pandas as pd
 from .calibration import DEFAULT_BINS, DEFAULT_PERCENTILE, METHODS, ORT_ENTROPY_BINS, calibrate
 from .conventions import CONVENTIONS, get_convention
 from .histograms import fma_f32
