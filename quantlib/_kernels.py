@@ -75,7 +75,7 @@ def quantize_per_tensor(x: np.ndarray, m: float, zp: int, qmin: int, qmax: int, 
         bad = k.quantize_fma(flat, f32(m), f32(zp), f32(qmin), f32(qmax), out)
     else:
         kernel = k.quantize_divide if mode == "divide" else k.quantize_multiply
-        bad = kernel(flat, f32(m), np.int64(zp), f32(qmin - zp), f32(qmax - zp), out)
+        bad = kernel(flat, f32(m), np.int32(zp), f32(qmin - zp), f32(qmax - zp), out)
     return out.reshape(x.shape), int(bad)
 
 

@@ -5,7 +5,10 @@ first large array reaches one of them. Read :mod:`quantlib._kernels` for what ea
 The quantize / fake-quantize kernels also count the non-finite values they meet and return
 that count: the input's finite check rides on the same pass instead of a pass of its own
 (a NaN or inf element gives an unspecified code, and the caller raises when the count is
-not 0, so no such code is ever returned).
+not 0, so no such code is ever returned). They convert the clamped float to int32, not int64:
+exact for every code range (at most 16 bits), and the conversion AVX2 has as a vector
+instruction (float32 -> int64 needs AVX-512DQ; without it LLVM converts one element at a
+time, measured 2.3x torch's time instead of 1.4x on 16 M values with AVX-512 switched off).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ def quantize_divide(x, m, zp, lo, hi, out):  # pragma: no cover - compiled
             bad += 1
         r = np.rint(v / m)
         r = min(max(r, lo), hi)
-        out[i] = np.int64(r) + zp
+        out[i] = np.int32(r) + zp
     return bad
 
 
@@ -38,7 +41,7 @@ def quantize_multiply(x, m, zp, lo, hi, out):  # pragma: no cover - compiled
             bad += 1
         r = np.rint(v * m)
         r = min(max(r, lo), hi)
-        out[i] = np.int64(r) + zp
+        out[i] = np.int32(r) + zp
     return bad
 
 
@@ -51,7 +54,7 @@ def quantize_fma(x, m, zpf, lo, hi, out):  # pragma: no cover - compiled
             bad += 1
         r = np.rint(v * m + zpf)
         r = min(max(r, lo), hi)
-        out[i] = np.int64(r)
+        out[i] = np.int32(r)
     return bad
 
 
