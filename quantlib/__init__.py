@@ -1,7 +1,15 @@
 """quantlib — a small, exact engine for learning, checking and comparing quantization.
 
 numpy in, numpy / pandas out; no UI imports. See README.md for the API tour.
+
+``import quantlib`` imports numpy and quantlib's own modules only: pandas and plotly are
+bound at first use (quantlib._lazy), numba on the first large array (quantlib._kernels),
+ml_dtypes and onnx inside the functions that need them. The submodules that only pages and
+notebooks use (figures, export, teaching, cli) are imported on first attribute access,
+``ql.figures`` as well as ``from quantlib import figures``.
 """
+
+import importlib as _importlib
 
 from .calibration import METHODS as CALIBRATION_METHODS
 from .calibration import calibrate
@@ -27,8 +35,20 @@ from .schemes import SCHEMES, Quantizer, QuantResult, SchemeSpec, Setting, regis
 from .sweeps import sweep_bits, sweep_threshold
 
 from . import formats, nonuniform  # noqa: E402,F401  (they register their schemes)
-from . import teaching, toolkits  # noqa: E402,F401
+from . import toolkits  # noqa: E402,F401
 from .toolkits import compare_toolkits  # noqa: E402
+
+_LAZY_SUBMODULES = ("cli", "export", "figures", "teaching")
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY_SUBMODULES:
+        return _importlib.import_module(f".{name}", __name__)  # binds quantlib.<name> as well
+    raise AttributeError(f"module 'quantlib' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY_SUBMODULES))
 
 __all__ = [
     "CALIBRATION_METHODS",

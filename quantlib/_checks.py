@@ -25,12 +25,16 @@ def shown(value: object, limit: int = 80) -> str:
     return text if len(text) <= limit else f"{text[: limit - 1]}…"
 
 
-def as_float_array(x: object, name: str = "x") -> np.ndarray:
+def as_float_array(x: object, name: str = "x", *, finite: bool = True) -> np.ndarray:
     """Return ``x`` as a finite, non-empty float32 array with at least one dimension.
 
     float32 is the dtype every toolkit we mirror quantizes from, so all arithmetic that
     must be bit-exact starts here. Integer input is converted; float64 input is rounded
     to float32 (values beyond float32's range are refused, not turned into inf).
+
+    ``finite=False`` skips the finite check of float32 input, for a caller whose fused kernel
+    counts the non-finite values in its own pass and calls :func:`check_finite` when it met
+    any; input of other dtypes is always checked here, before its conversion.
     """
     if isinstance(x, np.ndarray):
         arr = x
@@ -50,14 +54,8 @@ def as_float_array(x: object, name: str = "x") -> np.ndarray:
         raise ValueError(f"{name} is a 0-d scalar; pass an array with at least one element, e.g. [{arr.item()}]")
     if arr.size == 0:
         raise ValueError(f"{name} is empty (shape {arr.shape}); there is nothing to quantize")
-    if kind == "f":
-        bad = arr.size - int(np.count_nonzero(np.isfinite(arr)))
-        if bad:
-            n_nan = int(np.count_nonzero(np.isnan(arr)))
-            raise ValueError(
-                f"{name} contains {bad} non-finite value(s) ({n_nan} NaN, {bad - n_nan} ±Inf) "
-                f"out of {arr.size}; remove or replace them before quantizing"
-            )
+    if kind == "f" and (finite or arr.dtype != np.float32):
+        check_finite(arr, name)
     if arr.dtype == np.float32:
         return arr
     if kind == "f" and arr.dtype.itemsize > 4:
@@ -65,6 +63,17 @@ def as_float_array(x: object, name: str = "x") -> np.ndarray:
         if big > np.finfo(np.float32).max:
             raise ValueError(f"{name} has a value of magnitude {big:g}, beyond float32's range (±3.4e38)")
     return arr.astype(np.float32)
+
+
+def check_finite(arr: np.ndarray, name: str = "x") -> None:
+    """Raise ``ValueError`` saying how many NaN / ±Inf values the float array ``arr`` holds."""
+    bad = arr.size - int(np.count_nonzero(np.isfinite(arr)))
+    if bad:
+        n_nan = int(np.count_nonzero(np.isnan(arr)))
+        raise ValueError(
+            f"{name} contains {bad} non-finite value(s) ({n_nan} NaN, {bad - n_nan} ±Inf) "
+            f"out of {arr.size}; remove or replace them before quantizing"
+        )
 
 
 def check_int(value: object, name: str, lo: int, hi: int) -> int:

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-import pandas as pd
+from ._lazy import pandas as pd
 
 COLUMNS = ("tensor", "scheme", "bits", "MSE", "SQNR dB", "cosine", "clip %", "bits per element")
 EPILOG = """\

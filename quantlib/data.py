@@ -79,7 +79,15 @@ def synthetic(kind: str = "normal", size: int = 100_000, seed: int = 0, *, shape
     return x
 
 
-SAMPLE_DIR = Path(__file__).resolve().parents[1] / "sample_data"
+def _find_sample_dir() -> Path:
+    """``sample_data/``: inside the package when installed from a wheel (the wheel maps the
+    repository's top-level folder to ``quantlib/sample_data``, see pyproject.toml), else the
+    folder beside ``quantlib/`` in a checkout or an editable install."""
+    installed = Path(__file__).resolve().parent / "sample_data"
+    return installed if installed.is_dir() else Path(__file__).resolve().parents[1] / "sample_data"
+
+
+SAMPLE_DIR = _find_sample_dir()
 
 
 @functools.cache

@@ -8,9 +8,9 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-import pandas as pd
-import plotly.graph_objects as go
 
+from ._lazy import pandas as pd
+from ._lazy import plotly_graph_objects as go
 from .params import QuantParams
 
 CSV_MAX_VALUES = 2**20  # text files beyond ~1 M values are not useful to anyone

@@ -12,10 +12,10 @@ from __future__ import annotations
 from functools import cache
 
 import numpy as np
-import pandas as pd
-import plotly.graph_objects as go
-import plotly.io as pio
 
+from ._lazy import pandas as pd
+from ._lazy import plotly_graph_objects as go
+from ._lazy import plotly_io as pio
 from .histograms import uniform_histogram
 from .metrics import ValueHistograms, code_counts, value_histograms
 from .schemes import QuantResult

@@ -21,7 +21,7 @@ from typing import Literal
 
 import numpy as np
 
-from ._checks import as_float_array, check_axis, check_bits, check_choice, check_int
+from ._checks import as_float_array, check_axis, check_bits, check_choice, check_finite, check_int
 from .conventions import Convention, get_convention
 from . import _kernels
 from .histograms import fma_f32
@@ -287,7 +287,10 @@ def _quantize(
     fake: bool = False,
 ) -> np.ndarray:
     _check_params(params)
-    x = x if fake else as_float_array(x)  # fake_quantize has already validated x
+    # fake_quantize has already validated x; for the one-pass kernel the finite check rides on
+    # the kernel's own pass (it counts non-finite values; raised below, same message)
+    in_kernel = not fake and _fused(x, params, rounding, overflow)
+    x = x if fake else as_float_array(x, finite=not in_kernel)
     params.check_fits(x.shape)
     conv = get_convention(convention or params.convention)
     check_choice(rounding, "rounding", ROUNDING_MODES)
@@ -302,8 +305,11 @@ def _quantize(
     if _fused(x, params, rounding, overflow):
         mode = "fma" if zp_first else ("multiply" if multiply else "divide")
         z = 0 if conv.mapping == "amax" else int(zp)
-        return _kernels.quantize_per_tensor(x, float(m), z, params.qmin, params.qmax, mode,
-                                            code_dtype(params.qmin, params.qmax))
+        codes, bad = _kernels.quantize_per_tensor(x, float(m), z, params.qmin, params.qmax, mode,
+                                                  code_dtype(params.qmin, params.qmax))
+        if bad:
+            check_finite(x)
+        return codes
     y = _torch_grid(xb, m, zp, params) if zp_first else onto_grid(xb, m, multiply)
     r = _round(y, rounding, seed)
     if conv.mapping == "amax" or zp_first:
@@ -376,23 +382,30 @@ def fake_quantize(x: object, params: QuantParams, **quantize_options: object) ->
     rounding = quantize_options.get("rounding", "half_even")
     overflow = quantize_options.get("overflow", "saturate")
     conv = get_convention(quantize_options.get("convention") or params.convention)
-    xa = as_float_array(x)
-    if _fused(xa, params, rounding, overflow) and set(quantize_options) <= {"rounding", "overflow", "convention", "seed"}:
+    in_kernel = _fused(x, params, rounding, overflow) and set(quantize_options) <= {"rounding", "overflow",
+                                                                                    "convention", "seed"}
+    xa = as_float_array(x, finite=not in_kernel)  # the kernel counts non-finite values in its pass
+    if in_kernel:
         params.check_fits(xa.shape)
         m, multiply = _multiplier(params, conv)
         if conv.mapping == "amax":
             d = float(m) if float(m) != 0 else 1.0
-            return _kernels.fake_quantize_per_tensor(xa, float(m), 0, params.qmin, params.qmax, "amax", d)
-        mode = "multiply" if multiply else "divide"
-        return _saturate(_kernels.fake_quantize_per_tensor(xa, float(m), int(params.zero_point), params.qmin,
-                                                           params.qmax, mode, params.scale), params)
+            values, bad = _kernels.fake_quantize_per_tensor(xa, float(m), 0, params.qmin, params.qmax, "amax", d)
+        else:
+            mode = "multiply" if multiply else "divide"
+            values, bad = _kernels.fake_quantize_per_tensor(xa, float(m), int(params.zero_point), params.qmin,
+                                                            params.qmax, mode, params.scale)
+            values = _saturate(values, params)
+        if bad:
+            check_finite(xa)
+        return values
     return dequantize(_quantize(xa, params, fake=True, **quantize_options), params)
 
 
 def _fused(x: np.ndarray, params: QuantParams, rounding: str, overflow: str) -> bool:
     """Whether the one-pass kernels (quantlib._kernels) can do this job bit-identically."""
-    return (rounding == "half_even" and overflow == "saturate" and params.per_tensor
-            and params.group_size is None and _kernels.usable(x))
+    return (isinstance(rounding, str) and rounding == "half_even" and isinstance(overflow, str)
+            and overflow == "saturate" and params.per_tensor and params.group_size is None and _kernels.usable(x))
 
 
 def levels(params: QuantParams, max_levels: int = 65536) -> np.ndarray | None:

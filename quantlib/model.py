@@ -17,12 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
+from ._lazy import pandas as pd
+from .data import SAMPLE_DIR
 from .loaders import load_tensors
 from .schemes import SCHEMES, Quantizer
 
-MODEL_PATH = Path(__file__).resolve().parents[1] / "sample_data" / "digits_mlp.npz"
+MODEL_PATH = SAMPLE_DIR / "digits_mlp.npz"
 
 
 @dataclass(frozen=True, eq=False)

@@ -12,9 +12,9 @@ from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from ._checks import as_float_array, check_bits, check_int
+from ._lazy import pandas as pd
 from .calibration import METHODS, calibrate
 from .integer import dequantize, qparams_from_range, quantize
 from .metrics import mse_sqnr

@@ -27,9 +27,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
-import pandas as pd
 
 from ._checks import as_float_array, check_bits, check_choice
+from ._lazy import pandas as pd
 from .calibration import METHODS, calibrate
 from .conventions import CONVENTIONS, get_convention
 from .integer import dequantize, multiplier, onto_grid, qparams_from_range, quantize

@@ -1,0 +1,43 @@
+"""Heavy optional dependencies (pandas, plotly) bound at first use, not at ``import quantlib``.
+
+``from ._lazy import pandas as pd`` behaves like ``import pandas as pd`` for attribute access
+(``pd.DataFrame(...)``, ``isinstance(v, pd.DataFrame)``; annotations are strings under
+``from __future__ import annotations``) but imports pandas only when a function first
+touches it, so ``import quantlib`` and ``python -m quantlib --help`` cost about what numpy
+costs. ml_dtypes and onnx are imported inside the functions that need them; numba by
+:mod:`quantlib._kernels` on the first kernel call.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+from typing import Any
+
+
+class _LazyModule:
+    __slots__ = ("_name", "_module")
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._module: ModuleType | None = None
+
+    def __getattr__(self, attr: str) -> Any:
+        module = self._module
+        if module is None:
+            module = self._module = importlib.import_module(self._name)
+        return getattr(module, attr)
+
+    def __repr__(self) -> str:
+        state = "imported" if self._module is not None else "not imported yet"
+        return f"<lazy module {self._name!r} ({state})>"
+
+
+def lazy_module(name: str) -> Any:
+    """A stand-in for module ``name`` that imports it on the first attribute access."""
+    return _LazyModule(name)
+
+
+pandas = lazy_module("pandas")
+plotly_graph_objects = lazy_module("plotly.graph_objects")
+plotly_io = lazy_module("plotly.io")
