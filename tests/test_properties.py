@@ -1,6 +1,7 @@
 """Hypothesis invariants of the integer engine, for every convention and rounding mode."""
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -12,6 +13,7 @@ finite_f32 = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False, allow_inf
 tensors = hnp.arrays(np.float32, hnp.array_shapes(min_dims=1, max_dims=2, min_side=1, max_side=40), elements=finite_f32)
 conventions = st.sampled_from(sorted(ql.CONVENTIONS))
 bits = st.integers(2, 16)
+pytestmark = pytest.mark.slow  # hypothesis: 150 tensors per invariant
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
