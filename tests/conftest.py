@@ -7,6 +7,13 @@ such as ``normal-n1000-s0``. The test modules import these names directly
 
 Expected values in the reference tests always come from the reference libraries
 (torch, onnxruntime, ModelOpt), never from quantlib.
+
+``sum_rtol(n)`` is the tolerance for comparing two sums of the same ``n`` terms that add in
+different orders. Exact (``==``) comparisons are kept for results that do not depend on an
+order of additions (elementwise roundings, max/min, integer counts); a sum, mean, dot or norm
+is rounded differently by numpy's pairwise sum, a BLAS kernel (OpenBLAS/MKL pick one per CPU:
+Haswell and SkylakeX kernels block and vectorise differently), numba's per-thread chunks or
+a torch reduction, so such a result is compared within the bound its precision gives.
 """
 
 from __future__ import annotations
@@ -20,6 +27,20 @@ import pytest
 # Keep the reference libraries from fighting over the 2 cores.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 warnings.filterwarnings("ignore", category=UserWarning, module=r"torch\.ao\.quantization.*")
+
+def sum_rtol(n: int, dtype: type = np.float64, condition: float = 1.0) -> float:
+    """Largest relative difference between two evaluations of a sum of ``n`` terms in ``dtype``
+    that add them in different orders (pairwise, blocked, SIMD lanes, threads), for terms of
+    one sign; ``condition`` = sum|terms| / |sum| for mixed signs (a dot product's terms included).
+
+    Each evaluation is within gamma_n * sum|terms| of the exact sum, gamma_n = n u / (1 - n u),
+    u = eps / 2 (Higham, *Accuracy and Stability of Numerical Algorithms*, 2nd ed., §3.1, §4.2;
+    n rather than n - 1 leaves room for one rounded product per term), so two evaluations
+    differ by at most 2 gamma_n ~ n eps of the sum. It is a worst case, valid on any CPU.
+    """
+    u = float(np.finfo(dtype).eps) / 2
+    return 2 * n * u / (1 - n * u) * condition
+
 
 #: The power-of-two step of the ``ties`` tensors: every value is a multiple of TIE_SCALE / 2.
 TIE_SCALE = 2.0**-5

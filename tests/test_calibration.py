@@ -96,6 +96,7 @@ def kl_histograms(draw):
     return np.histogram(x, nbins, (-t, t))[0].astype(np.int64), nq
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None)
 @given(kl_histograms(), st.booleans())
 def test_prefix_kl_is_within_its_bound_of_the_exact_kl(case, integer_expansion):
@@ -114,6 +115,7 @@ def test_prefix_kl_is_within_its_bound_of_the_exact_kl(case, integer_expansion):
     assert np.all(np.abs(kl[trusted] - exact[trusted]) <= bound[trusted])
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None)
 @given(kl_histograms(), st.booleans())
 def test_kl_search_equals_the_brute_force_first_minimum(case, integer_expansion):

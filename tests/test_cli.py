@@ -1,7 +1,15 @@
-"""``python -m quantlib report``, run as a user would: a subprocess, its exit code, stdout, stderr and files."""
+"""``python -m quantlib report``, run as a user would: a subprocess, its exit code, stdout, stderr and files.
+
+A fresh interpreter takes ~2 s to start and import quantlib, so the many error cases call
+``quantlib.cli.main`` in this process with the same arguments (stdout, stderr and the exit status
+are what the subprocess prints and returns); each kind of run - a report, --help, a bad file, a usage
+error - is also made once as a real subprocess.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import subprocess
 import sys
 from html.parser import HTMLParser
@@ -12,6 +20,7 @@ import pandas as pd
 import pytest
 
 import quantlib as ql
+from quantlib.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 BLOG = ROOT / "sample_data" / "blog_example.csv"
@@ -21,6 +30,17 @@ DIGITS = ROOT / "sample_data" / "digits_mlp.npz"
 def cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "quantlib", *map(str, args)], cwd=cwd, capture_output=True,
                           text=True, timeout=120, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+
+
+def cli_in_process(*args: str) -> subprocess.CompletedProcess:
+    """What ``cli`` gives, from ``quantlib.cli.main`` in this process (argparse's exit becomes the status)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main([str(a) for a in args])
+        except SystemExit as exc:
+            code = exc.code
+    return subprocess.CompletedProcess(["python", "-m", "quantlib", *map(str, args)], code, out.getvalue(), err.getvalue())
 
 
 class _Cells(HTMLParser):
@@ -90,12 +110,12 @@ def test_report_prints_the_table_and_writes_csv_and_html(tmp_path):
 
 
 def test_blog_example_and_every_tensor_of_an_npz():
-    r = cli("report", BLOG, "--schemes", "fixed_point,histogram", "--bits", "8")
+    r = cli_in_process("report", BLOG, "--schemes", "fixed_point,histogram", "--bits", "8")
     assert r.returncode == 0 and "blog_example" in r.stdout and "fixed_point" in r.stdout
-    r = cli("report", DIGITS, "--schemes", "symmetric")
+    r = cli_in_process("report", DIGITS, "--schemes", "symmetric")
     assert r.returncode == 0, r.stderr
     assert len(r.stdout.strip().splitlines()) == 1 + len(ql.load_tensors(DIGITS))
-    r = cli("report", DIGITS, "--tensor", "fc1.weight", "--schemes", "q8_0,fp8_e4m3fn", "--bits", "3")
+    r = cli_in_process("report", DIGITS, "--tensor", "fc1.weight", "--schemes", "q8_0,fp8_e4m3fn", "--bits", "3")
     lines = r.stdout.strip().splitlines()
     assert r.returncode == 0 and len(lines) == 3 and all(" - " in ln for ln in lines[1:])  # --bits ignored
 
@@ -105,7 +125,7 @@ def test_help_documents_the_report_command():
     assert r.returncode == 0
     for needle in ("FILE", "--tensor", "--schemes", "--bits", "--csv", "--html", ".safetensors", "bits per element"):
         assert needle in r.stdout
-    top = cli("--help")
+    top = cli_in_process("--help")
     assert top.returncode == 0 and "report" in top.stdout
 
 
@@ -128,16 +148,21 @@ def _pickled(path: Path) -> Path:
     (lambda d: BLOG, ("--csv", "/nonexistent/dir/out.csv"), ("cannot write /nonexistent/dir/out.csv",)),
 ], ids=["missing", "pickle", "extension", "safetensors", "nan", "unknown-scheme", "unknown-tensor", "bits", "unwritable"])
 def test_bad_input_gives_one_line_and_a_non_zero_exit(tmp_path, make, args, needles):
-    assert_one_line_error(cli("report", make(tmp_path), *args), *needles)
+    assert_one_line_error(cli_in_process("report", make(tmp_path), *args), *needles)
+
+
+def test_bad_input_and_usage_errors_are_one_line_in_a_real_process(tmp_path):
+    assert_one_line_error(cli("report", _pickled(tmp_path / "evil.npy")), "evil.npy", "pickled")
+    assert_one_line_error(cli("frobnicate"), "(see --help)", code=2)
 
 
 @pytest.mark.parametrize("args", [("report",), ("report", "x.npy", "--bits", "eight"), ("frobnicate",)],
                          ids=["no-file", "bits-not-a-number", "unknown-command"])
 def test_usage_errors_are_one_line_with_exit_2(args):
-    assert_one_line_error(cli(*args), "(see --help)", code=2)
+    assert_one_line_error(cli_in_process(*args), "(see --help)", code=2)
 
 
 def test_a_scheme_that_cannot_apply_names_the_scheme_and_tensor(tmp_path):
     f = tmp_path / "huge.npy"
     np.save(f, np.array([1e7, -3e7, 5.0] * 32, np.float32))  # float16 block scales overflow in q4_0
-    assert_one_line_error(cli("report", f, "--schemes", "symmetric,q4_0"), "q4_0", "'huge'")
+    assert_one_line_error(cli_in_process("report", f, "--schemes", "symmetric,q4_0"), "q4_0", "'huge'")

@@ -27,6 +27,7 @@ tensors = hnp.arrays(np.float32, shapes, elements=finite32) | hnp.arrays(
     lambda s, v: np.full(s, v, np.float32), shapes, st.sampled_from([0.0, 1e-30, -3.5, 1e30]))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(ql.SCHEMES))
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(x=tensors)

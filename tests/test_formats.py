@@ -25,6 +25,9 @@ NEW_SCHEMES = (
 )
 X = np.random.default_rng(5).standard_normal((32, 64)).astype(np.float32)
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# a test parametrized over formats (and options) is one hypothesis run per case: 25 tensors of up to
+# 70 x 70 values each, so a family still sees 100-300 tensors
+PER_CASE = settings(SETTINGS, max_examples=25)
 finite = st.floats(-1e4, 1e4, allow_nan=False, allow_infinity=False, width=32)
 tensors = hnp.arrays(np.float32, hnp.array_shapes(min_dims=1, max_dims=2, min_side=1, max_side=70), elements=finite)
 
@@ -103,7 +106,8 @@ def test_bit_sweeps_run_for_every_width(name):
 
 
 # ------------------------------------------------------------------------------ floats
-@SETTINGS
+@pytest.mark.slow
+@PER_CASE
 @pytest.mark.parametrize("fmt", list(fm.FLOATS))
 @given(x=tensors)
 def test_float_cast_is_nearest_value_and_idempotent(fmt, x):
@@ -115,7 +119,8 @@ def test_float_cast_is_nearest_value_and_idempotent(fmt, x):
     np.testing.assert_array_equal(ql.Quantizer(fmt)(r.dequantized).dequantized, r.dequantized)
 
 
-@SETTINGS
+@pytest.mark.slow
+@PER_CASE
 @pytest.mark.parametrize("fmt", ["fp8_e4m3fn", "fp8_e5m2fnuz", "fp6_e3m2", "fp4_e2m1", "bf16"])
 @given(x=tensors)
 def test_per_tensor_scaling_maps_amax_to_max_and_rounds_to_nearest_scaled_value(fmt, x):
@@ -154,7 +159,8 @@ def mx_element_levels(f: fm.MXFormat) -> np.ndarray:
     return np.unique(v[np.isfinite(v)])
 
 
-@SETTINGS
+@pytest.mark.slow
+@PER_CASE
 @pytest.mark.parametrize("fmt", list(fm.MX_FORMATS))
 @pytest.mark.parametrize("ties", fm.MX_TIES)
 @given(x=tensors)
@@ -172,7 +178,8 @@ def test_mx_elements_are_nearest_and_the_scale_is_the_shared_power_of_two(fmt, t
     np.testing.assert_array_equal(fm.mx_quantize(r.dequantized, fmt, ties=ties).dequantized, r.dequantized)
 
 
-@SETTINGS
+@pytest.mark.slow
+@PER_CASE
 @pytest.mark.parametrize("fmt", list(fm.MX_FORMATS))
 @given(x=tensors)
 def test_mx_ceil_exponent_never_saturates(fmt, x):
@@ -214,6 +221,7 @@ def test_a_short_last_block_is_quantized_on_its_own(name):
 
 
 # ------------------------------------------------------------------------------- nvfp4
+@pytest.mark.slow
 @SETTINGS
 @given(x=tensors)
 def test_nvfp4_elements_are_nearest_e2m1_values_of_their_block(x):
@@ -226,7 +234,8 @@ def test_nvfp4_elements_are_nearest_e2m1_values_of_their_block(x):
 
 
 # ------------------------------------------------------------------------ bitsandbytes
-@SETTINGS
+@pytest.mark.slow
+@PER_CASE
 @pytest.mark.parametrize("fmt", list(fm.BNB_FORMATS))
 @pytest.mark.parametrize("block_size", [32, 64, 256])
 @given(x=tensors)
@@ -243,7 +252,8 @@ def test_bnb_values_are_nearest_codebook_entries_times_absmax(fmt, block_size, x
 
 
 # -------------------------------------------------------------------------------- ggml
-@SETTINGS
+@pytest.mark.slow
+@PER_CASE
 @pytest.mark.parametrize("fmt", list(fm.GGML_FORMATS))
 @given(x=tensors)
 def test_ggml_codes_in_range_and_error_within_half_a_step(fmt, x):
@@ -265,6 +275,7 @@ def test_ggml_codes_in_range_and_error_within_half_a_step(fmt, x):
 
 
 # ------------------------------------------------------------------------ group-wise int
+@pytest.mark.slow
 @SETTINGS
 @given(x=hnp.arrays(np.float32, st.sampled_from([(128,), (4, 64), (2, 3, 32)]), elements=finite),
        bits=st.integers(2, 8), symmetric=st.booleans(), group=st.sampled_from([32, 64, 128]))
@@ -290,7 +301,8 @@ def test_int_group_pads_a_short_last_group():
 
 
 # -------------------------------------------------------------------------- non-uniform
-@SETTINGS
+@pytest.mark.slow
+@PER_CASE
 @pytest.mark.parametrize("name", ["quantile", "lloyd_max", "log2"])
 @given(x=tensors, bits=st.integers(2, 6))
 def test_codebook_schemes_round_to_the_nearest_level_and_are_idempotent(name, x, bits):
@@ -304,6 +316,7 @@ def test_codebook_schemes_round_to_the_nearest_level_and_are_idempotent(name, x,
     np.testing.assert_array_equal(codes, r.codes)
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(x=tensors, bits=st.integers(2, 5))
 def test_lloyd_max_never_does_worse_than_its_quantile_start(x, bits):

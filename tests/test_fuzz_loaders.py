@@ -4,12 +4,15 @@ import io
 import time
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from onnx import helper, numpy_helper
 from safetensors.numpy import save as st_save
 
 import quantlib as ql
+
+pytestmark = pytest.mark.slow  # a fuzz run: FUZZ_EXAMPLES (400) mutated files
 
 W = np.random.default_rng(0).standard_normal((6, 5)).astype(np.float32)
 

@@ -1,16 +1,19 @@
 """Hypothesis invariants of the integer engine, for every convention and rounding mode."""
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import quantlib as ql
+from conftest import sum_rtol
 
 finite_f32 = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False, allow_infinity=False, width=32)
 tensors = hnp.arrays(np.float32, hnp.array_shapes(min_dims=1, max_dims=2, min_side=1, max_side=40), elements=finite_f32)
 conventions = st.sampled_from(sorted(ql.CONVENTIONS))
 bits = st.integers(2, 16)
+pytestmark = pytest.mark.slow  # hypothesis: 150 tensors per invariant
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -77,7 +80,9 @@ def test_clipping_and_rounding_mse_sum_to_mse(x, b, symmetric):
     m = ql.metrics(x, ql.dequantize(codes, p), p, codes=codes)
     assert m.clipping_mse + m.rounding_mse == m.mse
     direct = np.mean((x.astype(np.float64) - ql.dequantize(codes, p)) ** 2)
-    assert np.isclose(m.mse, direct, rtol=1e-12, atol=0)
+    # the same float64 squared errors, summed in another order (BLAS dot vs pairwise), then / n;
+    # m.mse adds the clipped and the rest's sums, each divided by n: a few roundings more
+    assert np.isclose(m.mse, direct, rtol=sum_rtol(x.size + 4), atol=0)
 
 
 @SETTINGS

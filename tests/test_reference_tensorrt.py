@@ -94,7 +94,7 @@ ENTROPY_CASES = (
     [pytest.param(256, *c.values, id=f"{c.id}-b256") for c in cases(KINDS, sizes=(1000,)) + cases(REGULAR_KINDS, sizes=(5000,), seeds=(2,), scales=(3e-4,))]
     + [pytest.param(512, *c.values, id=f"{c.id}-b512") for c in cases(("normal", "outliers", "bimodal", "ties"), sizes=(100, 100_000), seeds=(1,))]
     # 2048 bins: ModelOpt's pure-Python search takes ~1.3 s, so one case
-    + [pytest.param(2048, *c.values, id=f"{c.id}-b2048") for c in cases(("bimodal",), sizes=(1000,), seeds=(4,))]
+    + [pytest.param(2048, *c.values, id=f"{c.id}-b2048", marks=pytest.mark.slow) for c in cases(("bimodal",), sizes=(1000,), seeds=(4,))]
 )
 
 

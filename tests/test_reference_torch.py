@@ -265,8 +265,8 @@ HIST_CASES = (
     [pytest.param(sch, *c.values, id=f"{c.id}-{sch}") for sch in HIST_SCHEMES for c in HIST_CASES]
     # 1e-30 / 1e30 magnitudes make torch's float32 L2 norms 0 / inf and its Python search
     # walk ~1e5 steps (~1 s), so one scheme each
-    + [pytest.param("quint8-affine", *c.values, id=f"{c.id}-quint8-affine") for c in cases(("tiny",), sizes=(500,))]
-    + [pytest.param("qint8-symmetric", *c.values, id=f"{c.id}-qint8-symmetric") for c in cases(("huge",), sizes=(500,))],
+    + [pytest.param("quint8-affine", *c.values, id=f"{c.id}-quint8-affine", marks=pytest.mark.slow) for c in cases(("tiny",), sizes=(500,))]
+    + [pytest.param("qint8-symmetric", *c.values, id=f"{c.id}-qint8-symmetric", marks=pytest.mark.slow) for c in cases(("huge",), sizes=(500,))],
 )
 def test_histogram_observer_qparams(scheme, kind, n, seed, scale):
     dtype, qscheme, _, symmetric, signed = SCHEMES[scheme]
