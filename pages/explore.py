@@ -14,13 +14,11 @@ schemes = list(ql.SCHEMES)
 
 controls, view = st.columns([1, 3], gap="medium")
 with controls:
-    ui.bind("scheme", "symmetric", ui.parse_choice(schemes))
-    scheme = st.selectbox("Scheme", schemes, key="scheme",
+    scheme = st.selectbox("Scheme", schemes, index=schemes.index("symmetric"), key="scheme", **ui.KEEP,
                           help="Every scheme in the registry; its own settings appear below.")
     spec = ql.SCHEMES[scheme]
     st.caption(spec.description)
-    ui.bind("bins", 2048, ui.parse_number(int, 8, 8192))
-    bins = st.slider("Histogram bins", 8, 8192, key="bins", step=8,
+    bins = st.slider("Histogram bins", 8, 8192, value=2048, key="bins", step=8, **ui.KEEP,
                      help="Bin count for the plots, and for the histogram-based calibrators and the histogram scheme.")
     names = {s.name for s in spec.settings}
     settings = {}
@@ -40,15 +38,14 @@ with controls:
                     st.session_state[f"{scheme}.scale"] = float(auto.params.scale)
                     st.session_state[f"{scheme}.zero_point"] = int(auto.params.zero_point)
 
-        ui.bind(f"{scheme}.manual", False, ui.parse_bool)
-        manual = st.toggle("Manual scale and zero-point", key=f"{scheme}.manual", on_change=prefill,
+        manual = st.toggle("Manual scale and zero-point", value=False, key=f"{scheme}.manual", on_change=prefill,
+                           **ui.KEEP,
                            help="Off: calibrated from the data. On: type your own (starts from the calibrated values).")
         if manual:
-            ui.bind(f"{scheme}.scale", 0.01, ui.parse_number(float))
-            ui.bind(f"{scheme}.zero_point", 0, ui.parse_number(int))
-            settings["scale"] = float(st.number_input("scale", key=f"{scheme}.scale", format="%.8g",
-                                                      help="Step between levels; must be finite and > 0."))
-            settings["zero_point"] = int(st.number_input("zero-point", key=f"{scheme}.zero_point", step=1,
+            settings["scale"] = float(st.number_input("scale", value=0.01, key=f"{scheme}.scale", format="%.8g",
+                                                      **ui.KEEP, help="Step between levels; must be finite and > 0."))
+            settings["zero_point"] = int(st.number_input("zero-point", value=0, key=f"{scheme}.zero_point", step=1,
+                                                         **ui.KEEP,
                                                          help="Code that represents 0; must lie in [qmin, qmax]."))
 
 try:
@@ -59,7 +56,6 @@ try:
         m = ui.scheme_metrics(source, scheme, settings, bins)
 except (ValueError, TypeError) as exc:
     view.error(f"These settings cannot be applied: {ui.plain(exc)}")
-    ui.publish_url()
     st.stop()
 
 # deltas against the previous, different configuration
@@ -105,8 +101,8 @@ with view:
 
 st.subheader("Error curves")
 curves = st.columns(2)
-ui.bind("curve_metric", "sqnr_db", ui.parse_choice(list(ql.sweeps.METRIC_COLUMNS)))
-metric = curves[0].selectbox("Metric", ql.sweeps.METRIC_COLUMNS, key="curve_metric",
+metric = curves[0].selectbox("Metric", ql.sweeps.METRIC_COLUMNS, key="curve_metric", **ui.KEEP,
+                             index=ql.sweeps.METRIC_COLUMNS.index("sqnr_db"),
                              help="Metric drawn against bit width and against the clipping threshold.")
 try:
     with st.spinner("Sweeping bit widths…"):
@@ -129,5 +125,3 @@ with st.expander("Downloads", expanded=False):
     ui.downloads("Figures (.html)", [(f"{n} .html", f"{stem}_{n}.html", (lambda f=f: export.figure_html(f)), "text/html")
                                      for n, f in figs.items()])
     ui.snippet(export.python_snippet(ui.source_dict(source), [(scheme, settings)]), key="explore.snippet")
-
-ui.publish_url()

@@ -41,15 +41,13 @@ schemes = list(ql.SCHEMES)
 
 controls, view = st.columns([1, 3], gap="medium")
 with controls:
-    ui.bind("formats.scheme", DEFAULT_SCHEME, ui.parse_choice(schemes))
-    scheme = st.selectbox("Format", schemes, key="formats.scheme",
+    scheme = st.selectbox("Format", schemes, index=schemes.index(DEFAULT_SCHEME), key="formats.scheme", **ui.KEEP,
                           help="Any registry scheme; its own settings appear below. Its grid, dynamic range and "
                                "how the tensor lands on it are shown on the right.")
     spec = ql.SCHEMES[scheme]
     st.caption(spec.description)
     settings = {s.name: ui.setting_widget(scheme, s, prefix="formats.") for s in spec.settings if not s.optional}
-    ui.bind("formats.overlay", DEFAULT_OVERLAY, ui.parse_choices(schemes))
-    overlay = st.multiselect("Overlay formats", schemes, key="formats.overlay",
+    overlay = st.multiselect("Overlay formats", schemes, default=DEFAULT_OVERLAY, key="formats.overlay", **ui.KEEP,
                              help="Draw these formats' grids (at their default settings, on the same tensor) next "
                                   "to the chosen one, in the grid and density plots.")
 
@@ -60,7 +58,6 @@ try:
         m = ui.scheme_metrics(source, scheme, settings)
 except (ValueError, TypeError) as exc:
     view.error(f"These settings cannot be applied: {exc}")
-    ui.publish_url()
     st.stop()
 grid = land.grid
 
@@ -145,5 +142,3 @@ with st.expander("Downloads", expanded=False):
         *((f"{n} .html", f"formats_{scheme}_{n}.html", (lambda f=f: export.figure_html(f)), "text/html")
           for n, f in figs.items()),
     ])
-
-ui.publish_url()
