@@ -22,6 +22,10 @@ DIST_OPTIONS = {
     "student_t": (("dof", 3.0, 1.0, 100.0, "Degrees of freedom: lower means heavier tails."),),
 }
 SOURCES = ("synthetic", "sample", "upload")
+#: The data-source controls and their defaults (the sample tensor's is the first name, see data_source).
+PANEL = {"data.source": "synthetic", "data.sample": None, "data.distribution": "normal", "data.size": 2**16,
+         "data.seed": 0, "data.layout": "vector",
+         **{f"data.{name}": default for opts in DIST_OPTIONS.values() for name, default, *_ in opts}}
 UPLOAD_TYPES = ["npy", "npz", "csv", "safetensors", "onnx"]
 
 #: Passed to every control: its value lives in the URL under its key (a copied link reproduces the
@@ -113,12 +117,30 @@ def _upload_panel() -> tuple | None:
     return (("source", "upload"), ("id", f.file_id), ("name", name))
 
 
+def _carry_link_values() -> bool:
+    """Work-around for Streamlit 1.67: a panel control whose value came from the link, and was
+    not set since, comes up at its default on the first other page opened (the value is still in
+    session state). Assigned once, on the session's second run, the value carries. Returns True
+    when that run is already on another page and its link lacks a carried value: the caller
+    reruns once, and the link gets it (a page switch carries no click to lose)."""
+    if "_carried" in st.session_state:
+        return False
+    kept = {k: st.session_state[k] for k in PANEL if k in st.session_state}
+    if not kept:  # the session's first run: nothing drawn yet
+        return False
+    st.session_state["_carried"] = True
+    for k, v in kept.items():
+        st.session_state[k] = v
+    return any(v != PANEL[k] and k not in st.query_params for k, v in kept.items() if PANEL[k] is not None)
+
+
 def data_source() -> tuple | None:
     """Sidebar panel shared by every page (its controls keep one value across pages); returns a
     hashable description of the tensor (None while the upload source has no file yet)."""
     with st.sidebar:
         st.header("Data source")
-        src = st.radio("Source", SOURCES, index=0, key="data.source", horizontal=True, **KEEP,
+        src = st.radio("Source", SOURCES, index=SOURCES.index(PANEL["data.source"]), key="data.source",
+                       horizontal=True, **KEEP,
                        help="Synthetic distributions, tensors shipped in sample_data/, or your own file.")
         if src == "upload":
             return _upload_panel()
@@ -129,16 +151,16 @@ def data_source() -> tuple | None:
             st.caption(_summary(ql.sample_tensors()[name]))
             return (("source", "sample"), ("name", name))
         dists = list(ql.DISTRIBUTIONS)
-        dist = st.selectbox("Distribution", dists, index=dists.index("normal"), key="data.distribution", **KEEP,
-                            help="Synthetic distribution to quantize.")
+        dist = st.selectbox("Distribution", dists, index=dists.index(PANEL["data.distribution"]),
+                            key="data.distribution", **KEEP, help="Synthetic distribution to quantize.")
         options = []
         for name, default, lo, hi, helptext in DIST_OPTIONS.get(dist, ()):
             value = st.number_input(name.replace("_", " "), lo, hi, value=default, key=f"data.{name}", format="%.6g",
                                     help=helptext, **KEEP)
             options.append((name, float(value)))
-        size = st.select_slider("Size", SIZES, value=2**16, key="data.size", **KEEP,
+        size = st.select_slider("Size", SIZES, value=PANEL["data.size"], key="data.size", **KEEP,
                                 help="Number of values, 1 K … 16 M (a 4096×4096 layer).")
-        seed = st.number_input("Seed", 0, 2**31 - 1, value=0, key="data.seed", **KEEP,
+        seed = st.number_input("Seed", 0, 2**31 - 1, value=PANEL["data.seed"], key="data.seed", **KEEP,
                                help="Same settings and seed, same tensor.")
         layout = st.radio("Layout", ["vector", "matrix"], index=0, key="data.layout", horizontal=True, **KEEP,
                           help="matrix: a square-ish 2-D weight (rows = channels), for per-channel / per-group.")
@@ -153,7 +175,10 @@ def data_source() -> tuple | None:
 
 def require_source() -> tuple:
     """The data source, or stop the page (with the panel's message) when there is none yet."""
+    relink = _carry_link_values()
     source = data_source()
+    if relink:
+        st.rerun()
     if source is None:
         st.stop()
     return source
