@@ -75,6 +75,20 @@ def card(col, label, key, fmt, unit="", better="higher"):
 
 
 with view:
+    # The charts are sent first, so the browser starts loading Plotly before it lays out the
+    # formulas and cards that sit above them.
+    head, charts = st.container(), st.container()
+with charts:
+    figs = {
+        "distribution": figures.distribution_figure(x, result, bins, hists),
+        "codes": figures.codes_figure(result),
+        "error": figures.error_figure(x, result, bins),
+        "transfer": figures.transfer_figure(x, result),
+    }
+    row1, row2 = st.columns(2), st.columns(2)
+    for col, name in zip([*row1, *row2], figs):
+        col.plotly_chart(figs[name], width="stretch", key=f"fig.{name}")
+with head:
     st.latex(spec.formula)
     if spec.live_formula is not None:
         st.latex(spec.live_formula(result))
@@ -89,15 +103,6 @@ with view:
     st.caption(f"{m['levels_used']:,} levels used · code entropy {m['code_entropy_bits']:.2f} bits · "
                f"{m['bits_per_element']:.3f} bits per element · tensor shape {x.shape}")
 
-    figs = {
-        "distribution": figures.distribution_figure(x, result, bins, hists),
-        "codes": figures.codes_figure(result),
-        "error": figures.error_figure(x, result, bins),
-        "transfer": figures.transfer_figure(x, result),
-    }
-    row1, row2 = st.columns(2), st.columns(2)
-    for col, name in zip([*row1, *row2], figs):
-        col.plotly_chart(figs[name], width="stretch", key=f"fig.{name}")
 
 st.subheader("Error curves")
 curves = st.columns(2)
