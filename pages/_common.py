@@ -184,6 +184,27 @@ def require_source() -> tuple:
     return source
 
 
+def defer_rest(page: str, note: str) -> bool:
+    """True on the session's first run of ``page``: the caller stops there, and what follows (the
+    sweeps) is drawn by a full rerun that the browser asks for a second after it got this run (a
+    fragment timer; a full rerun clears it). The server then does not compete with the browser
+    for the CPU while the browser lays out the first view. ``note`` stands in meanwhile."""
+    if st.session_state.get(f"{page}.started"):
+        st.session_state.pop("_deferred", None)
+        return False
+    st.session_state[f"{page}.started"] = st.session_state[f"{page}.armed"] = True
+    st.session_state["_deferred"] = page  # read by the tests' open_app, which has no browser timer
+    st.caption(note)
+
+    @st.fragment(run_every=1.0)
+    def rest() -> None:
+        if not st.session_state.pop(f"{page}.armed", False):  # not its first call, in this run
+            st.rerun()
+
+    rest()
+    return True
+
+
 def source_dict(source: tuple) -> dict[str, Any]:
     d = dict(source)
     if "options" in d:

@@ -103,6 +103,8 @@ with head:
     st.caption(f"{m['levels_used']:,} levels used · code entropy {m['code_entropy_bits']:.2f} bits · "
                f"{m['bits_per_element']:.3f} bits per element · tensor shape {x.shape}")
 
+if ui.defer_rest("explore", "Error curves against bit width and clipping threshold follow…"):
+    st.stop()
 
 st.subheader("Error curves")
 curves = st.columns(2)

@@ -121,9 +121,10 @@ APP = str(Path(__file__).resolve().parents[1] / "app.py")
 
 
 def open_app(page: str = "explore", query: Mapping[str, str | list[str]] | None = None, *,
-             timeout: float = 180) -> AppTest:
-    """The app after its first run on ``page`` (a file name in pages/, without .py), opened from a
-    link whose query string is ``query``; the run must not raise."""
+             timeout: float = 180, settle: bool = True) -> AppTest:
+    """The app on ``page`` (a file name in pages/, without .py), opened from a link whose query
+    string is ``query``; no run may raise. With ``settle``, also the follow-up run that a page
+    leaves its slow rest to (pages/_common.defer_rest), which a browser asks for by itself."""
     from streamlit.testing.v1 import AppTest
 
     at = AppTest.from_file(APP, default_timeout=timeout)
@@ -132,5 +133,14 @@ def open_app(page: str = "explore", query: Mapping[str, str | list[str]] | None 
     if page != "explore":
         at.switch_page(f"pages/{page}.py")
     at.run()
+    if settle:
+        settle_app(at)
     assert not at.exception, at.exception
+    return at
+
+
+def settle_app(at: AppTest) -> AppTest:
+    """Run the follow-up run a page left its slow rest to, if it did (see ``open_app``)."""
+    if "_deferred" in at.session_state:
+        at.run()
     return at
