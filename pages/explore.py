@@ -89,9 +89,10 @@ with charts:
     for col, name in zip([*row1, *row2], figs):
         col.plotly_chart(figs[name], width="stretch", key=f"fig.{name}")
 with head:
-    st.latex(spec.formula)
-    if spec.live_formula is not None:
-        st.latex(spec.live_formula(result))
+    if st.session_state.get("explore.started"):  # a session's first run leaves KaTeX to the next (ui.defer_rest)
+        st.latex(spec.formula)
+        if spec.live_formula is not None:
+            st.latex(spec.live_formula(result))
     c = [*st.columns(3), *st.columns(3)]
     card(c[0], "SQNR", "sqnr_db", ".2f", " dB")
     card(c[1], "MSE", "mse", ".3g", better="lower")

@@ -39,12 +39,12 @@ def test_explore_default_view_shows_real_numbers_and_all_figures():
     expected = ql.Quantizer("symmetric", num_bins=2048)(X).metrics(X)
     assert metric(at, "SQNR") == f"{expected.sqnr_db:.2f} dB"
     assert metric(at, "MSE") == f"{expected.mse:.3g}"
-    assert len(at.latex) == 2
-    # a session's first run draws the main view; the error curves follow in the next run, which
-    # the browser asks for a second later (AppTest runs no browser timers: run again)
-    assert len(at.get("plotly_chart")) == 4 and any("follow" in c.value for c in at.caption)
+    # a session's first run draws the main view; the formulas and error curves follow in the next
+    # run, which the browser asks for a second later (AppTest runs no browser timers: run again)
+    assert len(at.get("plotly_chart")) == 4 and any("follow" in c.value for c in at.caption) and not at.latex
     at.run()
     assert len(at.get("plotly_chart")) == 6  # 4 views + 2 error curves
+    assert len(at.latex) == 2
     assert metric(at, "SQNR") == f"{expected.sqnr_db:.2f} dB"
 
 
