@@ -1,22 +1,20 @@
-"""Shared UI pieces: URL-backed widget state, the data-source panel, setting widgets,
-cached engine calls and download buttons. Pages stay thin; all math is in quantlib."""
+"""Shared UI pieces: page start, the data-source panel, setting widgets, cached engine calls
+and download buttons. Pages stay thin; all math is in quantlib."""
 
 from __future__ import annotations
 
 import json
-import runpy
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import streamlit as st
 
+import pages
 import quantlib as ql
 from quantlib import export
 from quantlib.metrics import ValueHistograms, value_histograms
 
-APP_PATH = Path(__file__).resolve().parents[1] / "app.py"
 SIZES = [2**k for k in range(10, 25, 2)]  # 1 K ... 16 M, log steps
 DIST_OPTIONS = {
     "normal_with_outliers": (("outlier_fraction", 0.001, 1e-6, 0.2, "Share of values that are outliers."),
@@ -24,68 +22,35 @@ DIST_OPTIONS = {
     "student_t": (("dof", 3.0, 1.0, 100.0, "Degrees of freedom: lower means heavier tails."),),
 }
 SOURCES = ("synthetic", "sample", "upload")
+#: The data-source controls and their defaults (the sample tensor's is the first name, see data_source).
+PANEL = {"data.source": "synthetic", "data.sample": None, "data.distribution": "normal", "data.size": 2**16,
+         "data.seed": 0, "data.layout": "vector",
+         **{f"data.{name}": default for opts in DIST_OPTIONS.values() for name, default, *_ in opts}}
 UPLOAD_TYPES = ["npy", "npz", "csv", "safetensors", "onnx"]
 
-
-# ------------------------------------------------------------------ URL state
-def _encode(v: Any) -> str:
-    if v is None:
-        return "none"
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, float):
-        return repr(v)
-    if isinstance(v, (list, tuple)):
-        return ",".join(map(str, v))
-    return str(v)
+#: Passed to every control: its value lives in the URL under its key (a copied link reproduces the
+#: view; Streamlit leaves values at their default out and drops a link value the widget would not
+#: accept) and is kept for the whole session, across runs that do not draw it and page switches.
+KEEP: dict[str, Any] = {"bind": "query-params", "persist_state": "session"}
 
 
-def parse_bool(raw: str) -> bool:
-    if raw not in ("true", "false"):
-        raise ValueError("expected true or false")
-    return raw == "true"
+def start_page() -> None:
+    """Call first on every page.
 
-
-def parse_choice(options: list[Any], cast: Callable[[str], Any] = str) -> Callable[[str], Any]:
-    def parse(raw: str) -> Any:
-        v = cast(raw)
-        if v not in options:
-            raise ValueError(f"allowed: {options[:12]}{' …' if len(options) > 12 else ''}")
-        return v
-
-    return parse
-
-
-def parse_choices(options: list[str]) -> Callable[[str], list[str]]:
-    """A comma-separated list, each item one of ``options`` (an empty string is an empty list)."""
-    one = parse_choice(options)
-
-    def parse(raw: str) -> list[str]:
-        return [one(v) for v in raw.split(",")] if raw else []
-
-    return parse
-
-
-def parse_number(cast: type, lo: float | None = None, hi: float | None = None) -> Callable[[str], Any]:
-    def parse(raw: str) -> Any:
-        v = cast(raw)
-        if cast is float and not np.isfinite(v):
-            raise ValueError("must be finite")
-        if (lo is not None and v < lo) or (hi is not None and v > hi):
-            raise ValueError(f"allowed range [{lo}, {hi}]")
-        return v
-
-    return parse
-
-
-def parse_setting(s: ql.Setting) -> Callable[[str], Any]:
-    def parse(raw: str) -> Any:
-        if s.optional and raw == "none":
-            return None
-        value = parse_bool(raw) if s.type is bool else s.type(raw)
-        return s.validate(value)
-
-    return parse
+    Streamlit treats a folder named ``pages/`` next to the entrypoint as an old-style multipage
+    app until ``st.navigation`` is first called in the server's life (AppTest: in every run):
+    a link such as ``/compare`` opened first then runs this page alone, without app.py's page
+    config and menu, and keeps doing so. A session whose first run did not come through app.py
+    calls ``st.navigation`` here, which ends that mode for every session (as documented), and
+    reruns through app.py; its first run has no click to lose. Later unrouted runs (AppTest's)
+    just draw the page.
+    """
+    routed = st.session_state.pop("_routed", False)
+    if not routed and "_started" not in st.session_state:
+        st.session_state["_started"] = True
+        st.navigation(pages.menu(), position="top")
+        st.rerun()
+    st.session_state["_started"] = True
 
 
 _MARKDOWN = str.maketrans({c: "\\" + c for c in "\\`*_{}[]()<>#+-.!|~$"})
@@ -95,80 +60,6 @@ def plain(text: object) -> str:
     """``text`` with every Markdown character escaped, so file names, tensor names and other
     user-supplied strings show as typed (no links, no formatting, no HTML)."""
     return str(text).translate(_MARKDOWN)
-
-
-def bind(key: str, default: Any, parse: Callable[[str], Any]) -> None:
-    """Seed ``st.session_state[key]`` from the URL (validated) or ``default``, once per session,
-    and mark ``key`` to be written back to the URL by :func:`publish_url`."""
-    bound = st.session_state.setdefault("_url_keys", {})
-    bound[key] = True
-    st.session_state.setdefault("_bound", set()).add(key)
-    if key in st.session_state:
-        return
-    raw = st.query_params.get(key)
-    value = default
-    if raw is not None:
-        try:
-            value = parse(raw)
-        except (ValueError, TypeError, OverflowError) as exc:
-            why = str(exc) if len(str(exc)) <= 200 else f"{str(exc)[:199]}…"
-            st.session_state.setdefault("_url_errors", []).append(f"{key}={raw[:60]} ignored: {why}")
-    st.session_state[key] = value
-
-
-def start_page() -> None:
-    """Call first on every page: make sure the run went through app.py, and forget the
-    previous page's URL keys.
-
-    Streamlit treats a folder named ``pages/`` next to the main script as an old-style
-    multipage app until the first ``st.navigation`` call of the server's life; in that first
-    session a link such as ``/explore`` runs this file directly, without app.py's page
-    config and menu. app.py marks every run it routes; an unmarked run clears Streamlit's
-    old-mode flag and reruns (the session's first run, which carries no click to lose), or
-    runs app.py in its place (later runs: AppTest resets the flag before every run).
-    """
-    if not st.session_state.pop("_routed", False):
-        try:
-            from streamlit.runtime.pages_manager import PagesManager
-
-            PagesManager.uses_pages_directory = False
-        except ImportError:  # a Streamlit without the old mode
-            pass
-        if not st.session_state.get("_started"):
-            st.session_state["_started"] = True
-            st.rerun()
-        runpy.run_path(str(APP_PATH), run_name="__main__")
-        st.stop()
-    st.session_state["_started"] = True
-    drawn_last_run = st.session_state.get("_url_keys", {})
-    st.session_state["_url_keys"] = {}
-    # A widget drawn again after a run without it must be told its value (see publish_url);
-    # widgets drawn in the last run are left alone, so a slider being dragged is never reset.
-    for key in st.session_state.setdefault("_bound", set()):
-        if key not in drawn_last_run and key in st.session_state:
-            st.session_state[key] = st.session_state[key]
-
-
-def publish_url() -> None:
-    """Write every bound widget's value to the URL and report URL values that were refused.
-
-    Also keeps alive the values of widgets bound earlier but not drawn in this run (another
-    page's controls, or Explore's while the upload source waits for a file): Streamlit deletes
-    a widget's value at the end of a run that does not draw it, and the widget drawn again
-    later showed its minimum in the browser while the server computed with the bound value;
-    :func:`start_page` re-assigns such values once more in the run that draws them again.
-    Widgets drawn in consecutive runs are never re-assigned: that would push the server's
-    value back into the browser on every run and undo a slider move made meanwhile.
-    """
-    for msg in st.session_state.pop("_url_errors", []):
-        st.warning(f"Link parameter {plain(msg)}")
-    keys = st.session_state.get("_url_keys", {})
-    for key in st.session_state.get("_bound", ()):
-        if key not in keys and key in st.session_state:
-            st.session_state[key] = st.session_state[key]
-    wanted = {k: _encode(st.session_state[k]) for k in keys if k in st.session_state}
-    if dict(st.query_params) != wanted:
-        st.query_params.from_dict(wanted)
 
 
 # ---------------------------------------------------------------- data source
@@ -226,55 +117,92 @@ def _upload_panel() -> tuple | None:
     return (("source", "upload"), ("id", f.file_id), ("name", name))
 
 
+def _carry_link_values() -> bool:
+    """Work-around for Streamlit 1.67: a panel control whose value came from the link, and was
+    not set since, comes up at its default on the first other page opened (the value is still in
+    session state). Assigned once, on the session's second run, the value carries. Returns True
+    when that run is already on another page and its link lacks a carried value: the caller
+    reruns once, and the link gets it (a page switch carries no click to lose)."""
+    if "_carried" in st.session_state:
+        return False
+    kept = {k: st.session_state[k] for k in PANEL if k in st.session_state}
+    if not kept:  # the session's first run: nothing drawn yet
+        return False
+    st.session_state["_carried"] = True
+    for k, v in kept.items():
+        st.session_state[k] = v
+    return any(v != PANEL[k] and k not in st.query_params for k, v in kept.items() if PANEL[k] is not None)
+
+
 def data_source() -> tuple | None:
-    """Sidebar panel shared by every page; returns a hashable description of the tensor
-    (None while the upload source has no file yet)."""
+    """Sidebar panel shared by every page (its controls keep one value across pages); returns a
+    hashable description of the tensor (None while the upload source has no file yet)."""
     with st.sidebar:
         st.header("Data source")
-        bind("data.source", "synthetic", parse_choice(list(SOURCES)))
-        src = st.radio("Source", SOURCES, key="data.source", horizontal=True,
+        src = st.radio("Source", SOURCES, index=SOURCES.index(PANEL["data.source"]), key="data.source",
+                       horizontal=True, **KEEP,
                        help="Synthetic distributions, tensors shipped in sample_data/, or your own file.")
         if src == "upload":
             return _upload_panel()
         if src == "sample":
             names = sorted(ql.sample_tensors())
-            bind("data.sample", names[0], parse_choice(names))
-            name = st.selectbox("Sample tensor", names, key="data.sample",
+            name = st.selectbox("Sample tensor", names, index=0, key="data.sample", **KEEP,
                                 help="Real tensors shipped in sample_data/ (see its README for their source).")
             st.caption(_summary(ql.sample_tensors()[name]))
             return (("source", "sample"), ("name", name))
         dists = list(ql.DISTRIBUTIONS)
-        bind("data.distribution", "normal", parse_choice(dists))
-        dist = st.selectbox("Distribution", dists, key="data.distribution", help="Synthetic distribution to quantize.")
+        dist = st.selectbox("Distribution", dists, index=dists.index(PANEL["data.distribution"]),
+                            key="data.distribution", **KEEP, help="Synthetic distribution to quantize.")
         options = []
         for name, default, lo, hi, helptext in DIST_OPTIONS.get(dist, ()):
-            key = f"data.{name}"
-            bind(key, default, parse_number(float, lo, hi))
-            options.append((name, float(st.number_input(name.replace("_", " "), lo, hi, key=key, format="%.6g", help=helptext))))
-        bind("data.size", 2**16, parse_choice(SIZES, int))
-        size = st.select_slider("Size", SIZES, key="data.size", format_func=lambda n: f"{n:,}",
+            value = st.number_input(name.replace("_", " "), lo, hi, value=default, key=f"data.{name}", format="%.6g",
+                                    help=helptext, **KEEP)
+            options.append((name, float(value)))
+        size = st.select_slider("Size", SIZES, value=PANEL["data.size"], key="data.size", **KEEP,
                                 help="Number of values, 1 K … 16 M (a 4096×4096 layer).")
-        bind("data.seed", 0, parse_number(int, 0, 2**31 - 1))
-        seed = st.number_input("Seed", 0, 2**31 - 1, key="data.seed", help="Same settings and seed, same tensor.")
-        bind("data.layout", "vector", parse_choice(["vector", "matrix"]))
-        layout = st.radio("Layout", ["vector", "matrix"], key="data.layout", horizontal=True,
+        seed = st.number_input("Seed", 0, 2**31 - 1, value=PANEL["data.seed"], key="data.seed", **KEEP,
+                               help="Same settings and seed, same tensor.")
+        layout = st.radio("Layout", ["vector", "matrix"], index=0, key="data.layout", horizontal=True, **KEEP,
                           help="matrix: a square-ish 2-D weight (rows = channels), for per-channel / per-group.")
         shape = None
         if layout == "matrix":
             rows = 2 ** (int(np.log2(size)) // 2)
             shape = (rows, size // rows)
-            st.caption(f"shape {shape[0]:,} × {shape[1]:,}")
+        st.caption(f"{size:,} values" + ("" if shape is None else f" · shape {shape[0]:,} × {shape[1]:,}"))
         return (("source", "synthetic"), ("distribution", dist), ("size", int(size)), ("seed", int(seed)),
                 ("shape", shape), ("options", tuple(options)))
 
 
 def require_source() -> tuple:
     """The data source, or stop the page (with the panel's message) when there is none yet."""
+    relink = _carry_link_values()
     source = data_source()
+    if relink:
+        st.rerun()
     if source is None:
-        publish_url()
         st.stop()
     return source
+
+
+def defer_rest(page: str, note: str) -> bool:
+    """True on the session's first run of ``page``: the caller stops there, and what follows (the
+    sweeps) is drawn by a full rerun that the browser asks for a second after it got this run (a
+    fragment timer; a full rerun clears it). The server then does not compete with the browser
+    for the CPU while the browser lays out the first view. ``note`` stands in meanwhile."""
+    if st.session_state.get(f"{page}.started"):
+        st.session_state.pop("_deferred", None)
+        return False
+    st.session_state[f"{page}.started"] = st.session_state[f"{page}.armed"] = True
+    st.session_state["_deferred"] = page  # read by the tests' open_app, which has no browser timer
+    st.caption(note)
+
+    @st.fragment(run_every=1.0)
+    def rest() -> None:
+        if not st.session_state.pop(f"{page}.armed", False):  # not its first call, in this run
+            st.rerun()
+
+    rest()
+    return True
 
 
 def source_dict(source: tuple) -> dict[str, Any]:
@@ -342,19 +270,20 @@ def threshold_curve(source: tuple, bits: int, symmetric: bool, convention: str, 
 
 # -------------------------------------------------------------------- widgets
 def setting_widget(scheme: str, s: ql.Setting, prefix: str = "") -> Any:
-    """One URL-bound widget for one registry setting, chosen from its type and bounds."""
-    key = f"{prefix}{scheme}.{s.name}"
-    bind(key, s.default, parse_setting(s))
-    label = s.name.replace("_", " ")
+    """One control for one registry setting, chosen from its type and bounds (its link value is
+    accepted within the same bounds)."""
+    key, label = f"{prefix}{scheme}.{s.name}", s.name.replace("_", " ")
     if s.type is bool:
-        return st.checkbox(label, key=key, help=s.help)
+        return st.checkbox(label, value=bool(s.default), key=key, help=s.help, **KEEP)
     if s.choices is not None:
-        return st.selectbox(label, s.choices, key=key, help=s.help)
+        return st.selectbox(label, s.choices, index=list(s.choices).index(s.default), key=key, help=s.help, **KEEP)
     if s.type is int and s.max is not None and s.max - s.min <= 64:
-        return st.slider(label, int(s.min), int(s.max), key=key, help=s.help)
+        return st.slider(label, int(s.min), int(s.max), value=int(s.default), key=key, help=s.help, **KEEP)
     if s.type is int:
-        return int(st.number_input(label, int(s.min), int(s.max), key=key, help=s.help, step=1))
-    return float(st.number_input(label, float(s.min), float(s.max), key=key, help=s.help, format="%.6g"))
+        return int(st.number_input(label, int(s.min), int(s.max), value=int(s.default), key=key, help=s.help, step=1,
+                                   **KEEP))
+    return float(st.number_input(label, float(s.min), float(s.max), value=float(s.default), key=key, help=s.help,
+                                 format="%.6g", **KEEP))
 
 
 def downloads(label: str, files: list[tuple[str, str, Callable[[], bytes | str], str]], columns: int = 4) -> None:

@@ -58,6 +58,9 @@ if "compare.configs" not in st.session_state:
             st.warning(ui.plain(f"Link parameter configs ignored: {exc}"))
     st.session_state["compare.configs"] = configs
 configs: list[tuple[str, dict]] = st.session_state["compare.configs"]
+# The configurations are the page's own state, not a widget's: written to the link here.
+if st.query_params.get("configs") != (raw := json.dumps([[s, c] for s, c in configs])):
+    st.query_params["configs"] = raw
 
 with st.expander(f"Configurations ({len(configs)}) — add or remove", expanded=False):
     for i, (scheme, settings) in enumerate(list(configs)):
@@ -68,7 +71,8 @@ with st.expander(f"Configurations ({len(configs)}) — add or remove", expanded=
             st.rerun()
     st.markdown("**Add a configuration**")
     schemes = list(ql.SCHEMES)
-    new_scheme = st.selectbox("Scheme", schemes, key="add.scheme", help="Any scheme in the registry.")
+    new_scheme = st.selectbox("Scheme", schemes, index=0, key="add.scheme", **ui.KEEP,
+                              help="Any scheme in the registry.")
     spec = ql.SCHEMES[new_scheme]
     cols = st.columns(4)
     new_settings = {}
@@ -81,8 +85,7 @@ with st.expander(f"Configurations ({len(configs)}) — add or remove", expanded=
         configs.append((new_scheme, changed))
         st.rerun()
 
-ui.bind("compare.bins", 128, ui.parse_number(int, 8, 4096))
-bins = st.slider("Histogram bins (plots)", 8, 1024, key="compare.bins", step=8,
+bins = st.slider("Histogram bins (plots)", 8, 1024, value=128, key="compare.bins", step=8, **ui.KEEP,
                  help="Bins of the small-multiple histograms.")
 
 x = ui.load_tensor(source)
@@ -107,7 +110,6 @@ progress.empty()
 
 if not results:
     st.error("No configuration could be applied to this tensor.")
-    ui.publish_url()
     st.stop()
 
 table = pd.DataFrame(rows).sort_values("SQNR dB", ascending=False, ignore_index=True)
@@ -128,8 +130,8 @@ with st.spinner("Sweeping bit widths…"):
             continue
         df["scheme"] = name
         curves.append(df)
-ui.bind("compare.metric", "sqnr_db", ui.parse_choice(list(ql.sweeps.METRIC_COLUMNS)))
-metric = st.selectbox("Curve metric", ql.sweeps.METRIC_COLUMNS, key="compare.metric",
+metric = st.selectbox("Curve metric", ql.sweeps.METRIC_COLUMNS, key="compare.metric", **ui.KEEP,
+                      index=ql.sweeps.METRIC_COLUMNS.index("sqnr_db"),
                       help="Metric drawn against bit width for every configuration.")
 if curves:
     figs["bits"] = figures.bits_figure(pd.concat(curves, ignore_index=True), metric)
@@ -146,6 +148,3 @@ with st.expander("Downloads", expanded=False):
     ui.downloads("Selected configuration", ui.result_files(f"compare_{k + 1}", results[k], rows[k], source))
     ui.snippet(export.python_snippet(ui.source_dict(source), configs), key="compare.snippet")
 
-st.session_state["_url_keys"]["configs"] = True
-st.session_state["configs"] = json.dumps([[s, c] for s, c in configs])
-ui.publish_url()

@@ -14,13 +14,11 @@ schemes = list(ql.SCHEMES)
 
 controls, view = st.columns([1, 3], gap="medium")
 with controls:
-    ui.bind("scheme", "symmetric", ui.parse_choice(schemes))
-    scheme = st.selectbox("Scheme", schemes, key="scheme",
+    scheme = st.selectbox("Scheme", schemes, index=schemes.index("symmetric"), key="scheme", **ui.KEEP,
                           help="Every scheme in the registry; its own settings appear below.")
     spec = ql.SCHEMES[scheme]
     st.caption(spec.description)
-    ui.bind("bins", 2048, ui.parse_number(int, 8, 8192))
-    bins = st.slider("Histogram bins", 8, 8192, key="bins", step=8,
+    bins = st.slider("Histogram bins", 8, 8192, value=2048, key="bins", step=8, **ui.KEEP,
                      help="Bin count for the plots, and for the histogram-based calibrators and the histogram scheme.")
     settings = {}
     for s in spec.settings:
@@ -39,15 +37,14 @@ with controls:
                     st.session_state[f"{scheme}.scale"] = float(auto.params.scale)
                     st.session_state[f"{scheme}.zero_point"] = int(auto.params.zero_point)
 
-        ui.bind(f"{scheme}.manual", False, ui.parse_bool)
-        manual = st.toggle("Manual scale and zero-point", key=f"{scheme}.manual", on_change=prefill,
+        manual = st.toggle("Manual scale and zero-point", value=False, key=f"{scheme}.manual", on_change=prefill,
+                           **ui.KEEP,
                            help="Off: calibrated from the data. On: type your own (starts from the calibrated values).")
         if manual:
-            ui.bind(f"{scheme}.scale", 0.01, ui.parse_number(float))
-            ui.bind(f"{scheme}.zero_point", 0, ui.parse_number(int))
-            settings["scale"] = float(st.number_input("scale", key=f"{scheme}.scale", format="%.8g",
-                                                      help="Step between levels; must be finite and > 0."))
-            settings["zero_point"] = int(st.number_input("zero-point", key=f"{scheme}.zero_point", step=1,
+            settings["scale"] = float(st.number_input("scale", value=0.01, key=f"{scheme}.scale", format="%.8g",
+                                                      **ui.KEEP, help="Step between levels; must be finite and > 0."))
+            settings["zero_point"] = int(st.number_input("zero-point", value=0, key=f"{scheme}.zero_point", step=1,
+                                                         **ui.KEEP,
                                                          help="Code that represents 0; must lie in [qmin, qmax]."))
 
 try:
@@ -58,7 +55,6 @@ try:
         m = ui.scheme_metrics(source, scheme, settings, bins)
 except (ValueError, TypeError) as exc:
     view.error(f"These settings cannot be applied: {ui.plain(exc)}")
-    ui.publish_url()
     st.stop()
 
 # deltas against the previous, different configuration
@@ -78,9 +74,24 @@ def card(col, label, key, fmt, unit="", better="higher"):
 
 
 with view:
-    st.latex(spec.formula)
-    if spec.live_formula is not None:
-        st.latex(spec.live_formula(result))
+    # The charts are sent first, so the browser starts loading Plotly before it lays out the
+    # formulas and cards that sit above them.
+    head, charts = st.container(), st.container()
+with charts:
+    figs = {
+        "distribution": figures.distribution_figure(x, result, bins, hists),
+        "codes": figures.codes_figure(result),
+        "error": figures.error_figure(x, result, bins),
+        "transfer": figures.transfer_figure(x, result),
+    }
+    row1, row2 = st.columns(2), st.columns(2)
+    for col, name in zip([*row1, *row2], figs):
+        col.plotly_chart(figs[name], width="stretch", key=f"fig.{name}")
+with head:
+    if st.session_state.get("explore.started"):  # a session's first run leaves KaTeX to the next (ui.defer_rest)
+        st.latex(spec.formula)
+        if spec.live_formula is not None:
+            st.latex(spec.live_formula(result))
     c = [*st.columns(3), *st.columns(3)]
     card(c[0], "SQNR", "sqnr_db", ".2f", " dB")
     card(c[1], "MSE", "mse", ".3g", better="lower")
@@ -92,20 +103,13 @@ with view:
     st.caption(f"{m['levels_used']:,} levels used · code entropy {m['code_entropy_bits']:.2f} bits · "
                f"{m['bits_per_element']:.3f} bits per element · tensor shape {x.shape}")
 
-    figs = {
-        "distribution": figures.distribution_figure(x, result, bins, hists),
-        "codes": figures.codes_figure(result),
-        "error": figures.error_figure(x, result, bins),
-        "transfer": figures.transfer_figure(x, result),
-    }
-    row1, row2 = st.columns(2), st.columns(2)
-    for col, name in zip([*row1, *row2], figs):
-        col.plotly_chart(figs[name], width="stretch", key=f"fig.{name}")
+if ui.defer_rest("explore", "Error curves against bit width and clipping threshold follow…"):
+    st.stop()
 
 st.subheader("Error curves")
 curves = st.columns(2)
-ui.bind("curve_metric", "sqnr_db", ui.parse_choice(list(ql.sweeps.METRIC_COLUMNS)))
-metric = curves[0].selectbox("Metric", ql.sweeps.METRIC_COLUMNS, key="curve_metric",
+metric = curves[0].selectbox("Metric", ql.sweeps.METRIC_COLUMNS, key="curve_metric", **ui.KEEP,
+                             index=ql.sweeps.METRIC_COLUMNS.index("sqnr_db"),
                              help="Metric drawn against bit width and against the clipping threshold.")
 try:
     with st.spinner("Sweeping bit widths…"):
@@ -128,5 +132,3 @@ with st.expander("Downloads", expanded=False):
     ui.downloads("Figures (.html)", [(f"{n} .html", f"{stem}_{n}.html", (lambda f=f: export.figure_html(f)), "text/html")
                                      for n, f in figs.items()])
     ui.snippet(export.python_snippet(ui.source_dict(source), [(scheme, settings)]), key="explore.snippet")
-
-ui.publish_url()

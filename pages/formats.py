@@ -23,8 +23,10 @@ def landing(source: tuple, scheme: str, frozen: tuple) -> ql.formats.GridLanding
 
 
 @st.cache_data(max_entries=8, ttl=3600, show_spinner=False)
-def table(source: tuple):
-    return format_table(ui.load_tensor(source), max_samples=TABLE_MAX_SAMPLES)
+def table(source: tuple, names: tuple[str, ...]):
+    """Every registry format ranked on the tensor; keyed by the registry's names too, so a
+    scheme registered later is ranked as well."""
+    return format_table(ui.load_tensor(source), names, max_samples=TABLE_MAX_SAMPLES)
 
 
 def frozen(settings: dict) -> tuple:
@@ -41,15 +43,13 @@ schemes = list(ql.SCHEMES)
 
 controls, view = st.columns([1, 3], gap="medium")
 with controls:
-    ui.bind("formats.scheme", DEFAULT_SCHEME, ui.parse_choice(schemes))
-    scheme = st.selectbox("Format", schemes, key="formats.scheme",
+    scheme = st.selectbox("Format", schemes, index=schemes.index(DEFAULT_SCHEME), key="formats.scheme", **ui.KEEP,
                           help="Any registry scheme; its own settings appear below. Its grid, dynamic range and "
                                "how the tensor lands on it are shown on the right.")
     spec = ql.SCHEMES[scheme]
     st.caption(spec.description)
     settings = {s.name: ui.setting_widget(scheme, s, prefix="formats.") for s in spec.settings if not s.optional}
-    ui.bind("formats.overlay", DEFAULT_OVERLAY, ui.parse_choices(schemes))
-    overlay = st.multiselect("Overlay formats", schemes, key="formats.overlay",
+    overlay = st.multiselect("Overlay formats", schemes, default=DEFAULT_OVERLAY, key="formats.overlay", **ui.KEEP,
                              help="Draw these formats' grids (at their default settings, on the same tensor) next "
                                   "to the chosen one, in the grid and density plots.")
 
@@ -60,7 +60,6 @@ try:
         m = ui.scheme_metrics(source, scheme, settings)
 except (ValueError, TypeError) as exc:
     view.error(f"These settings cannot be applied: {exc}")
-    ui.publish_url()
     st.stop()
 grid = land.grid
 
@@ -125,7 +124,7 @@ st.plotly_chart(figs["landing"], width="stretch", key="fig.landing")
 
 st.subheader("Every format on this tensor")
 with st.spinner("Quantizing the tensor with every registry scheme…"):
-    df = table(source)
+    df = table(source, tuple(ql.SCHEMES))
 st.dataframe(df, hide_index=True, width="stretch", height=35 * (len(df) + 1) + 3, column_config={
     "dynamic range dB": st.column_config.NumberColumn(format="%.1f"),
     "binades": st.column_config.NumberColumn(format="%.2f"),
@@ -145,5 +144,3 @@ with st.expander("Downloads", expanded=False):
         *((f"{n} .html", f"formats_{scheme}_{n}.html", (lambda f=f: export.figure_html(f)), "text/html")
           for n, f in figs.items()),
     ])
-
-ui.publish_url()

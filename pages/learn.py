@@ -29,8 +29,7 @@ st.caption("The source blog's five questions about quantization, answered on you
 source = ui.require_source()
 x = ui.load_tensor(source)
 
-ui.bind("learn.part", "why", ui.parse_choice(list(PARTS)))
-part = st.radio("Part", list(PARTS), format_func=PARTS.get, key="learn.part", horizontal=True,
+part = st.radio("Part", list(PARTS), format_func=PARTS.get, index=0, key="learn.part", horizontal=True, **ui.KEEP,
                 help="Each part has its own live controls; the link keeps the part you are on.")
 
 
@@ -81,17 +80,16 @@ def part_why() -> None:
         "by memory bandwidth, not arithmetic) and can use the fast integer units of CPUs, GPUs and NPUs. The price is "
         "a rounding error — about 6 dB of signal-to-noise ratio per bit removed.")
     c = st.columns(4)
-    ui.bind("learn.why.size", 7.0, ui.parse_choice(SIZES_B, float))
-    size = c[0].select_slider("Model size (billion weights)", SIZES_B, key="learn.why.size",
+    size = c[0].select_slider("Model size (billion weights)", SIZES_B, value=7.0, key="learn.why.size",
+                              **ui.KEEP,
                               help="Number of weights of the model, in billions.")
-    ui.bind("learn.why.bits", 4, ui.parse_number(int, 2, 16))
-    bits = c[1].slider("Bits per weight", 2, 16, key="learn.why.bits", help="Code width of the quantized weights.")
-    ui.bind("learn.why.bandwidth", 100.0, ui.parse_number(float, 1.0, 10000.0))
-    bw = c[2].number_input("Memory bandwidth (GB/s)", 1.0, 10000.0, key="learn.why.bandwidth", format="%.6g",
+    bits = c[1].slider("Bits per weight", 2, 16, value=4, key="learn.why.bits", **ui.KEEP,
+                       help="Code width of the quantized weights.")
+    bw = c[2].number_input("Memory bandwidth (GB/s)", 1.0, 10000.0, value=100.0, key="learn.why.bandwidth",
+                           format="%.6g", **ui.KEEP,
                            help="About 100 for a laptop (DDR5), 800 for Apple M-series Ultra, 3350 for an H100 (HBM3).")
     groups = ["none", "32", "64", "128"]
-    ui.bind("learn.why.group", "128", ui.parse_choice(groups))
-    g = c[3].selectbox("Scale per group of", groups, key="learn.why.group",
+    g = c[3].selectbox("Scale per group of", groups, index=groups.index("128"), key="learn.why.group", **ui.KEEP,
                        help="A 32-bit scale for every group of this many weights (below 16 bits).")
     widths = list(dict.fromkeys([32, 16, 8, 4, bits]))
     df = teaching.footprint_table(size * 1e9, widths, bandwidth_gb_s=bw, group_size=None if g == "none" else int(g))
@@ -118,12 +116,12 @@ def part_methods() -> None:
     st.markdown("The four the blog describes, each a scheme of this app's registry, run on your tensor.")
     c = st.columns([2, 1])
     methods = list(teaching.METHODS)
-    ui.bind("learn.methods.method", "symmetric", ui.parse_choice(methods))
-    method = c[0].radio("Method", methods, key="learn.methods.method", horizontal=True,
+    method = c[0].radio("Method", methods, index=methods.index("symmetric"), key="learn.methods.method",
+                        horizontal=True, **ui.KEEP,
                         help="symmetric and asymmetric: calibrated integer grids; histogram: bin indices; "
                              "fixed point: a fixed power-of-two step.")
-    ui.bind("learn.methods.bits", 3, ui.parse_number(int, 2, 16))
-    bits = c[1].slider("Bits", 2, 16, key="learn.methods.bits", help="Code width (histogram: 2^bits bins).")
+    bits = c[1].slider("Bits", 2, 16, value=3, key="learn.methods.bits", **ui.KEEP,
+                       help="Code width (histogram: 2^bits bins).")
     demo = _demo(source, method, bits)
     spec = ql.SCHEMES[method]
     st.markdown(f"**{method}** — {teaching.METHODS[method]}")
@@ -159,12 +157,10 @@ def part_quality() -> None:
         "shipped digits MLP — with its weights quantized, beside what the same setting does to your tensor.")
     c = st.columns(3)
     schemes = ["symmetric", "asymmetric", "lloyd_max", "int_group"]
-    ui.bind("learn.quality.scheme", "symmetric", ui.parse_choice(schemes))
-    scheme = c[0].selectbox("Scheme", schemes, key="learn.quality.scheme", help="How the weights are quantized.")
-    ui.bind("learn.quality.bits", 4, ui.parse_number(int, 2, 8))
-    bits = c[1].slider("Bits", 2, 8, key="learn.quality.bits", help="Code width of every weight.")
-    ui.bind("learn.quality.per_channel", False, ui.parse_bool)
-    per_channel = c[2].toggle("One scale per output neuron", key="learn.quality.per_channel",
+    scheme = c[0].selectbox("Scheme", schemes, index=0, key="learn.quality.scheme", **ui.KEEP,
+                            help="How the weights are quantized.")
+    bits = c[1].slider("Bits", 2, 8, value=4, key="learn.quality.bits", **ui.KEEP, help="Code width of every weight.")
+    per_channel = c[2].toggle("One scale per output neuron", value=False, key="learn.quality.per_channel", **ui.KEEP,
                               disabled=ql.SCHEMES[scheme].per_channel is None,
                               help="Per-channel scales (symmetric / asymmetric only).")
     r = _quality(bits, scheme, per_channel and ql.SCHEMES[scheme].per_channel is not None)
@@ -176,14 +172,14 @@ def part_quality() -> None:
     m[2].metric("logit SQNR", f"{r['logit_sqnr_db']:.1f} dB")
     m[3].metric("your tensor's SQNR", f"{mt['sqnr_db']:.2f} dB", help=f"{scheme} at {bits} bits on the sidebar tensor")
     st.page_link("pages/model.py", label="Model impact: accuracy against bits, activations, per-layer sensitivity",
-                 icon="🎯")
+                 icon=":material/neurology:")
 
 
 # ------------------------------------------------------------------------ 4. problems
 def part_problems() -> None:
     st.header("Problems met in practice, and their fixes")
-    ui.bind("learn.problems.bits", 4, ui.parse_number(int, 2, 16))
-    bits = st.slider("Bits", 2, 16, key="learn.problems.bits", help="Code width for the demos below.")
+    bits = st.slider("Bits", 2, 16, value=4, key="learn.problems.bits", **ui.KEEP,
+                     help="Code width for the demos below.")
     st.subheader("Precision loss")
     st.markdown("**Problem:** one scale for a whole tensor is set by its largest values; a few outliers stretch the "
                 "step for everyone. **Fixes:** clip the range with a calibrator, give each channel or group its own "
@@ -206,7 +202,7 @@ def part_problems() -> None:
     st.dataframe(_toolkit_counts(source), hide_index=True)
     st.caption("8-bit symmetric, min-max calibration, on your tensor.")
     st.page_link("pages/toolkits.py", label="Toolkits: where PyTorch, ONNX Runtime and TensorRT disagree, and why",
-                 icon="🧰")
+                 icon=":material/handyman:")
 
 
 # ------------------------------------------------------------------------ 5. in use
@@ -215,8 +211,7 @@ def part_use() -> None:
     table = pd.DataFrame(teaching.FORMATS_IN_USE)
     st.dataframe(table, hide_index=True, width="stretch")
     names = [f["format"] for f in teaching.FORMATS_IN_USE]
-    ui.bind("learn.use.format", names[0], ui.parse_choice(names))
-    name = st.selectbox("Try one on your tensor", names, key="learn.use.format",
+    name = st.selectbox("Try one on your tensor", names, index=0, key="learn.use.format", **ui.KEEP,
                         help="Runs the registry scheme that reproduces the format.")
     scheme = next(f["scheme"] for f in teaching.FORMATS_IN_USE if f["format"] == name)
     try:
@@ -238,23 +233,18 @@ def _set_index(i: int) -> None:
 
 def part_worked() -> None:
     st.header("Worked example, step by step")
-    data_options = ["tensor", "blog"]
-    ui.bind("learn.we.data", "tensor", ui.parse_choice(data_options))
-    data = st.radio("Values", data_options, key="learn.we.data", horizontal=True,
-                    format_func={"tensor": "an element of the sidebar tensor",
-                                 "blog": "the blog's [1, 2, 3, 4, 5] with scale 0.1"}.get,
+    data = st.radio("Values", ["tensor", "blog"], index=0, key="learn.we.data", horizontal=True, **ui.KEEP,
+                    captions=["an element of the sidebar tensor", "the blog's [1, 2, 3, 4, 5] with scale 0.1"],
                     help="The blog's example uses a fixed scale 0.1 and zero-point 0.")
     schemes = teaching.worked_schemes()
     c = st.columns([1, 1, 2])
-    ui.bind("learn.we.scheme", "symmetric", ui.parse_choice(schemes))
-    scheme = c[0].selectbox("Scheme", schemes, key="learn.we.scheme",
+    scheme = c[0].selectbox("Scheme", schemes, index=schemes.index("symmetric"), key="learn.we.scheme", **ui.KEEP,
                             help="Integer, fixed-point, histogram and float schemes can be worked out by hand.")
     values = teaching.BLOG_VALUES if data == "blog" else x
     n = values.size
-    ui.bind("learn.we.index", 0, ui.parse_number(int, 0, 2**24 - 1))
-    if st.session_state["learn.we.index"] > n - 1:
+    if st.session_state.get("learn.we.index", 0) > n - 1:
         st.session_state["learn.we.index"] = n - 1
-    index = int(c[1].number_input("Element (flat index)", 0, n - 1, key="learn.we.index", step=1,
+    index = int(c[1].number_input("Element (flat index)", 0, n - 1, value=0, key="learn.we.index", step=1, **ui.KEEP,
                                   help=f"0 … {n - 1:,}, in C order."))
     c[2].button("Jump to the largest |x|", on_click=_set_index, args=(int(np.argmax(np.abs(values))),),
                 help="The element that sets a min-max range.")
@@ -312,11 +302,10 @@ def part_bugs() -> None:
                 "(saturate). quantlib shows both: `quantize(x, params, overflow=\"wrap\")` and the `fixed_point` "
                 "scheme's `overflow` setting.")
     c = st.columns(2)
-    ui.bind("learn.bugs.value", 25.6, ui.parse_number(float, -1e6, 1e6))
-    value = c[0].number_input("Your value x", -1e6, 1e6, key="learn.bugs.value", format="%.6g",
+    value = c[0].number_input("Your value x", -1e6, 1e6, value=25.6, key="learn.bugs.value", format="%.6g", **ui.KEEP,
                               help="Quantized with the blog's scale 0.1 to int8.")
-    ui.bind("learn.bugs.scale", teaching.BLOG_SCALE, ui.parse_number(float, 1e-6, 1e6))
-    scale = c[1].number_input("Scale", 1e-6, 1e6, key="learn.bugs.scale", format="%.6g", help="Step between codes.")
+    scale = c[1].number_input("Scale", 1e-6, 1e6, value=teaching.BLOG_SCALE, key="learn.bugs.scale", format="%.6g",
+                              **ui.KEEP, help="Step between codes.")
     p = ql.QuantParams(scale=scale, zero_point=0, qmin=-128, qmax=127)
     values = np.append(np.array([10, 127, 128, 300, -129]) * scale, value).astype(np.float32)
     left, right = st.columns([3, 2])
@@ -328,8 +317,7 @@ def part_bugs() -> None:
                 "x = max that is exactly `numBins`, one past the last bin: Go stops with *panic: runtime error: "
                 "index out of range*, C writes past the array. The fix clamps the index to `numBins - 1`, as "
                 "quantlib's `histogram` scheme does.")
-    ui.bind("learn.bugs.bins", 16, ui.parse_number(int, 2, 4096))
-    bins = st.slider("Bins", 2, 256, key="learn.bugs.bins", help="numBins of the histogram.")
+    bins = st.slider("Bins", 2, 256, value=16, key="learn.bugs.bins", **ui.KEEP, help="numBins of the histogram.")
     lesson = teaching.histogram_bin_lesson(x, bins)
     st.dataframe(lesson.table, hide_index=True, width="stretch")
     st.caption(f"min {lesson.lo:.6g}, max {lesson.hi:.6g}, width {lesson.width:.6g}: {lesson.out_of_range:,} element(s) "
@@ -341,8 +329,8 @@ def part_bugs() -> None:
                 "is shifted so [min, max] maps onto all the codes. It matters for one-sided data such as post-ReLU "
                 "activations, where a symmetric grid leaves the negative half of its codes unused. Real tensors from "
                 "the shipped digits MLP:")
-    ui.bind("learn.bugs.asym_bits", 8, ui.parse_number(int, 2, 16))
-    abits = st.slider("Bits", 2, 16, key="learn.bugs.asym_bits", help="Code width for both tensors.")
+    abits = st.slider("Bits", 2, 16, value=8, key="learn.bugs.asym_bits", **ui.KEEP,
+                      help="Code width for both tensors.")
     t = ql.sample_tensors()
     st.dataframe(teaching.asymmetric_lesson(t["digits_mlp/fc1.weight"], t["digits_mlp/act.fc1"], abits),
                  hide_index=True, width="stretch")
@@ -352,19 +340,16 @@ def part_bugs() -> None:
 def part_challenge() -> None:
     st.header("Challenge")
     keys = list(teaching.CHALLENGES) + ["custom"]
-    ui.bind("learn.ch.key", keys[0], ui.parse_choice(keys))
-    key = st.selectbox("Goal", keys, key="learn.ch.key",
+    key = st.selectbox("Goal", keys, index=0, key="learn.ch.key", **ui.KEEP,
                        format_func=lambda k: teaching.CHALLENGES[k].title if k in teaching.CHALLENGES else "Your own goal",
                        help="Each goal is checked live on the sidebar tensor; change the tensor to raise the stakes.")
     if key == "custom":
         c = st.columns(3)
-        ui.bind("learn.ch.sqnr", 30.0, ui.parse_number(float, -100.0, 200.0))
-        sq = c[0].number_input("SQNR at least (dB)", -100.0, 200.0, key="learn.ch.sqnr", format="%.4g")
-        ui.bind("learn.ch.code_bits", 4, ui.parse_number(int, 0, 16))
-        cb = c[1].number_input("Bits per code (0: any)", 0, 16, key="learn.ch.code_bits", step=1)
-        ui.bind("learn.ch.budget", 0.0, ui.parse_number(float, 0.0, 64.0))
-        budget = c[2].number_input("Bits per element at most (0: no limit)", 0.0, 64.0, key="learn.ch.budget",
-                                   format="%.4g")
+        sq = c[0].number_input("SQNR at least (dB)", -100.0, 200.0, value=30.0, key="learn.ch.sqnr", format="%.4g",
+                               **ui.KEEP)
+        cb = c[1].number_input("Bits per code (0: any)", 0, 16, value=4, key="learn.ch.code_bits", step=1, **ui.KEEP)
+        budget = c[2].number_input("Bits per element at most (0: no limit)", 0.0, 64.0, value=0.0,
+                                   key="learn.ch.budget", format="%.4g", **ui.KEEP)
         ch = teaching.Challenge("custom", "Your own goal",
                                 f"Reach SQNR >= {sq:g} dB" + (f" at {cb} bits" if cb else "")
                                 + (f" storing at most {budget:g} bits per element" if budget else "") + ".",
@@ -372,12 +357,12 @@ def part_challenge() -> None:
                                 min_sqnr_db=float(sq), code_bits=int(cb) or None, max_bits_per_element=float(budget) or None)
     else:
         ch = teaching.CHALLENGES[key]
-    st.markdown(f"🎯 **{ch.goal}**")
+    st.markdown(f":material/flag: **{ch.goal}**")
     options = list(ch.schemes) if ch.schemes else list(ql.SCHEMES)
-    ui.bind("learn.ch.scheme", options[0], ui.parse_choice(list(ql.SCHEMES)))
-    if st.session_state["learn.ch.scheme"] not in options:
+    if st.session_state.get("learn.ch.scheme", options[0]) not in options:
         st.session_state["learn.ch.scheme"] = options[0]
-    scheme = st.selectbox("Your scheme", options, key="learn.ch.scheme", help="Pick a scheme, then tune it.")
+    scheme = st.selectbox("Your scheme", options, index=0, key="learn.ch.scheme", **ui.KEEP,
+                          help="Pick a scheme, then tune it.")
     spec = ql.SCHEMES[scheme]
     settings = {}
     cols = st.columns(4)
@@ -413,5 +398,3 @@ def part_challenge() -> None:
     "why": part_why, "methods": part_methods, "quality": part_quality, "problems": part_problems, "use": part_use,
     "worked": part_worked, "bugs": part_bugs, "challenge": part_challenge,
 }[part]()
-
-ui.publish_url()

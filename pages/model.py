@@ -23,23 +23,22 @@ def model() -> ql.DigitsModel:
 def quantizer(role: str, default_scheme: str, allow_none: bool):
     """Widgets for one quantizer (weights or activations); returns (scheme, settings) or None."""
     options = (["none"] if allow_none else []) + SCHEMES
-    ui.bind(f"model.{role}.scheme", default_scheme, ui.parse_choice(options))
-    scheme = st.selectbox(f"{role.capitalize()} scheme", options, key=f"model.{role}.scheme",
+    scheme = st.selectbox(f"{role.capitalize()} scheme", options, index=options.index(default_scheme),
+                          key=f"model.{role}.scheme", **ui.KEEP,
                           help=f"Registry scheme for the {role}; 'none' keeps them float.")
     if scheme not in ql.SCHEMES:
         return None
     spec = ql.SCHEMES[scheme]
     settings = {}
     if spec.at_bits(8, spec.defaults()):
-        ui.bind(f"model.{role}.bits", 8, ui.parse_number(int, 2, 16))
-        bits = st.slider(f"{role.capitalize()} bits", 2, 16, key=f"model.{role}.bits", help="Bit width.")
+        bits = st.slider(f"{role.capitalize()} bits", 2, 16, value=8, key=f"model.{role}.bits", **ui.KEEP,
+                         help="Bit width.")
         settings = spec.at_bits(bits, spec.defaults())
     else:
         st.caption(f"{scheme} has a fixed width; it is used as defined.")
     if spec.per_channel is not None:
-        ui.bind(f"model.{role}.granularity", "per_tensor", ui.parse_choice(["per_tensor", "per_channel"]))
         g = st.radio(f"{role.capitalize()} granularity", ["per_tensor", "per_channel"], horizontal=True,
-                     key=f"model.{role}.granularity",
+                     index=0, key=f"model.{role}.granularity", **ui.KEEP,
                      help="per_channel: one scale per output neuron (weights) or per feature (activations).")
         if g == "per_channel":
             settings.update(spec.per_channel(0 if role == "weights" else 1))
@@ -65,7 +64,6 @@ try:
         r = m.evaluate(weights, acts)
 except (ValueError, TypeError) as exc:
     st.error(ui.plain(f"These settings cannot be applied to the model: {exc}"))
-    ui.publish_url()
     st.stop()
 
 c = st.columns(4)
@@ -77,11 +75,11 @@ c[3].metric("logit SQNR", f"{r['logit_sqnr_db']:.1f} dB", help=f"logit MSE {r['l
 st.caption(f"{len(m.test_y)} held-out digits · layers {', '.join(m.layer_names)}")
 
 st.subheader("Accuracy vs bits")
-ui.bind("model.curve_schemes", ["asymmetric", "symmetric"], ui.parse_choices(SCHEMES))
-chosen = st.multiselect("Schemes", SCHEMES, key="model.curve_schemes",
+chosen = st.multiselect("Schemes", SCHEMES, default=["asymmetric", "symmetric"], key="model.curve_schemes",
+                        **ui.KEEP,
                         help="Each scheme gets one curve (its default settings at each bit width).")
-ui.bind("model.target", "weights", ui.parse_choice(["weights", "activations", "both"]))
-target = st.radio("Quantize", ["weights", "activations", "both"], key="model.target", horizontal=True,
+target = st.radio("Quantize", ["weights", "activations", "both"], index=0, key="model.target", horizontal=True,
+                  **ui.KEEP,
                   help="What the curve quantizes; the rest stays float.")
 frames = []
 bar = st.progress(0.0, text="Sweeping bit widths…")
@@ -109,5 +107,3 @@ with st.expander("Downloads", expanded=False):
     ui.downloads("Results", [("metrics .csv", "model_metrics.csv", lambda: export.metrics_csv(r), "text/csv"),
                              *[(f"{n} .html", f"model_{n}.html", (lambda f=f: export.figure_html(f)), "text/html")
                                for n, f in figs.items()]])
-
-ui.publish_url()

@@ -13,19 +13,17 @@ st.caption("The same tensor through each toolkit's own pipeline — its calibrat
 source = ui.require_source()
 
 c = st.columns(4)
-ui.bind("tk.mode", "symmetric", ui.parse_choice(["symmetric", "asymmetric"]))
-mode = c[0].radio("Mode", ["symmetric", "asymmetric"], key="tk.mode", horizontal=True,
+mode = c[0].radio("Mode", ["symmetric", "asymmetric"], index=0, key="tk.mode", **ui.KEEP, horizontal=True,
                   help="symmetric: signed codes, zero-point 0 (int8-style); asymmetric: unsigned codes with a "
                        "zero-point (uint8-style). TensorRT is symmetric only.")
 methods = list(ql.CALIBRATION_METHODS)
-ui.bind("tk.calibration", "minmax", ui.parse_choice(methods))
-calibration = c[1].selectbox("Calibration", methods, key="tk.calibration",
+calibration = c[1].selectbox("Calibration", methods, index=methods.index("minmax"), key="tk.calibration", **ui.KEEP,
                              help="Each toolkit runs its own version of this method with its own defaults; "
                                   "where a toolkit has none, quantlib's rule stands in (marked in the table).")
-ui.bind("tk.bits", 8, ui.parse_number(int, 2, 16))
-bits = c[2].slider("Bits", 2, 16, key="tk.bits", help="Code width (the toolkits ship 8 bits; others use custom ranges).")
-ui.bind("tk.examples", 5, ui.parse_number(int, 1, 50))
-k = c[3].slider("Examples per cause", 1, 50, key="tk.examples", help="Elements listed for each pair and each cause.")
+bits = c[2].slider("Bits", 2, 16, value=8, key="tk.bits", **ui.KEEP,
+                   help="Code width (the toolkits ship 8 bits; others use custom ranges).")
+k = c[3].slider("Examples per cause", 1, 50, value=5, key="tk.examples", **ui.KEEP,
+                help="Elements listed for each pair and each cause.")
 
 
 @st.cache_resource(max_entries=4, ttl=3600, show_spinner=False)  # codes of 4 toolkits per entry
@@ -40,7 +38,6 @@ try:
         cmp = comparison(source, bits, mode == "symmetric", calibration, k)
 except (ValueError, TypeError) as exc:
     st.error(f"This comparison cannot be made: {exc}")
-    ui.publish_url()
     st.stop()
 
 st.subheader("What each toolkit picks")
@@ -84,5 +81,3 @@ with st.expander("Downloads", expanded=False):
               lambda: cmp.matrix().to_csv(), "text/csv"),
              ("ranges .html", "toolkits_ranges.html", lambda: export.figure_html(fig), "text/html")]
     ui.downloads("Comparison", files, columns=3)
-
-ui.publish_url()

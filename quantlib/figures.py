@@ -115,13 +115,14 @@ def codes_figure(result: QuantResult) -> go.Figure:
                    f"Codes: {used} of {available} levels used ({eff:.2f} effective bits)", "code", "count")
 
 
-def error_figure(x: np.ndarray, result: QuantResult, num_bins: int = 128, max_points: int = 4000) -> go.Figure:
-    """Histogram of x - x_hat, and a downsampled scatter of error against value."""
+def error_figure(x: np.ndarray, result: QuantResult, num_bins: int = 128, max_points: int = 1500) -> go.Figure:
+    """Histogram of x - x_hat, and a downsampled scatter of error against value (SVG markers: a
+    WebGL scatter costs a browser without a GPU a software GL context before its first frame)."""
     e = x - result.dequantized  # float32 is plenty for a picture
     counts, edges = uniform_histogram(e, num_bins)
     xs, es = subsample(x, max_points), subsample(e.reshape(x.shape), max_points)
     data = [_step((edges[:-1] + edges[1:]) / 2, counts, "x - x̂", ERROR, 0.8, xaxis="x", yaxis="y"),
-            {"type": "scattergl", "x": xs, "y": es, "mode": "markers", "marker": {"size": 3, "color": ERROR, "opacity": 0.5},
+            {"type": "scatter", "x": xs, "y": es, "mode": "markers", "marker": {"size": 3, "color": ERROR, "opacity": 0.5},
              "name": "sample", "xaxis": "x2", "yaxis": "y2"}]
     return _figure(data, "Quantization error", "", "",
                    **_subplots_layout(("error histogram", "error vs value")))

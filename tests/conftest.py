@@ -1,8 +1,9 @@
-"""Shared helpers for the side-by-side reference tests.
+"""Shared helpers for the side-by-side reference tests, and the app under AppTest.
 
 ``make_tensor(kind, n, seed)`` builds deterministic float32 test tensors; ``cases(...)``
 turns (kind, size, seed) combinations into ``pytest.param`` objects with readable ids
-such as ``normal-n1000-s0``. The test modules import these names directly
+such as ``normal-n1000-s0``; ``open_app(page, query)`` runs the app on one page, opened
+from a link. The test modules import these names directly
 (``from conftest import make_tensor, cases``): pytest puts this directory on ``sys.path``.
 
 Expected values in the reference tests always come from the reference libraries
@@ -20,9 +21,15 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
+
+if TYPE_CHECKING:  # imported when used: most test files never start the app
+    from streamlit.testing.v1 import AppTest
 
 # Keep the reference libraries from fighting over the 2 cores.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -128,3 +135,33 @@ def cases(kinds=KINDS, sizes=(1000,), seeds=(0,), scales=(1.0,)) -> list:
 @pytest.fixture(params=KINDS, ids=KINDS)
 def kind(request) -> str:
     return request.param
+
+
+#: The app's entry file, the router: every AppTest starts here, as ``streamlit run`` does.
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+
+
+def open_app(page: str = "explore", query: Mapping[str, str | list[str]] | None = None, *,
+             timeout: float = 180, settle: bool = True) -> AppTest:
+    """The app on ``page`` (a file name in pages/, without .py), opened from a link whose query
+    string is ``query``; no run may raise. With ``settle``, also the follow-up run that a page
+    leaves its slow rest to (pages/_common.defer_rest), which a browser asks for by itself."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(APP, default_timeout=timeout)
+    for k, v in (query or {}).items():
+        at.query_params[k] = v
+    if page != "explore":
+        at.switch_page(f"pages/{page}.py")
+    at.run()
+    if settle:
+        settle_app(at)
+    assert not at.exception, at.exception
+    return at
+
+
+def settle_app(at: AppTest) -> AppTest:
+    """Run the follow-up run a page left its slow rest to, if it did (see ``open_app``)."""
+    if "_deferred" in at.session_state:
+        at.run()
+    return at

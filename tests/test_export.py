@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from streamlit.testing.v1 import AppTest
+from conftest import open_app
 
 import quantlib as ql
 from quantlib import export, figures
@@ -61,7 +61,7 @@ def test_python_snippet_reproduces_the_metrics(tmp_path):
 
 
 def test_pages_offer_every_download():
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180).run()
+    at = open_app("explore")
     names = {b.proto.label for b in at.get("download_button")}
     assert {"codes .npy", "codes .csv", "params .json", "metrics .csv", "Python snippet",
             "distribution .html", "codes .html", "error .html", "transfer .html", "bits .html",

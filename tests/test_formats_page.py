@@ -9,18 +9,16 @@ checked against quantlib's results and against counts made here with plain numpy
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import ml_dtypes
 import numpy as np
 import pytest
-from streamlit.testing.v1 import AppTest
+from conftest import open_app
 
 import quantlib as ql
 from quantlib import formats as fm
 from quantlib.formats import FormatGrid, format_grid, format_table, grid_landing
 
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
 X = ql.synthetic("normal", 2**16, 0)  # the default data source
 E2M1 = [0, 0.5, 1, 1.5, 2, 3, 4, 6]  # OCP MX v1.0, table of FP4 E2M1 values
 NF4_PUBLISHED = [-1.0, -0.6961928009986877, -0.5250730514526367, -0.39491748809814453, -0.28444138169288635,
@@ -240,13 +238,8 @@ def test_format_table_notes_a_scheme_that_refuses_the_tensor():
 
 
 # ------------------------------------------------------------------------------ page
-def formats_page(**query) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=180)
-    for k, v in query.items():
-        at.query_params[k] = v
-    at.switch_page("pages/formats.py").run()
-    assert not at.exception, at.exception
-    return at
+def formats_page(**query):
+    return open_app("formats", query)
 
 
 def metric(at, label) -> str:
@@ -292,15 +285,15 @@ def test_page_shows_where_mxfp4_clips():
     assert any(f"{land.clipped:,} elements clipped" in c.value for c in at.caption)
 
 
-def test_page_url_round_trip():
+def test_page_link_reproduces_the_view_made_with_the_controls():
     at = formats_page()
     at.selectbox(key="formats.scheme").set_value("mxfp6_e2m3").run()
     at.selectbox(key="formats.mxfp6_e2m3.exponent").set_value("ceil").run()
     at.multiselect(key="formats.overlay").set_value(["q4_0", "nvfp4"]).run()
-    url = dict(at.query_params)
-    assert url["formats.scheme"] == "mxfp6_e2m3" and url["formats.mxfp6_e2m3.exponent"] == "ceil"
-    assert url["formats.overlay"] == "q4_0,nvfp4"
-    again = formats_page(**url)
+    # a multiselect's link repeats its key, one value each (?formats.overlay=q4_0&formats.overlay=nvfp4)
+    link = {"formats.scheme": "mxfp6_e2m3", "formats.mxfp6_e2m3.exponent": "ceil", "formats.overlay": ["q4_0", "nvfp4"]}
+    again = formats_page(**link)
+    assert dict(again.query_params) == link
     assert again.selectbox(key="formats.mxfp6_e2m3.exponent").value == "ceil"
     assert again.multiselect(key="formats.overlay").value == ["q4_0", "nvfp4"]
     for label in ("values used", "clipped", "SQNR", "bits per element"):
@@ -309,12 +302,22 @@ def test_page_url_round_trip():
     assert len(chart_traces(again, 0)) == 3
 
 
-@pytest.mark.parametrize("query", [{"formats.scheme": "<script>"}, {"formats.overlay": "fp8_e4m3fn,nope"},
-                                   {"formats.fp8_e4m3fn.scaling": "log"}], ids=["scheme", "overlay", "setting"])
-def test_page_refuses_hostile_url_values(query):
+@pytest.mark.parametrize("query, key", [({"formats.scheme": "<script>"}, "formats.scheme"),
+                                        ({"formats.overlay": "fp8_e4m3fn,nope"}, "formats.overlay"),
+                                        ({"formats.fp8_e4m3fn.scaling": "log"}, "formats.fp8_e4m3fn.scaling")],
+                         ids=["scheme", "overlay", "setting"])
+def test_page_refuses_hostile_url_values(query, key):
     at = formats_page(**query)
-    assert any("ignored" in w.value for w in at.warning)
+    assert key not in at.query_params and not at.warning
     assert metric(at, "values") == "253"  # the default view still renders
+    assert len(chart_traces(at, 0)) == 4  # with the default overlays
+
+
+def test_page_keeps_the_known_overlays_of_a_link_and_drops_the_rest():
+    at = formats_page(**{"formats.overlay": ["nf4", "nope", "<b>"]})
+    assert at.multiselect(key="formats.overlay").value == ["nf4"]
+    assert at.query_params["formats.overlay"] == "nf4"  # the link is corrected
+    assert len(chart_traces(at, 0)) == 2
 
 
 def test_page_explains_settings_that_cannot_apply():

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from streamlit.testing.v1 import AppTest
+from conftest import open_app
 
 import quantlib as ql
 
@@ -74,8 +74,7 @@ def test_unknown_layer_is_refused(model):
 
 
 def test_model_page_runs_its_sweeps_and_follows_the_controls():
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=240)
-    at.switch_page("pages/model.py").run()
+    at = open_app("model", timeout=240)
     assert not at.exception and not at.error
     acc = next(m for m in at.metric if m.label == "accuracy")
     r = ql.digits_model().evaluate(ql.Quantizer("asymmetric", bits=8), ql.Quantizer("asymmetric", bits=8))

@@ -2,17 +2,16 @@
 every page, with its own numbers, and nothing else has to know its name."""
 
 import json
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from conftest import open_app
 from streamlit.testing.v1 import AppTest
 
 import quantlib as ql
 from quantlib import teaching
 
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
 X = ql.synthetic("normal", 2**16, 0)  # the default data source
 TOY = "toy_ternary"
 
@@ -60,14 +59,8 @@ def toy():
     del ql.SCHEMES[TOY]
 
 
-def page(path: str, **query) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=180)
-    for k, v in query.items():
-        at.query_params[k] = v
-    if path != "pages/explore.py":
-        at.switch_page(path)
-    at.run()
-    assert not at.exception, at.exception
+def page(name: str, **query) -> AppTest:
+    at = open_app(name, query)
     assert not at.error, [e.value for e in at.error]
     return at
 
@@ -89,7 +82,7 @@ def test_the_toy_scheme_quantizes_to_three_levels():
 
 
 def test_explore_offers_it_and_shows_its_numbers():
-    at = page("pages/explore.py", scheme=TOY)
+    at = page("explore", scheme=TOY)
     assert TOY in at.selectbox(key="scheme").options
     assert metric(at, "SQNR") == f"{expected_metrics().sqnr_db:.2f} dB"
     at.selectbox(key=f"{TOY}.magnitude").set_value("mean").run()
@@ -98,7 +91,7 @@ def test_explore_offers_it_and_shows_its_numbers():
 
 
 def test_compare_lists_it_beside_a_builtin_scheme():
-    at = page("pages/compare.py", configs=json.dumps([[TOY, {}], ["symmetric", {}]]))
+    at = page("compare", configs=json.dumps([[TOY, {}], ["symmetric", {}]]))
     table = at.dataframe[0].value
     row = table[table["scheme"] == TOY]
     assert len(row) == 1 and set(table["scheme"]) == {TOY, "symmetric"}
@@ -106,20 +99,20 @@ def test_compare_lists_it_beside_a_builtin_scheme():
 
 
 def test_formats_draws_its_grid():
-    at = page("pages/formats.py", **{"formats.scheme": TOY})
+    at = page("formats", **{"formats.scheme": TOY})
     assert TOY in at.selectbox(key="formats.scheme").options
     assert any(f"**{TOY}** · levels: 3 distinct values" in m.value for m in at.markdown)
 
 
 def test_model_impact_quantizes_the_weights_with_it():
-    at = page("pages/model.py", **{"model.weights.scheme": TOY, "model.activations.scheme": "none"})
+    at = page("model", **{"model.weights.scheme": TOY, "model.activations.scheme": "none"})
     assert TOY in at.selectbox(key="model.weights.scheme").options
     r = ql.digits_model().evaluate(weights=ql.Quantizer(TOY))
     assert any(m.value == f"{r['accuracy']:.4f}" for m in at.metric)
 
 
 def test_learn_works_it_out_step_by_step():
-    at = page("pages/learn.py", **{"learn.part": "worked", "learn.we.scheme": TOY, "learn.we.index": "7"})
+    at = page("learn", **{"learn.part": "Worked example", "learn.we.scheme": TOY, "learn.we.index": "7"})
     assert TOY in at.selectbox(key="learn.we.scheme").options
     r = ql.Quantizer(TOY)(X)
     assert metric(at, "code q") == str(int(r.codes[7]))
@@ -128,7 +121,7 @@ def test_learn_works_it_out_step_by_step():
 
 
 def test_learn_challenge_checks_it():
-    at = page("pages/learn.py", **{"learn.part": "challenge", "learn.ch.key": "four_bit_30db", "learn.ch.scheme": TOY})
+    at = page("learn", **{"learn.part": "Challenge", "learn.ch.key": "Four-bit codes, 30 dB", "learn.ch.scheme": TOY})
     assert TOY in at.selectbox(key="learn.ch.scheme").options
     table = at.dataframe[0].value
     bits = table[table["condition"] == "bits per code"].iloc[0]
@@ -136,5 +129,5 @@ def test_learn_challenge_checks_it():
 
 
 def test_toolkits_page_still_runs():
-    at = page("pages/toolkits.py")
+    at = page("toolkits")
     assert at.dataframe
