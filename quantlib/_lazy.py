@@ -16,15 +16,17 @@ from typing import Any
 
 
 class _LazyModule:
-    __slots__ = ("_name", "_module")
+    __slots__ = ("_name", "_first", "_module")
 
-    def __init__(self, name: str) -> None:
-        self._name = name
+    def __init__(self, name: str, first: tuple[str, ...] = ()) -> None:
+        self._name, self._first = name, first
         self._module: ModuleType | None = None
 
     def __getattr__(self, attr: str) -> Any:
         module = self._module
         if module is None:
+            for name in self._first:
+                importlib.import_module(name)
             module = self._module = importlib.import_module(self._name)
         return getattr(module, attr)
 
@@ -33,11 +35,16 @@ class _LazyModule:
         return f"<lazy module {self._name!r} ({state})>"
 
 
-def lazy_module(name: str) -> Any:
-    """A stand-in for module ``name`` that imports it on the first attribute access."""
-    return _LazyModule(name)
+def lazy_module(name: str, *first: str) -> Any:
+    """A stand-in for module ``name`` that imports it on the first attribute access, after the
+    modules ``first`` (each import waits, as ``import`` does, for one another thread is running)."""
+    return _LazyModule(name, first)
 
 
 pandas = lazy_module("pandas")
-plotly_graph_objects = lazy_module("plotly.graph_objects")
-plotly_io = lazy_module("plotly.io")
+# plotly looks pandas up in sys.modules without the import lock (_plotly_utils.optional_imports),
+# so in a threaded server (Streamlit: one thread per session) a figure built while another thread
+# is still importing pandas met a half-initialised module ("partially initialized module 'pandas'
+# has no attribute 'Series'") and the page failed. pandas is therefore complete before plotly is used.
+plotly_graph_objects = lazy_module("plotly.graph_objects", "pandas")
+plotly_io = lazy_module("plotly.io", "pandas")

@@ -63,3 +63,17 @@ def test_unknown_attribute_is_an_attribute_error():
 
     with pytest.raises(AttributeError, match="no attribute 'not_a_module'"):
         quantlib.not_a_module  # noqa: B018
+
+
+def test_plotly_is_used_only_after_pandas_is_complete():
+    """plotly peeks at sys.modules['pandas'] without the import lock; in Streamlit's one thread per
+    session a figure built while another session was importing pandas failed on a half-made module.
+    The lazy plotly stand-ins therefore finish importing pandas first."""
+    loaded = _loaded_after(
+        "from quantlib._lazy import plotly_graph_objects as go\n"
+        "assert 'pandas' not in sys.modules\n"
+        "go.Figure\n"
+        "import pandas\n"
+        "assert hasattr(pandas, 'Series')"
+    )
+    assert {"pandas", "plotly"} <= loaded
