@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from _serve import ARGS, CHROMIUM, serve
 
+pytestmark = pytest.mark.slow  # a real server and browser: seconds per test
+
 import quantlib as ql
 
 ROOT = Path(__file__).resolve().parents[1]
