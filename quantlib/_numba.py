@@ -164,3 +164,74 @@ def error_sums(x, xh, nchunks):  # pragma: no cover - compiled
         acc[c, 4] = sa
         acc[c, 5] = mx
     return acc
+
+
+
+@nb.njit(**_opts)
+def candidate_sse(x, m, zp, lo, hi, s, mode, nchunks):  # pragma: no cover - compiled
+    """Per candidate j: sum over x of (dequantize(quantize(x)) - x)^2 in float64. mode 0: x / m,
+    1: x * m, 2 (tensorrt amax): x * m then q / s. ``zp`` is already taken out of lo / hi. The
+    candidate loop is innermost: independent sums, so it vectorises across candidates."""
+    k = m.size
+    acc = np.zeros((nchunks, k))
+    step = (x.size + nchunks - 1) // nchunks
+    for c in nb.prange(nchunks):
+        a = np.zeros(k)
+        for i in range(c * step, min(x.size, (c + 1) * step)):
+            v = x[i]
+            v64 = np.float64(v)
+            if mode == 0:
+                for j in range(k):
+                    e = np.float64(min(max(np.rint(v / m[j]), lo[j]), hi[j]) * s[j]) - v64
+                    a[j] += e * e
+            elif mode == 1:
+                for j in range(k):
+                    e = np.float64(min(max(np.rint(v * m[j]), lo[j]), hi[j]) * s[j]) - v64
+                    a[j] += e * e
+            else:
+                for j in range(k):
+                    e = np.float64(min(max(np.rint(v * m[j]), lo[j]), hi[j]) / s[j]) - v64
+                    a[j] += e * e
+        acc[c] = a
+    return acc.sum(axis=0)
+
+
+@nb.njit(fastmath={"contract"}, **_opts)
+def candidate_sse_fma(x, m, zp, lo, hi, s, nchunks):  # pragma: no cover - compiled
+    """The same for PyTorch's rounding of fma(x, m, z) (z added before rounding)."""
+    k = m.size
+    acc = np.zeros((nchunks, k))
+    step = (x.size + nchunks - 1) // nchunks
+    for c in nb.prange(nchunks):
+        a = np.zeros(k)
+        for i in range(c * step, min(x.size, (c + 1) * step)):
+            v = x[i]
+            v64 = np.float64(v)
+            for j in range(k):
+                r = min(max(np.rint(v * m[j] + zp[j]), lo[j]), hi[j])
+                e = np.float64((r - zp[j]) * s[j]) - v64
+                a[j] += e * e
+        acc[c] = a
+    return acc.sum(axis=0)
+
+
+
+@nb.njit(**_opts)
+def histogram_sse(centres, counts, scale, zp, qlo, qhi, nchunks):  # pragma: no cover - compiled
+    """Per candidate j: sum_b counts[b] * ((clip(rint(c_b / s_j) + z_j, qlo, qhi) - z_j) * s_j - c_b)^2,
+    float64 throughout (the histogram MSE calibrator's cost); candidates innermost, so it
+    vectorises across them."""
+    k = scale.size
+    acc = np.zeros((nchunks, k))
+    step = (centres.size + nchunks - 1) // nchunks
+    for c in nb.prange(nchunks):
+        a = np.zeros(k)
+        for b in range(c * step, min(centres.size, (c + 1) * step)):
+            v = centres[b]
+            w = counts[b]
+            for j in range(k):
+                q = min(max(np.rint(v / scale[j]) + zp[j], qlo), qhi)
+                e = (q - zp[j]) * scale[j] - v
+                a[j] += w * (e * e)
+        acc[c] = a
+    return acc.sum(axis=0)

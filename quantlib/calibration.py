@@ -42,6 +42,7 @@ from typing import Any
 
 import numpy as np
 
+from . import _kernels
 from ._checks import as_float_array, check_bits, check_choice, check_int, check_num_bins, check_percentile
 from .conventions import CONVENTIONS, Convention, get_convention
 from .histograms import histc, torch_linspace, uniform_histogram
@@ -487,7 +488,13 @@ def _mse(x, *, bits, symmetric, num_bins, convention: Convention, axis=None, gro
         hist, edges = uniform_histogram(np.abs(x), num_bins, 0.0, float(np.abs(x).max()))
         centres = (edges[:-1] + edges[1:]) / 2
         cands = _candidate_grid(edges[1:])
-        costs = _chunked(cands, lambda c: (_sym_err(centres[None, :], c[:, None], bits) * hist[None, :]).sum(axis=1), hist.size)
+        qmax = 2 ** (bits - 1) - 1
+        if _kernels.ready():
+            scale = np.maximum(cands / qmax, np.finfo(np.float64).tiny)
+            costs = _kernels.histogram_sse(centres, hist, scale, np.zeros(scale.size), -qmax, qmax)
+        else:
+            costs = _chunked(cands, lambda c: (_sym_err(centres[None, :], c[:, None], bits) * hist[None, :]).sum(axis=1),
+                             hist.size)
         k = int(np.argmin(costs))
         return _F32(-cands[k]), _F32(cands[k])
     mn, mx = float(x.min()), float(x.max())
@@ -503,7 +510,12 @@ def _mse(x, *, bits, symmetric, num_bins, convention: Convention, axis=None, gro
         deq = (np.clip(np.rint(centres[None, :] / scale) + zp, 0, qmax) - zp) * scale
         return (((deq - centres[None, :]) ** 2) * hist[None, :]).sum(axis=1)
 
-    k = int(np.argmin(_chunked(np.arange(t.size), cost, hist.size)))
+    if _kernels.ready():
+        scale = np.maximum((hi - lo) / qmax, np.finfo(np.float64).tiny)
+        costs = _kernels.histogram_sse(centres, hist, scale, np.clip(np.rint(-lo / scale), 0, qmax), 0, qmax)
+    else:
+        costs = _chunked(np.arange(t.size), cost, hist.size)
+    k = int(np.argmin(costs))
     return _F32(lo[k]), _F32(hi[k])
 
 

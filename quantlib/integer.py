@@ -408,6 +408,47 @@ def _fused(x: np.ndarray, params: QuantParams, rounding: str, overflow: str) -> 
             and overflow == "saturate" and params.per_tensor and params.group_size is None and _kernels.usable(x))
 
 
+def candidate_sse(x: np.ndarray, params: QuantParams) -> np.ndarray:
+    """Sum of squared errors of candidate quantizations of one 1-D float32 sample.
+
+    ``params`` holds one candidate per entry along axis 0 (per-channel params, ``axis=0``,
+    e.g. from :func:`qparams_from_range` over arrays of ranges); candidate j's error is
+    ``sum((dequantize(quantize(x, p_j), p_j) - x) ** 2)`` in float64, where ``p_j`` is the
+    *per-tensor* quantization with j's scale and zero-point and the convention's own arithmetic
+    (PyTorch's reciprocal mapping with z != 0 rounds fma(x, 1/s, z), as its per-tensor kernel).
+    One fused pass per candidate on the numba kernels, nothing of size (candidates x n) held;
+    the numpy path (no numba, or a grid reaching float32's largest) evaluates the same
+    per-tensor quantizations a few candidates at a time.
+    """
+    _check_params(params)
+    x = as_float_array(x).reshape(-1)
+    conv = get_convention(params.convention)
+    scale = np.atleast_1d(np.asarray(params.scale, dtype=_F32))
+    zp = np.broadcast_to(np.asarray(params.zero_point, dtype=np.int64), scale.shape)
+    m, multiply = multiplier(params, conv)
+    m = np.broadcast_to(np.asarray(m, dtype=_F32), scale.shape)
+    reach = np.maximum(np.abs((params.qmin - zp) * scale.astype(np.float64)),
+                       np.abs((params.qmax - zp) * scale.astype(np.float64)))
+    if _kernels.usable(x) and float(reach.max()) < _F32_MAX * (1 - 1e-6):
+        if conv.mapping == "amax":
+            full = np.full(m.shape, params.qmin), np.full(m.shape, params.qmax)
+            return _kernels.candidate_sse(x, m, np.zeros(m.shape), *full, np.where(m == 0, _F32(1), m), "amax")
+        if conv.mapping == "reciprocal" and np.any(zp != 0):
+            full = np.full(m.shape, params.qmin), np.full(m.shape, params.qmax)
+            return _kernels.candidate_sse(x, m, zp, *full, scale, "fma")
+        return _kernels.candidate_sse(x, m, zp, params.qmin - zp, params.qmax - zp, scale,
+                                      "multiply" if multiply else "divide")
+    x64 = x.astype(np.float64)
+    out = np.empty(scale.size)
+    for j in range(scale.size):  # the fallback only: one vectorised per-tensor pass per candidate
+        p = QuantParams(scale=scale[j], zero_point=int(zp[j]), qmin=params.qmin, qmax=params.qmax,
+                        convention=params.convention,
+                        amax=None if params.amax is None else np.atleast_1d(params.amax)[j])
+        err = np.subtract(dequantize(_quantize(x, p), p), x64, dtype=np.float64)
+        out[j] = float(np.dot(err, err))
+    return out
+
+
 def levels(params: QuantParams, max_levels: int = 65536) -> np.ndarray | None:
     """All representable values (float32, ascending) of per-tensor params; None otherwise."""
     if not params.per_tensor or params.qmax - params.qmin + 1 > max_levels:

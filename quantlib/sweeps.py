@@ -16,7 +16,7 @@ import numpy as np
 from ._checks import as_float_array, check_bits, check_int
 from ._lazy import pandas as pd
 from .calibration import METHODS, calibrate
-from .integer import dequantize, qparams_from_range, quantize
+from .integer import candidate_sse, dequantize, qparams_from_range, quantize
 from .metrics import mse_sqnr
 from .schemes import SCHEMES, Quantizer
 
@@ -85,9 +85,9 @@ def sweep_threshold(
     Sweep rows (``kind="sweep"``) shrink the min-max range by t in (0, 1] (``num_points``
     values): [t*min, t*max] (symmetric: [-t*a, t*a]). Pick rows (``kind=<method>``) use the
     range that calibrator chooses. ``threshold`` is max(|lo|, |hi|). All rows are exact
-    quantizations with the convention's own arithmetic, on a strided subsample of at most
-    ``max_samples`` values; the sweep is batched: candidates are the channels of per-channel
-    quantizations of the tiled sample, a few at a time.
+    per-tensor quantizations with the convention's own arithmetic, on a strided subsample of at
+    most ``max_samples`` values; the sweep's candidates are evaluated together
+    (:func:`quantlib.integer.candidate_sse`: one fused pass each, nothing of size candidates x n).
     """
     x = as_float_array(x)
     bits = check_bits(bits)
@@ -99,25 +99,20 @@ def sweep_threshold(
         a = max(abs(lo0), abs(hi0))
         lo0, hi0 = -a, a
     t = np.linspace(1.0, 1.0 / num_points, num_points)
+    sig = float(np.dot(sample.astype(np.float64), sample.astype(np.float64)))
+    los, his = (lo0 * t).astype(np.float32), (hi0 * t).astype(np.float32)
+    params = qparams_from_range(los, his, bits=bits, symmetric=symmetric, convention=convention, axis=0)
+    mse = candidate_sse(sample, params) / sample.size
+    with np.errstate(divide="ignore"):
+        sqnr = np.where(mse > 0, 10 * np.log10(sig / np.where(mse > 0, mse, 1) / sample.size), np.inf)
+    sweep = pd.DataFrame({"kind": "sweep", "lo": los.astype(np.float64), "hi": his.astype(np.float64), "mse": mse,
+                          "sqnr_db": sqnr})
     rows: list[dict[str, Any]] = []
-    s64 = sample.astype(np.float64)
-    sig = float(np.dot(s64, s64))
-    chunk = max(1, 2**18 // sample.size)  # candidates per batch: a few MB, so the passes stay in cache
-    for c0 in range(0, t.size, chunk):
-        tc = t[c0 : c0 + chunk]
-        los, his = (lo0 * tc).astype(np.float32), (hi0 * tc).astype(np.float32)
-        params = qparams_from_range(los, his, bits=bits, symmetric=symmetric, convention=convention, axis=0)
-        tiled = np.broadcast_to(sample, (tc.size, sample.size))
-        err = np.subtract(dequantize(quantize(tiled, params), params), s64, dtype=np.float64)
-        mse = np.square(err, out=err).mean(axis=1)
-        for k in range(tc.size):  # rows of the table, not candidates: all the work is done above
-            rows.append({"kind": "sweep", "lo": float(los[k]), "hi": float(his[k]), "mse": mse[k],
-                         "sqnr_db": 10 * np.log10(sig / (mse[k] * sample.size)) if mse[k] > 0 else np.inf})
     for m in methods:
         lo, hi = calibrate(sample, m, bits=bits, symmetric=symmetric, convention=convention, num_bins=num_bins)
         p = qparams_from_range(lo, hi, bits=bits, symmetric=symmetric, convention=convention)
         mse, sqnr_db = mse_sqnr(sample, dequantize(quantize(sample, p), p), p)
         rows.append({"kind": m, "lo": float(lo), "hi": float(hi), "mse": mse, "sqnr_db": sqnr_db})
-    df = pd.DataFrame(rows)
+    df = pd.concat([sweep, pd.DataFrame(rows)], ignore_index=True) if rows else sweep
     df["threshold"] = np.maximum(df["lo"].abs(), df["hi"].abs())
     return df[["kind", "threshold", "lo", "hi", "mse", "sqnr_db"]]

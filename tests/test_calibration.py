@@ -133,3 +133,18 @@ def test_kl_search_equals_the_brute_force_first_minimum(case, integer_expansion)
         assert got == (edges[zbi - i], edges[min(zbi + i + 1, hist.size)])
     else:
         assert got == (edges[0], edges[-1])
+
+
+@pytest.mark.parametrize("symmetric", [True, False], ids=["symmetric", "asymmetric"])
+@pytest.mark.parametrize("dist", ["normal", "laplace", "normal_with_outliers", "uniform"])
+def test_mse_calibrator_kernel_picks_the_numpy_paths_range(dist, symmetric, monkeypatch):
+    """The histogram-MSE cost on the numba kernel sums the same float64 terms in another order;
+    the chosen range is the numpy path's on every case here (bits 2..8, coarse and fine bins)."""
+    x = ql.synthetic(dist, 2**16, 1)
+    for bits in (2, 4, 8):
+        for num_bins in (128, 2048):
+            fast = ql.calibrate(x, "mse", bits=bits, symmetric=symmetric, num_bins=num_bins)
+            with monkeypatch.context() as m:
+                m.setattr(ql._kernels, "AVAILABLE", False)
+                slow = ql.calibrate(x, "mse", bits=bits, symmetric=symmetric, num_bins=num_bins)
+            assert fast == slow, (bits, num_bins)

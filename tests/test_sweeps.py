@@ -1,4 +1,7 @@
+import math
+
 import numpy as np
+import pytest
 
 import quantlib as ql
 from conftest import sum_rtol
@@ -35,3 +38,26 @@ def test_sweep_threshold_rows_are_exact_quantizations():
     assert np.isclose(row.mse, np.mean((X.astype(np.float64) - ql.fake_quantize(X, p)) ** 2), rtol=sum_rtol(X.size + 1), atol=0)
     # the MSE calibrator's pick is no worse than min-max's on the same data
     assert df.loc[df.kind == "mse", "mse"].item() <= df.loc[df.kind == "minmax", "mse"].item()
+
+
+@pytest.mark.parametrize("symmetric", [True, False], ids=["symmetric", "asymmetric"])
+@pytest.mark.parametrize("convention", list(ql.CONVENTIONS))
+@pytest.mark.parametrize("kernels", [True, False], ids=["numba", "numpy"])
+def test_candidate_sse_equals_each_per_tensor_quantization(convention, symmetric, kernels, monkeypatch):
+    if not kernels:
+        monkeypatch.setattr(ql._kernels, "AVAILABLE", False)
+    if symmetric is False and not ql.CONVENTIONS[convention].asymmetric:
+        pytest.skip(f"{convention} has no asymmetric mode")
+    x = np.random.default_rng(3).standard_normal(2**16).astype(np.float32) * np.float32(0.7) + np.float32(0.2)
+    t = np.linspace(1.0, 0.05, 12)
+    lo, hi = (float(x.min()) * t).astype(np.float32), (float(x.max()) * t).astype(np.float32)
+    if symmetric:
+        a = np.maximum(-lo, hi)
+        lo, hi = -a, a
+    params = ql.qparams_from_range(lo, hi, bits=4, symmetric=symmetric, convention=convention, axis=0)
+    got = ql.integer.candidate_sse(x, params)
+    for j in range(t.size):
+        p = ql.qparams_from_range(lo[j], hi[j], bits=4, symmetric=symmetric, convention=convention)
+        err = ql.dequantize(ql.quantize(x, p, convention=convention), p).astype(np.float64) - x.astype(np.float64)
+        # one element quantized differently would move the sum by ~1/n of it, far beyond sum_rtol
+        assert got[j] == pytest.approx(math.fsum(err * err), rel=sum_rtol(x.size), abs=0), j
