@@ -12,7 +12,7 @@ import streamlit as st
 
 import pages
 import quantlib as ql
-from quantlib import export
+from quantlib import export, figures
 from quantlib.metrics import ValueHistograms, value_histograms
 
 SIZES = [2**k for k in range(10, 25, 2)]  # 1 K ... 16 M, log steps
@@ -92,29 +92,37 @@ def _summary(x: np.ndarray) -> str:
 
 
 def _upload_panel() -> tuple | None:
-    """File uploader + tensor picker; the file is read with the safe loaders, kept per session."""
+    """File uploader + tensor picker; the file is read with the safe loaders and kept for the
+    session, so it follows the user to every page (an uploader comes up empty on each page)."""
     f = st.file_uploader("Tensor file", type=UPLOAD_TYPES, key="data.file",
                          help="A .npy, .npz, .csv, .safetensors or .onnx file (up to 200 MB). Never unpickled; "
                               "NaN/Inf, complex and object arrays are refused.")
-    if f is None:
-        st.info("Upload a tensor file to quantize it.")
-        return None
     current = st.session_state.get("upload")
-    if current is None or current["id"] != f.file_id:
+    if f is not None and (current is None or current["id"] != f.file_id):
         try:
             tensors = ql.load_tensors(f)
         except ValueError as exc:
             st.session_state.pop("upload", None)
+            st.session_state["upload.refused"] = (f.file_id, str(exc))
             st.error(plain(exc))
             return None
         for a in tensors.values():
             a.setflags(write=False)
-        st.session_state["upload"] = {"id": f.file_id, "file": f.name, "tensors": tensors}
-    tensors = st.session_state["upload"]["tensors"]
+        st.session_state["upload"] = current = {"id": f.file_id, "file": f.name, "tensors": tensors}
+        st.session_state.pop("upload.refused", None)
+    elif f is None and current is None:
+        st.caption("No file yet.")
+        return None
+    elif f is not None and "upload.refused" in st.session_state and st.session_state["upload.refused"][0] == f.file_id:
+        return None
+    if f is None:
+        st.caption(f"Using {plain(current['file'])}, uploaded this session; upload another file to replace it.")
+    tensors = current["tensors"]
     names = list(tensors)
-    name = st.selectbox("Tensor", names, key="data.upload_tensor", help="Tensors found in the file.")
+    name = st.selectbox("Tensor", names, key="data.upload_tensor", persist_state="session",
+                        help="Tensors found in the file.")
     st.caption(_summary(tensors[name]))
-    return (("source", "upload"), ("id", f.file_id), ("name", name))
+    return (("source", "upload"), ("id", current["id"]), ("name", name))
 
 
 def _carry_link_values() -> bool:
@@ -174,12 +182,23 @@ def data_source() -> tuple | None:
 
 
 def require_source() -> tuple:
-    """The data source, or stop the page (with the panel's message) when there is none yet."""
+    """The data source, or stop the page with a message where its charts would be: how to
+    upload a file, or why the file was refused and what to do instead."""
     relink = _carry_link_values()
     source = data_source()
     if relink:
         st.rerun()
     if source is None:
+        refused = st.session_state.get("upload.refused")
+        kinds = ", ".join(f".{t}" for t in UPLOAD_TYPES)
+        if refused is not None:
+            st.error(f"**This file could not be read.** {plain(refused[1])}", icon=":material/error:")
+            st.markdown(f"Upload another file ({kinds}) in the sidebar, or switch **Source** to *synthetic* or "
+                        "*sample* to go on with generated or shipped tensors.")
+        else:
+            st.info(f"**Upload a tensor file** in the sidebar to quantize it: {kinds}, up to 200 MB. Numpy files "
+                    "are read without unpickling; NaN, Inf, complex and object arrays are refused. Or switch "
+                    "**Source** to *synthetic* or *sample*.", icon=":material/upload_file:")
         st.stop()
     return source
 
@@ -227,14 +246,26 @@ def run_scheme(source: tuple, scheme: str, settings: Mapping[str, Any]) -> ql.Qu
 
 
 @st.cache_data(max_entries=64, ttl=3600, show_spinner=False)
-def _histograms(source: tuple, scheme: str, frozen: tuple, num_bins: int) -> ValueHistograms:
-    return value_histograms(load_tensor(source), _run(source, scheme, frozen).dequantized, num_bins)
+def _histograms(source: tuple, scheme: str, frozen: tuple, num_bins: int,
+                value_range: tuple[float, float] | None = None) -> ValueHistograms:
+    return value_histograms(load_tensor(source), _run(source, scheme, frozen).dequantized, num_bins, value_range)
 
 
-def histograms(source: tuple, scheme: str, settings: Mapping[str, Any], num_bins: int = 256) -> ValueHistograms:
-    """Original and dequantized histograms on shared bins: drawn by the distribution plot and
-    behind the KL metric, computed once for both."""
-    return _histograms(source, scheme, _freeze(settings), num_bins)
+def histograms(source: tuple, scheme: str, settings: Mapping[str, Any], num_bins: int = 256,
+               value_range: tuple[float, float] | None = None) -> ValueHistograms:
+    """Original and dequantized histograms on shared bins (over ``value_range``, or the span of
+    both): the KL metric's, and at the plot's own bin count and zoom the distribution plot's."""
+    return _histograms(source, scheme, _freeze(settings), num_bins, value_range)
+
+
+@st.cache_data(max_entries=64, ttl=3600, show_spinner=False)
+def _view_range(source: tuple, scheme: str, frozen: tuple, view: str) -> tuple[float, float]:
+    return figures.VIEW_RANGES[view](load_tensor(source), _run(source, scheme, frozen))
+
+
+def view_range(source: tuple, scheme: str, settings: Mapping[str, Any], view: str) -> tuple[float, float]:
+    """The value plots' shared x range (``figures.VIEW_RANGES``)."""
+    return _view_range(source, scheme, _freeze(settings), view)
 
 
 @st.cache_data(max_entries=64, ttl=3600, show_spinner=False)
@@ -262,28 +293,49 @@ def bits_curve(source: tuple, scheme: str, settings: Mapping[str, Any]):
 
 
 @st.cache_data(max_entries=32, ttl=3600, show_spinner=False)
-def threshold_curve(source: tuple, bits: int, symmetric: bool, convention: str, num_bins: int):
+def threshold_curve(source: tuple, bits: int, symmetric: bool, convention: str, num_bins: int, percentile: float):
     """Metric against clipping threshold on a 65 536-value strided subsample, 48 points."""
     return ql.sweep_threshold(load_tensor(source), bits=bits, symmetric=symmetric, convention=convention,
-                              num_bins=num_bins, num_points=48, max_samples=2**16)
+                              num_bins=num_bins, num_points=48, max_samples=2**16, percentile=percentile)
 
 
 # -------------------------------------------------------------------- widgets
-def setting_widget(scheme: str, s: ql.Setting, prefix: str = "") -> Any:
+def setting_widget(scheme: str, s: ql.Setting, prefix: str = "", ndim: int | None = None) -> Any:
     """One control for one registry setting, chosen from its type and bounds (its link value is
-    accepted within the same bounds)."""
+    accepted within the same bounds); a tensor axis offers the axes of an ``ndim``-d tensor."""
     key, label = f"{prefix}{scheme}.{s.name}", s.name.replace("_", " ")
     if s.type is bool:
         return st.checkbox(label, value=bool(s.default), key=key, help=s.help, **KEEP)
     if s.choices is not None:
         return st.selectbox(label, s.choices, index=list(s.choices).index(s.default), key=key, help=s.help, **KEEP)
-    if s.type is int and s.max is not None and s.max - s.min <= 64:
-        return st.slider(label, int(s.min), int(s.max), value=int(s.default), key=key, help=s.help, **KEEP)
+    lo, hi = s.min, s.max
+    if s.tensor_axis and ndim is not None:
+        lo, hi = -ndim, ndim - 1
+        if key in st.session_state and not lo <= st.session_state[key] <= hi:
+            st.session_state[key] = int(np.clip(st.session_state[key], lo, hi))  # a tensor of fewer axes
+    if s.type is int and hi is not None and hi - lo <= 64:
+        return st.slider(label, int(lo), int(hi), value=int(np.clip(s.default, lo, hi)), key=key, help=s.help, **KEEP)
     if s.type is int:
-        return int(st.number_input(label, int(s.min), int(s.max), value=int(s.default), key=key, help=s.help, step=1,
-                                   **KEEP))
-    return float(st.number_input(label, float(s.min), float(s.max), value=float(s.default), key=key, help=s.help,
+        return int(st.number_input(label, int(lo), int(hi), value=int(s.default), key=key, help=s.help, step=1, **KEEP))
+    return float(st.number_input(label, float(lo), float(hi), value=float(s.default), key=key, help=s.help,
                                  format="%.6g", **KEEP))
+
+
+def scheme_settings(scheme: str, ndim: int, prefix: str = "") -> dict[str, Any]:
+    """Controls for the settings of ``scheme`` that act on a tensor of ``ndim`` dimensions under
+    the values chosen so far (``Setting.acts``: percentile only under percentile calibration,
+    axis only for matrices …), each followed by what its value needs that the tensor lacks
+    (``Setting.missing``). Settings not shown keep their defaults: they change nothing."""
+    spec = ql.SCHEMES[scheme]
+    settings = spec.defaults()
+    for s in spec.settings:
+        if s.optional or not s.acts(settings, ndim):
+            continue
+        settings[s.name] = setting_widget(scheme, s, prefix, ndim)
+        why = s.missing(settings, ndim)
+        if why:
+            st.warning(plain(why), icon=":material/info:")
+    return settings
 
 
 def downloads(label: str, files: list[tuple[str, str, Callable[[], bytes | str], str]], columns: int = 4) -> None:

@@ -121,20 +121,24 @@ figs = {"small_multiples": figures.small_multiples(x, results, labels, bins)}
 st.plotly_chart(figs["small_multiples"], width="stretch", key="fig.small_multiples")
 
 with st.spinner("Sweeping bit widths…"):
-    curves = []
-    for (scheme, settings), name in zip(applied, labels):
+    curves, marks = [], []
+    for (scheme, settings), name, r in zip(applied, labels, results):
         try:
             df = ui.bits_curve(source, scheme, settings).copy()
         except (ValueError, TypeError) as exc:
             st.warning(ui.plain(f"No bit-width curve for {name}: {exc}"))
             continue
-        df["scheme"] = name
+        own = ql.sweeps.series_of(scheme)
+        if not ql.SCHEMES[scheme].fixed_width:  # a swept configuration is its own line, named as in the table
+            df.loc[df["series"] == own, "series"] = own = name
         curves.append(df)
+        marks.append((own, scheme, r.bits_per_element))
 metric = st.selectbox("Curve metric", ql.sweeps.METRIC_COLUMNS, key="compare.metric", **ui.KEEP,
                       index=ql.sweeps.METRIC_COLUMNS.index("sqnr_db"),
                       help="Metric drawn against bit width for every configuration.")
 if curves:
-    figs["bits"] = figures.bits_figure(pd.concat(curves, ignore_index=True), metric)
+    both = pd.concat(curves, ignore_index=True).drop_duplicates(["series", "scheme", "bits_per_element"])
+    figs["bits"] = figures.bits_figure(both, metric, current=marks)
     st.plotly_chart(figs["bits"], width="stretch", key="fig.bits")
 
 with st.expander("Downloads", expanded=False):

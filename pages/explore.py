@@ -10,6 +10,7 @@ from quantlib import export, figures
 ui.start_page()
 st.title("Explore")
 source = ui.require_source()
+x = ui.load_tensor(source)
 schemes = list(ql.SCHEMES)
 
 controls, view = st.columns([1, 3], gap="medium")
@@ -18,71 +19,110 @@ with controls:
                           help="Every scheme in the registry; its own settings appear below.")
     spec = ql.SCHEMES[scheme]
     st.caption(spec.description)
-    bins = st.slider("Histogram bins", 8, 8192, value=2048, key="bins", step=8, **ui.KEEP,
-                     help="Bin count for the plots, and for the histogram-based calibrators and the histogram scheme.")
-    settings = {}
-    for s in spec.settings:
-        if s.name == spec.bins_setting:
-            settings[s.name] = bins
-        elif not s.optional:
-            settings[s.name] = ui.setting_widget(scheme, s)
+    settings = ui.scheme_settings(scheme, x.ndim)
+    calibrated = dict(settings)
 
     manual = False
-    if spec.manual_params:
-        def prefill() -> None:
-            """Switching to manual starts from the calibrated values."""
-            if st.session_state.get(f"{scheme}.manual"):
-                auto = ui.run_scheme(source, scheme, {**settings, "scale": None, "zero_point": None})
-                if auto.params is not None and auto.params.per_tensor:
-                    st.session_state[f"{scheme}.scale"] = float(auto.params.scale)
-                    st.session_state[f"{scheme}.zero_point"] = int(auto.params.zero_point)
+    scale_setting = spec.setting("scale") if spec.manual_params else None
+    if scale_setting is not None and scale_setting.acts(settings, x.ndim):
+        try:
+            auto = ui.run_scheme(source, scheme, calibrated).params
+        except (ValueError, TypeError):
+            auto = None
+        keys = f"{scheme}.scale", f"{scheme}.zero_point"
+
+        def prefill(auto=auto, keys=keys) -> None:
+            """Turning manual on starts from the calibrated values."""
+            if st.session_state.get(f"{scheme}.manual") and auto is not None:
+                st.session_state[keys[0]] = float(auto.scale)
+                st.session_state[keys[1]] = int(auto.zero_point)
 
         manual = st.toggle("Manual scale and zero-point", value=False, key=f"{scheme}.manual", on_change=prefill,
-                           **ui.KEEP,
+                           **ui.KEEP, disabled=auto is None,
                            help="Off: calibrated from the data. On: type your own (starts from the calibrated values).")
-        if manual:
-            settings["scale"] = float(st.number_input("scale", value=0.01, key=f"{scheme}.scale", format="%.8g",
-                                                      **ui.KEEP, help="Step between levels; must be finite and > 0."))
-            settings["zero_point"] = int(st.number_input("zero-point", value=0, key=f"{scheme}.zero_point", step=1,
-                                                         **ui.KEEP,
-                                                         help="Code that represents 0; must lie in [qmin, qmax]."))
+        if manual and auto is not None:
+            if keys[0] not in st.session_state:  # on from a link without values: start from the calibrated ones
+                prefill()
+            settings["scale"] = float(st.number_input(
+                "scale", min_value=float(np.finfo(np.float32).tiny), value=float(auto.scale), key=keys[0],
+                format="%.8g", **ui.KEEP, help="Step between levels; a float32 value > 0."))
+            zp_setting = spec.setting("zero_point")
+            if zp_setting.acts(settings, x.ndim):
+                if keys[1] in st.session_state:  # the code range moves with bits / signed / narrow range
+                    st.session_state[keys[1]] = int(np.clip(st.session_state[keys[1]], auto.qmin, auto.qmax))
+                settings["zero_point"] = int(st.number_input(
+                    "zero-point", min_value=auto.qmin, max_value=auto.qmax, value=int(auto.zero_point), key=keys[1],
+                    step=1, **ui.KEEP, help=f"Code that represents 0, within [{auto.qmin}, {auto.qmax}]."))
+            else:
+                st.caption(f"zero-point {int(auto.zero_point)}: fixed by the symmetric grid. {zp_setting.help}")
+    manual_error = None
+    if manual:
+        try:
+            ui.run_scheme(source, scheme, settings)
+        except (ValueError, TypeError) as exc:  # kept at the inputs; the view shows the calibrated result
+            manual_error = exc
+            st.error(f"Manual values not applied: {ui.plain(exc)}. Showing the calibrated result.",
+                     icon=":material/error:")
+            settings = calibrated
 
 try:
     with st.spinner("Quantizing…"):
-        x = ui.load_tensor(source)
         result = ui.run_scheme(source, scheme, settings)
-        hists = ui.histograms(source, scheme, settings, bins)
-        m = ui.scheme_metrics(source, scheme, settings, bins)
+        m = ui.scheme_metrics(source, scheme, settings)  # KL on the library's default bins, as the snippet
 except (ValueError, TypeError) as exc:
-    view.error(f"These settings cannot be applied: {ui.plain(exc)}")
+    needs = [why for s in spec.settings if (why := s.missing(settings, x.ndim))]
+    view.error(f"These settings cannot be applied: {ui.plain(needs[0] if needs else exc)}", icon=":material/error:")
     st.stop()
 
-# deltas against the previous, different configuration
+# deltas: against the previous different setting on the same tensor, and only where a value moved
 config = (source, scheme, ui.settings_json(settings))
 hist = st.session_state.setdefault("explore.history", {"config": None, "metrics": None, "prev": None})
 if hist["config"] != config:
-    hist["prev"], hist["config"], hist["metrics"] = hist["metrics"], config, m
+    same_tensor = hist["config"] is not None and hist["config"][0] == source
+    hist["prev"] = hist["metrics"] if same_tensor else None
+    hist["config"], hist["metrics"] = config, m
 prev = hist["prev"]
 
 
-def card(col, label, key, fmt, unit="", better="higher"):
+def card(col, label, key, fmt, unit="", better="higher", scale=1.0):
     delta = None
     if prev is not None and np.isfinite(prev[key]) and np.isfinite(m[key]):
-        delta = f"{m[key] - prev[key]:+{fmt}}{unit}"
-    col.metric(label, f"{m[key]:{fmt}}{unit}", delta, delta_color="normal" if better == "higher" else "inverse",
-               help=f"{key}; the delta is against the previous setting")
+        change = (m[key] - prev[key]) * scale
+        if f"{abs(change):{fmt}}" != f"{0.0:{fmt}}":  # no delta for a change that the shown digits cannot see
+            delta = f"{change:+{fmt}}{unit}"
+    col.metric(label, f"{m[key] * scale:{fmt}}{unit}", delta, delta_color="normal" if better == "higher" else "inverse",
+               help=f"{key}; the delta is against the previous setting on this tensor")
 
 
 with view:
+    plot_opts = st.columns([1.2, 1, 1, 1.3])
+    plot_bins = plot_opts[0].select_slider("Plot bins", [32, 64, 96, 128, 192, 256, 384, 512, 1024, 2048], value=128,
+                                           key="plot_bins", **ui.KEEP,
+                                           help="Bins of the value and error histograms (the calibrators have their own).")
+    zoom = plot_opts[1].selectbox("Value range", list(figures.VIEW_RANGES), key="plot_range", **ui.KEEP,
+                                  help="x range of the distribution, error-vs-value and transfer plots: all values, "
+                                       "the clipping range, or the central 99.9 % (outliers off the axis).")
+    log_counts = plot_opts[2].toggle("Log counts", value=False, key="plot_log", **ui.KEEP,
+                                     help="Log count axes (values, codes, errors): a few tall spikes no longer flatten the rest.")
+    window = plot_opts[3].selectbox("Transfer view", figures.TRANSFER_WINDOWS, key="transfer_view", **ui.KEEP,
+                                    help="The staircase over the value range, or 8 steps either side of 0 or of the "
+                                         "upper clipping threshold, where the steps show at any bit width.")
+    channel = None
+    p = result.params
+    if p is not None and not p.per_tensor and p.group_size is None and np.ndim(p.scale) == 1:
+        channel = st.slider("Channel (transfer function)", 0, int(np.size(p.scale)) - 1, 0, key="transfer_channel",
+                            **ui.KEEP, help="Per-channel scales: the staircase of this channel.")
     # The charts are sent first, so the browser starts loading Plotly before it lays out the
     # formulas and cards that sit above them.
     head, charts = st.container(), st.container()
+value_range = ui.view_range(source, scheme, settings, zoom)
 with charts:
     figs = {
-        "distribution": figures.distribution_figure(x, result, bins, hists),
-        "codes": figures.codes_figure(result),
-        "error": figures.error_figure(x, result, bins),
-        "transfer": figures.transfer_figure(x, result),
+        "distribution": figures.distribution_figure(
+            x, result, plot_bins, ui.histograms(source, scheme, settings, plot_bins, value_range), log_counts),
+        "codes": figures.codes_figure(result, log_counts),
+        "error": figures.error_figure(x, result, plot_bins, value_range=value_range, log_counts=log_counts),
+        "transfer": figures.transfer_figure(x, result, window=window, channel=channel, value_range=value_range),
     }
     row1, row2 = st.columns(2), st.columns(2)
     for col, name in zip([*row1, *row2], figs):
@@ -91,13 +131,14 @@ with head:
     if st.session_state.get("explore.started"):  # a session's first run leaves KaTeX to the next (ui.defer_rest)
         st.latex(spec.formula)
         if spec.live_formula is not None:
-            st.latex(spec.live_formula(result))
+            for part in spec.live_formula(result).split(r",\quad"):  # one line each: long maps wrap, not clip
+                st.latex(part)
     c = [*st.columns(3), *st.columns(3)]
     card(c[0], "SQNR", "sqnr_db", ".2f", " dB")
     card(c[1], "MSE", "mse", ".3g", better="lower")
     card(c[2], "cosine", "cosine_similarity", ".6f")
     card(c[3], "max error", "max_abs_error", ".3g", better="lower")
-    card(c[4], "clipped", "clip_ratio", ".3%", better="lower")
+    card(c[4], "clipped", "clip_ratio", ".3f", " %", better="lower", scale=100.0)
     share = m["clipping_mse"] / m["mse"] if m["mse"] > 0 else 0.0
     c[5].metric("clipping share of MSE", f"{share:.1%}", help=f"the rest, {1 - share:.1%}, is rounding error")
     st.caption(f"{m['levels_used']:,} levels used · code entropy {m['code_entropy_bits']:.2f} bits · "
@@ -110,19 +151,30 @@ st.subheader("Error curves")
 curves = st.columns(2)
 metric = curves[0].selectbox("Metric", ql.sweeps.METRIC_COLUMNS, key="curve_metric", **ui.KEEP,
                              index=ql.sweeps.METRIC_COLUMNS.index("sqnr_db"),
-                             help="Metric drawn against bit width and against the clipping threshold.")
+                             help="Metric drawn against bits per element and against the clipping threshold.")
 try:
     with st.spinner("Sweeping bit widths…"):
         bits_df = ui.bits_curve(source, scheme, settings)
-    figs["bits"] = figures.bits_figure(bits_df, metric)
+    figs["bits"] = figures.bits_figure(bits_df, metric,
+                                       current=[(ql.sweeps.series_of(scheme), scheme, result.bits_per_element)])
     curves[0].plotly_chart(figs["bits"], width="stretch", key="fig.bits")
+    if spec.fixed_width:
+        curves[0].caption(f"{scheme} has a fixed width: it is one point, beside the other {spec.family} formats at "
+                          "the bits per element each costs (block scales included).")
 except (ValueError, TypeError) as exc:
     curves[0].warning(ui.plain(f"No bit-width curve for these settings: {exc}"))
-if spec.symmetric is not None:
+if spec.threshold_sweep is not None:
+    args = spec.threshold_sweep(settings)
     with st.spinner("Sweeping clipping thresholds…"):
-        thr = ui.threshold_curve(source, settings["bits"], spec.symmetric, settings["convention"], bins)
-    figs["threshold"] = figures.threshold_figure(thr, metric if metric in thr else "mse")
+        thr = ui.threshold_curve(source, args["bits"], args["symmetric"], args["convention"], args["num_bins"],
+                                 args["percentile"])
+    note = (f"per-tensor ranges on a 65,536-value sample; your setting has one range per {args['granularity']}"
+            if args["granularity"] else "")
+    figs["threshold"] = figures.threshold_figure(thr, metric if metric in thr else "mse",
+                                                 selected=None if manual else args["calibration"], note=note)
     curves[1].plotly_chart(figs["threshold"], width="stretch", key="fig.threshold")
+    if manual:
+        curves[1].caption("A manual scale is in use: no calibrator's pick is yours.")
 else:
     curves[1].info("The clipping-threshold curve applies to calibrated integer schemes.")
 

@@ -9,6 +9,7 @@ are fixed, and the tests render every figure.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import cache
 
 import numpy as np
@@ -78,32 +79,66 @@ def _subplots_layout(titles: tuple[str, ...]) -> dict:
     return lay
 
 
-def distribution_figure(x: np.ndarray, result: QuantResult, num_bins: int = 256,
-                        histograms: ValueHistograms | None = None) -> go.Figure:
-    """Original vs dequantized histograms on shared bins, levels marked, clipping shaded.
-    ``histograms``: :func:`~quantlib.metrics.value_histograms` of x and the result, if at hand."""
+def view_all(x: np.ndarray, result: QuantResult) -> tuple[float, float]:
+    """Every value of x and x̂."""
+    return float(min(x.min(), result.dequantized.min())), float(max(x.max(), result.dequantized.max()))
+
+
+def view_clipping(x: np.ndarray, result: QuantResult) -> tuple[float, float]:
+    """The clipping range with 10 % of its width either side (all values when there is none)."""
+    if result.clip_range is None:
+        return view_all(x, result)
+    lo, hi = result.clip_range
+    pad = 0.1 * (hi - lo) if hi > lo else 0.5
+    return float(max(lo - pad, x.min())), float(min(hi + pad, x.max()))
+
+
+def view_central(x: np.ndarray, result: QuantResult) -> tuple[float, float]:
+    """The central 99.9 % of x (outliers off the axis), from a 262 144-value sample."""
+    lo, hi = np.quantile(subsample(x, 2**18), [0.0005, 0.9995])
+    return (float(lo), float(hi)) if hi > lo else view_all(x, result)
+
+
+#: The x ranges the value plots offer: label -> (lo, hi) from x and the result. The
+#: distribution, error-vs-value and transfer plots share the one chosen.
+VIEW_RANGES = {"all values": view_all, "clipping range": view_clipping, "central 99.9 %": view_central}
+
+
+def distribution_figure(x: np.ndarray, result: QuantResult, num_bins: int = 128,
+                        histograms: ValueHistograms | None = None, log_counts: bool = False) -> go.Figure:
+    """Dequantized histogram (filled) under the original's outline, on shared bins; levels
+    marked, clipping shaded. ``histograms``: :func:`~quantlib.metrics.value_histograms` of x and
+    the result (its range is the plot's: pass a zoomed one to zoom), if at hand. A few
+    dequantized spikes would flatten the original to the axis on a linear count axis:
+    ``log_counts`` shows both."""
     h = histograms if histograms is not None else value_histograms(x, result.dequantized, num_bins)
     lo, hi = h.lo, h.hi
     centres = (h.edges[:-1] + h.edges[1:]) / 2
-    data = [{"type": "scatter", "x": centres, "y": h.x, "name": "original", "mode": "lines", "fill": "tozeroy",
-             "line": {"color": ORIGINAL, "width": 1, "shape": "hvh"}},
-            _step(centres, h.xhat, "dequantized", QUANTIZED, 0.7)]
+    data = [_step(centres, h.xhat, "dequantized", QUANTIZED, 0.55),
+            {"type": "scatter", "x": centres, "y": h.x, "name": "original", "mode": "lines",
+             "line": {"color": ORIGINAL, "width": 2, "shape": "hvh"}}]
     shapes = []
     if result.clip_range is not None:
         c_lo, c_hi = result.clip_range
         shaded = {"fillcolor": "grey", "opacity": 0.15, "line": {"width": 0}}
         if c_lo > lo:
-            shapes.append(_shape("rect", lo, c_lo, **shaded))
+            shapes.append(_shape("rect", lo, min(c_lo, hi), **shaded))
         if c_hi < hi:
-            shapes.append(_shape("rect", c_hi, hi, **shaded))
+            shapes.append(_shape("rect", max(c_hi, lo), hi, **shaded))
     if result.levels is not None and result.levels.size <= MAX_LEVEL_MARKS:
         lv = result.levels[(result.levels >= lo) & (result.levels <= hi)]
-        data.append({"type": "scatter", "x": lv, "y": np.zeros(lv.size), "mode": "markers", "name": f"{lv.size} levels",
-                     "marker": {"symbol": "line-ns-open", "size": 8, "color": "black"}})
-    return _figure(data, "Original vs dequantized", "value", "count", **({"shapes": shapes} if shapes else {}))
+        data.append({"type": "scatter", "x": lv, "y": np.full(lv.size, 1.0 if log_counts else 0.0), "mode": "markers",
+                     "name": f"{lv.size} levels", "marker": {"symbol": "line-ns-open", "size": 8, "color": "black"}})
+    width = (hi - lo) / max(h.x.size, 1)
+    layout: dict = {"xaxis": {"range": [lo, hi]}}
+    if log_counts:
+        layout["yaxis"] = {"type": "log", "title": {"text": "count (log)"}}
+    if shapes:
+        layout["shapes"] = shapes
+    return _figure(data, f"Original vs dequantized ({h.x.size} bins of {width:.3g})", "value", "count", **layout)
 
 
-def codes_figure(result: QuantResult) -> go.Figure:
+def codes_figure(result: QuantResult, log_counts: bool = False) -> go.Figure:
     """Histogram of the integer codes, with levels used out of levels available."""
     cmin, counts = code_counts(result.codes)
     codes = np.arange(cmin, cmin + counts.size)
@@ -112,72 +147,191 @@ def codes_figure(result: QuantResult) -> go.Figure:
     available = (p.qmax - p.qmin + 1) if p is not None else (result.levels.size if result.levels is not None else used)
     eff = np.log2(max(used, 1))
     return _figure([_step(codes, counts, "codes", QUANTIZED)],
-                   f"Codes: {used} of {available} levels used ({eff:.2f} effective bits)", "code", "count")
+                   f"Codes: {used} of {available} levels used ({eff:.2f} effective bits)", "code", "count",
+                   **({"yaxis": {"type": "log", "title": {"text": "count (log)"}}} if log_counts else {}))
 
 
-def error_figure(x: np.ndarray, result: QuantResult, num_bins: int = 128, max_points: int = 1500) -> go.Figure:
-    """Histogram of x - x_hat, and a downsampled scatter of error against value (SVG markers: a
-    WebGL scatter costs a browser without a GPU a software GL context before its first frame)."""
+def error_figure(x: np.ndarray, result: QuantResult, num_bins: int = 128, max_points: int = 1500,
+                 value_range: tuple[float, float] | None = None, log_counts: bool = False) -> go.Figure:
+    """Histogram of x - x̂, and a downsampled scatter of error against value (SVG markers: a
+    WebGL scatter costs a browser without a GPU a software GL context before its first frame).
+    ``value_range``: the scatter's x range (the value plots' shared zoom); its points are drawn
+    from the values inside it."""
     e = x - result.dequantized  # float32 is plenty for a picture
     counts, edges = uniform_histogram(e, num_bins)
-    xs, es = subsample(x, max_points), subsample(e.reshape(x.shape), max_points)
+    xf, ef = x.reshape(-1), e.reshape(-1)
+    if value_range is not None:
+        inside = (xf >= value_range[0]) & (xf <= value_range[1])
+        if inside.any():
+            xf, ef = xf[inside], ef[inside]
+    xs, es = subsample(xf, max_points), subsample(ef, max_points)
     data = [_step((edges[:-1] + edges[1:]) / 2, counts, "x - x̂", ERROR, 0.8, xaxis="x", yaxis="y"),
             {"type": "scatter", "x": xs, "y": es, "mode": "markers", "marker": {"size": 3, "color": ERROR, "opacity": 0.5},
              "name": "sample", "xaxis": "x2", "yaxis": "y2"}]
-    return _figure(data, "Quantization error", "", "",
-                   **_subplots_layout(("error histogram", "error vs value")))
+    lay = _error_layout()
+    if value_range is not None:
+        lay = {**lay, "xaxis2": {**lay["xaxis2"], "range": list(value_range)}}
+    if log_counts:
+        lay = {**lay, "yaxis": {**lay["yaxis"], "type": "log", "title": {"text": "count (log)"}}}
+    return _figure(data, "Quantization error", "", "", **lay)
 
 
-def transfer_figure(x: np.ndarray, result: QuantResult, points: int = 2001) -> go.Figure:
-    """The staircase x -> x_hat over the data range, with the clipping thresholds.
+@cache
+def _error_layout() -> dict:
+    """Two panels far enough apart that the right one's tick labels (signed errors) clear the
+    left one, each with its axis titles."""
+    from plotly.subplots import make_subplots
 
-    Per-tensor affine results are evaluated exactly on a fine grid with the same params;
-    other schemes show the (x, x_hat) pairs of the data itself, sorted and downsampled.
+    lay = make_subplots(rows=1, cols=2, subplot_titles=("error histogram", "error vs value"),
+                        horizontal_spacing=0.16).to_dict()["layout"]
+    lay.pop("template", None)
+    lay["xaxis"]["title"] = {"text": "error x − x̂"}
+    lay["yaxis"]["title"] = {"text": "count"}
+    lay["xaxis2"]["title"] = {"text": "value x"}
+    lay["yaxis2"]["title"] = {"text": "error x − x̂", "standoff": 4}
+    lay["yaxis2"]["tickformat"] = ".2~g"
+    lay["showlegend"] = False
+    return lay
+
+
+TRANSFER_WINDOWS = ("data range", "steps near zero", "upper clipping knee")
+STEPS_SHOWN = 8  # levels either side of the centre of a zoomed staircase
+
+
+def _transfer_params(result: QuantResult, channel: int | None):
+    """Per-tensor params of the result, or of one channel of a per-channel result (None: neither)."""
+    from .params import QuantParams
+
+    p = result.params
+    if p is None:
+        return None
+    if p.per_tensor:
+        return p
+    if p.group_size is None and channel is not None and np.ndim(p.scale) == 1:
+        c = int(np.clip(channel, 0, np.size(p.scale) - 1))
+        zp = p.zero_point if np.ndim(p.zero_point) == 0 else np.ravel(p.zero_point)[c]
+        amax = None if p.amax is None else np.ravel(p.amax)[c]
+        return QuantParams(scale=np.ravel(p.scale)[c], zero_point=int(zp), qmin=p.qmin, qmax=p.qmax,
+                           convention=p.convention, amax=amax)
+    return None
+
+
+def transfer_figure(x: np.ndarray, result: QuantResult, points: int = 2001, *, window: str = "data range",
+                    channel: int | None = None, value_range: tuple[float, float] | None = None) -> go.Figure:
+    """The staircase x -> x̂ with the clipping thresholds.
+
+    Per-tensor affine results (and one ``channel`` of a per-channel one) are evaluated exactly
+    on a fine grid with the same params; other schemes show the (x, x̂) pairs of the data
+    itself, sorted and downsampled. ``window`` (:data:`TRANSFER_WINDOWS`): the data range (or
+    ``value_range``, the value plots' zoom), or a window of STEPS_SHOWN steps either side of 0
+    or of the upper clipping threshold, where the steps and the knee show at any bit width.
     """
     from .integer import fake_quantize
 
-    lo, hi = float(x.min()), float(x.max())
-    p = result.params
-    if p is not None and p.per_tensor:
+    if window not in TRANSFER_WINDOWS:
+        raise ValueError(f"window {window!r} is not one of {list(TRANSFER_WINDOWS)}")
+    p = _transfer_params(result, channel)
+    title = "Transfer function"
+    if p is not None and not p.per_tensor:
+        p = None
+    if p is not None and result.params is not None and not result.params.per_tensor:
+        title += f" (channel {int(np.clip(channel, 0, np.size(result.params.scale) - 1))})"
+        view = result.params.axis
+        xc = np.take(x, int(np.clip(channel, 0, x.shape[view] - 1)), axis=view)
+        lo, hi = float(xc.min()), float(xc.max())
+    else:
+        lo, hi = value_range if value_range is not None else (float(x.min()), float(x.max()))
+    clip = result.clip_range if p is None else None
+    if p is not None:
+        from .params import code_range_of
+
+        clip = code_range_of(p)
+        step = float(np.asarray(p.scale, dtype=np.float64))
+        if window == "steps near zero":
+            lo, hi = -STEPS_SHOWN * step, STEPS_SHOWN * step
+        elif window == "upper clipping knee":
+            lo, hi = clip[1] - STEPS_SHOWN * step, clip[1] + STEPS_SHOWN * step
         xs = np.linspace(lo, hi, points, dtype=np.float32)
         ys = fake_quantize(xs, p, rounding=result.settings.get("rounding", "half_even")
                            if result.settings.get("rounding") != "stochastic" else "half_even")
     else:
         xf, yf = subsample(x, 50_000), subsample(result.dequantized, 50_000)
+        inside = (xf >= lo) & (xf <= hi)
+        xf, yf = (xf[inside], yf[inside]) if inside.any() else (xf, yf)
         order = np.argsort(xf, kind="stable")
         keep = order[np.linspace(0, order.size - 1, min(points, order.size)).astype(np.int64)]
         xs, ys = xf[keep], yf[keep]
+        if window != "data range":
+            title += " (zoomed windows need per-tensor affine params: showing the data range)"
     data = [{"type": "scatter", "x": xs, "y": ys, "mode": "lines", "name": "x̂(x)", "line": {"color": QUANTIZED, "shape": "hv"}},
             {"type": "scatter", "x": [lo, hi], "y": [lo, hi], "mode": "lines", "name": "identity",
              "line": {"dash": "dot", "color": "grey"}}]
-    shapes = [_shape("line", v, v, line={"dash": "dash", "color": "grey"})
-              for v in (result.clip_range or ()) if lo <= v <= hi]
-    return _figure(data, "Transfer function", "x", "x̂", **({"shapes": shapes} if shapes else {}))
+    shapes = [_shape("line", v, v, line={"dash": "dash", "color": "grey"}) for v in (clip or ()) if lo <= v <= hi]
+    return _figure(data, title, "x", "x̂", xaxis={"range": [lo, hi]}, **({"shapes": shapes} if shapes else {}))
 
 
-def bits_figure(df: pd.DataFrame, metric: str = "sqnr_db") -> go.Figure:
-    """Metric against bit width, one line per scheme, with the 6.02 dB/bit reference."""
+def bits_figure(df: pd.DataFrame, metric: str = "sqnr_db",
+                current: Iterable[tuple[str, str, float]] = ()) -> go.Figure:
+    """Metric against bits per element (a :func:`~quantlib.sweep_bits` frame, or several
+    concatenated): a swept scheme is a line, a family of fixed-width formats a set of labelled
+    points; one 6.02 dB-per-bit reference line (SQNR only). ``current``: (series, scheme, bits
+    per element) triples, each marking that scheme's point of that series nearest to it (the
+    setting in use)."""
     data = []
-    for scheme, part in df.groupby("scheme", sort=False):
-        bits = part["bits"].to_numpy()
-        data.append({"type": "scatter", "x": bits, "y": part[metric].to_numpy(), "mode": "lines+markers",
-                     "name": str(scheme)})
-        if metric == "sqnr_db" and "reference_db" in part:
-            data.append({"type": "scatter", "x": bits, "y": part["reference_db"].to_numpy(), "mode": "lines",
-                         "name": f"{scheme}: 6.02 dB/bit", "line": {"dash": "dot"}, "showlegend": True})
-    return _figure(data, f"{metric} vs bits", "bits", metric)
+    for series, part in df.groupby("series", sort=False):
+        bpe, y = part["bits_per_element"].to_numpy(), part[metric].to_numpy()
+        names = part["scheme"].astype(str).tolist()
+        if (part["kind"] == "point").all():
+            data.append({"type": "scatter", "x": bpe, "y": y, "mode": "markers+text", "name": str(series),
+                         "text": names, "textposition": ["top center" if i % 2 else "bottom center" for i in range(len(names))],
+                         "textfont": {"size": 10}, "marker": {"size": 9},
+                         "hovertemplate": "%{text}: %{x:.4g} bits/element, %{y:.4g}<extra></extra>"})
+        else:
+            data.append({"type": "scatter", "x": bpe, "y": y, "mode": "lines+markers", "name": str(series),
+                         "customdata": part["bits"].to_numpy(),
+                         "hovertemplate": f"{series}, %{{customdata}} bits: %{{x:.4g}} bits/element, %{{y:.4g}}<extra></extra>"})
+    if metric == "sqnr_db" and "reference_db" in df and df["reference_db"].notna().any():
+        first = df.loc[df["reference_db"].notna(), "series"].iloc[0]  # one line: the first series' own anchor
+        line = df.loc[(df["series"] == first) & df["reference_db"].notna(), ["bits_per_element", "reference_db"]]
+        slope = 20 * np.log10(2)  # dB per bit
+        lo, hi = float(df["bits_per_element"].min()), float(df["bits_per_element"].max())
+        b0, r0 = line.iloc[0]
+        ends = pd.DataFrame({"bits_per_element": [lo, hi], "reference_db": [r0 + slope * (lo - b0), r0 + slope * (hi - b0)]})
+        data.append({"type": "scatter", "x": ends["bits_per_element"].to_numpy(), "y": ends["reference_db"].to_numpy(),
+                     "mode": "lines", "name": "6.02 dB per bit", "line": {"dash": "dot", "color": "grey"},
+                     "hoverinfo": "skip"})
+    for series, scheme, at in current:
+        part = df[(df["series"] == series) & (df["scheme"] == scheme)]
+        if len(part):
+            row = part.iloc[int(np.argmin(np.abs(part["bits_per_element"].to_numpy() - at)))]
+            data.append({"type": "scatter", "x": [row["bits_per_element"]], "y": [row[metric]], "mode": "markers",
+                         "name": f"current: {row['scheme']}", "showlegend": len(data) < 12,
+                         "marker": {"size": 16, "symbol": "circle-open", "color": "black", "line": {"width": 2}},
+                         "hovertemplate": f"in use: {row['scheme']}, %{{x:.4g}} bits/element, %{{y:.4g}}<extra></extra>"})
+    return _figure(data, f"{metric} vs bits per element", "bits per element (scales included)", metric)
 
 
-def threshold_figure(df: pd.DataFrame, metric: str = "mse") -> go.Figure:
-    """Metric against clipping threshold, with each calibrator's pick marked."""
+CALIBRATOR_SYMBOLS = ("diamond", "square", "triangle-up", "cross", "star", "x", "pentagon", "hexagon")
+
+
+def threshold_figure(df: pd.DataFrame, metric: str = "mse", selected: str | None = None, note: str = "") -> go.Figure:
+    """Metric against clipping threshold (a :func:`~quantlib.sweep_threshold` frame), each
+    calibrator's pick a marker of its own in the legend (no text labels to collide), the
+    ``selected`` one ringed; ``note`` goes under the title (e.g. what the sweep is not)."""
     sweep = df[df["kind"] == "sweep"].sort_values("threshold")
     picks = df[df["kind"] != "sweep"]
     data = [{"type": "scatter", "x": sweep["threshold"].to_numpy(), "y": sweep[metric].to_numpy(), "mode": "lines",
-             "name": "sweep"},
-            {"type": "scatter", "x": picks["threshold"].to_numpy(), "y": picks[metric].to_numpy(), "mode": "markers+text",
-             "text": picks["kind"].tolist(), "textposition": "top center", "marker": {"size": 10, "symbol": "diamond"},
-             "name": "calibrators"}]
-    return _figure(data, f"{metric} vs clipping threshold", "threshold", metric,
+             "name": "sweep", "line": {"color": "grey"}}]
+    for i, (_, row) in enumerate(picks.iterrows()):
+        data.append({"type": "scatter", "x": [row["threshold"]], "y": [row[metric]], "mode": "markers",
+                     "name": row["kind"] + (" (in use)" if row["kind"] == selected else ""),
+                     "marker": {"size": 16 if row["kind"] == selected else 10,
+                                "symbol": CALIBRATOR_SYMBOLS[i % len(CALIBRATOR_SYMBOLS)],
+                                "line": {"width": 3 if row["kind"] == selected else 0, "color": "black"}},
+                     "hovertemplate": f"{row['kind']}: threshold %{{x:.4g}}, {metric} %{{y:.4g}}<extra></extra>"})
+    title = f"{metric} vs clipping threshold" + (f"<br><sup>{note}</sup>" if note else "")
+    return _figure(data, title, "threshold max(|lo|, |hi|)", metric,
+                   legend={"orientation": "v", "x": 1.02, "y": 1, "yanchor": "top"},
                    **({"yaxis": {"type": "log"}} if metric == "mse" else {}))
 
 

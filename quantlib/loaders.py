@@ -116,6 +116,12 @@ def _npy_header(f: BinaryIO, available: int, key: str) -> tuple[np.dtype, tuple[
 
     Returns ``(dtype, shape, fortran_order, data_offset, count)``."""
     try:
+        start = f.tell()
+        if f.read(6) != b"\x93NUMPY":
+            raise _Refused(f"{key}: not a .npy file: it lacks the signature that every file written by "
+                           "numpy.save starts with. Save the array with numpy.save, or give the file the extension "
+                           "of its real format")
+        f.seek(start)
         version = np.lib.format.read_magic(f)
         reader = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}.get(version)
         if reader is None:

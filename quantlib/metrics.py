@@ -148,11 +148,18 @@ class ValueHistograms:
     xhat: np.ndarray
 
 
-def value_histograms(x: object, xhat: object, num_bins: int = 256) -> ValueHistograms:
+def value_histograms(x: object, xhat: object, num_bins: int = 256,
+                     value_range: tuple[float, float] | None = None) -> ValueHistograms:
     """The histograms behind :func:`metrics`' KL divergence and the original-vs-dequantized
-    plot; compute them once and hand them to both."""
+    plot; compute them once and hand them to both. ``value_range``: bin [lo, hi] only (a
+    zoomed plot; values outside are not counted), instead of the span of both."""
     x, xhat = _pair(x, xhat)
-    lo, hi = float(min(x.min(), xhat.min())), float(max(x.max(), xhat.max()))
+    if value_range is None:
+        lo, hi = float(min(x.min(), xhat.min())), float(max(x.max(), xhat.max()))
+    else:
+        lo, hi = map(float, value_range)
+        if not (np.isfinite(lo) and np.isfinite(hi) and lo <= hi):
+            raise ValueError(f"value_range must be finite (lo, hi) with lo <= hi, got {value_range!r}")
     return _value_histograms(x, xhat, check_num_bins(num_bins), lo, hi)
 
 

@@ -50,6 +50,21 @@ class Setting:
     min: float | None = None
     max: float | None = None
     optional: bool = False  # None is allowed (e.g. manual scale: None = calibrate)
+    #: When the setting acts, given the other settings and the tensor's number of dimensions
+    #: (None: always). A UI shows the control only then; elsewhere its value changes nothing.
+    when: Callable[[Mapping[str, Any], int], bool] | None = field(default=None, compare=False, repr=False)
+    #: What the current value needs that the tensor lacks, in a sentence (None: nothing).
+    needs: Callable[[Mapping[str, Any], int], str | None] | None = field(default=None, compare=False, repr=False)
+    #: An axis of the tensor: its allowed values are -ndim .. ndim - 1 of the tensor at hand.
+    tensor_axis: bool = False
+
+    def acts(self, settings: Mapping[str, Any], ndim: int) -> bool:
+        """Whether this setting changes anything under ``settings`` on a tensor of ``ndim`` dims."""
+        return self.when is None or bool(self.when(settings, ndim))
+
+    def missing(self, settings: Mapping[str, Any], ndim: int) -> str | None:
+        """Why the current value cannot apply to a tensor of ``ndim`` dims (None: it can)."""
+        return None if self.needs is None else self.needs(settings, ndim)
 
     def validate(self, value: Any) -> Any:
         if value is None:
@@ -132,7 +147,14 @@ class SchemeSpec:
     * ``worked_example(x, index, result) -> quantlib.teaching.WorkedExample`` — one element
       step by step (None: the scheme has no worked example);
     * ``per_channel(axis) -> settings`` — the settings that give it one scale per channel
-      along ``axis`` (None: it has no such granularity).
+      along ``axis`` (None: it has no such granularity);
+    * ``compare_with(settings) -> ((scheme, settings), ...)`` — configurations whose bit sweep
+      belongs beside this scheme's on a metric-vs-bits chart (nf4: int4 with one absmax per
+      block of the same size); mostly for fixed-width formats, which are a point each;
+    * ``threshold_sweep(settings) -> dict`` — for a calibrated range: the arguments of
+      :func:`quantlib.sweep_threshold` that match these settings (bits, symmetric, convention,
+      num_bins, percentile), plus ``calibration`` (the calibrator in use) and ``granularity``
+      (None: per tensor, else what one range covers); None: the sweep does not apply.
 
     Traits: ``symmetric`` — for calibrated affine schemes, whether the grid is centred on 0
     (the clipping-threshold sweep applies to them); None for every other scheme.
@@ -156,9 +178,19 @@ class SchemeSpec:
     code_bits: Callable[[Mapping[str, Any]], int | None] = field(default=bits_setting, repr=False)
     worked_example: Callable[[np.ndarray, int, QuantResult], Any] | None = field(default=None, repr=False)
     per_channel: Callable[[int], dict[str, Any]] | None = field(default=None, repr=False)
+    compare_with: Callable[[Mapping[str, Any]], tuple[tuple[str, dict[str, Any]], ...]] = field(
+        default=lambda settings: (), repr=False)
+    threshold_sweep: Callable[[Mapping[str, Any]], dict[str, Any]] | None = field(default=None, repr=False)
     symmetric: bool | None = None
     bins_setting: str | None = None
     manual_params: bool = False
+
+    @property
+    def fixed_width(self) -> bool:
+        """True when no setting changes the width of a code (``at_bits`` overrides nothing):
+        nf4, mxfp4, q4_0, fp8 … are one point each on a metric-vs-bits chart."""
+        d = self.defaults()
+        return not self.at_bits(4, d) and not self.at_bits(8, d)
 
     def setting(self, name: str) -> Setting:
         for s in self.settings:
@@ -219,24 +251,51 @@ class Quantizer:
 
 
 # ----------------------------------------------------------------- integer schemes
-def _common_int_settings(signed_default: bool) -> tuple[Setting, ...]:
+#: The calibrators that histogram the data (and so read ``num_bins``).
+HISTOGRAM_CALIBRATORS = ("percentile", "entropy", "mse", "l2_histogram")
+
+
+def needs_matrix(what: str) -> Callable[[Mapping[str, Any], int], str | None]:
+    """A ``needs`` hook: ``what`` = (setting, value) needs a tensor of 2 or more dimensions."""
+    name, value = what.split("=")
+
+    def needs(s: Mapping[str, Any], ndim: int) -> str | None:
+        if s.get(name) == value and ndim < 2:
+            return (f"{name}={value} needs a tensor with 2 or more dimensions (rows = channels); this one is "
+                    f"{ndim}-D. Pick a matrix-shaped tensor (synthetic data: Layout = matrix).")
+        return None
+
+    return needs
+
+
+def _common_int_settings(signed_default: bool, symmetric: bool) -> tuple[Setting, ...]:
+    per_tensor = lambda s, nd: s.get("granularity", "per_tensor") == "per_tensor"  # noqa: E731
     return (
         Setting("bits", int, 8, "Bit width of the integer codes.", min=MIN_BITS, max=MAX_BITS),
         Setting("signed", bool, signed_default, "Signed codes (int8-style) or unsigned (uint8-style)."),
         Setting("narrow_range", bool, False, "Drop the lowest code so the grid is symmetric (e.g. [-127, 127])."),
         Setting("calibration", str, "minmax", "How the clipping range is chosen from the data.", choices=tuple(METHODS)),
-        Setting("num_bins", int, 2048, "Histogram bins used by the histogram-based calibrators.", min=MIN_BINS, max=MAX_BINS),
-        Setting("percentile", float, 99.99, "Percentile kept by the 'percentile' calibrator.", min=1e-9, max=100.0),
+        Setting("num_bins", int, 2048, "Histogram bins used by the histogram-based calibrators.", min=MIN_BINS, max=MAX_BINS,
+                when=lambda s, nd: s.get("calibration") in HISTOGRAM_CALIBRATORS),
+        Setting("percentile", float, 99.99, "Percentile kept by the 'percentile' calibrator.", min=1e-9, max=100.0,
+                when=lambda s, nd: s.get("calibration") == "percentile"),
         Setting("granularity", str, "per_tensor", "One scale for the tensor, one per channel, or one per group.",
-                choices=("per_tensor", "per_channel", "per_group")),
-        Setting("axis", int, 0, "Channel axis for per-channel / per-group.", min=-32, max=31),
-        Setting("group_size", int, 128, "Elements per group for per-group.", min=1, max=2**24),
+                choices=("per_tensor", "per_channel", "per_group"), needs=needs_matrix("granularity=per_channel")),
+        Setting("axis", int, 0, "Channel axis for per-channel / per-group.", min=-32, max=31, tensor_axis=True,
+                when=lambda s, nd: nd >= 2 and s.get("granularity") != "per_tensor"),
+        Setting("group_size", int, 128, "Elements per group for per-group.", min=1, max=2**24,
+                when=lambda s, nd: s.get("granularity") == "per_group"),
         Setting("rounding", str, "half_even", "Rounding of x/s to an integer.", choices=ROUNDING_MODES),
         Setting("convention", str, "quantlib", "Whose arithmetic to reproduce.", choices=tuple(CONVENTIONS)),
         Setting("power_of_two", bool, False, "Round the scale up to a power of two (shift-only hardware)."),
-        Setting("scale", float, None, "Manual scale (None: calibrate); must be finite and > 0.", optional=True),
-        Setting("zero_point", int, None, "Manual zero-point (None: from calibration, or 0 with a manual scale).", optional=True),
-        Setting("seed", int, 0, "Seed for stochastic rounding.", min=0, max=2**32 - 1),
+        Setting("scale", float, None, "Manual scale (None: calibrate); must be finite and > 0.", optional=True,
+                when=per_tensor),
+        Setting("zero_point", int, None,
+                "Manual zero-point (None: from calibration, or 0 with a manual scale)." if not symmetric else
+                "Symmetric grids fix the zero-point (0, or the middle code when unsigned); None keeps it.",
+                optional=True, when=(lambda s, nd: False) if symmetric else per_tensor),
+        Setting("seed", int, 0, "Seed for stochastic rounding.", min=0, max=2**32 - 1,
+                when=lambda s, nd: s.get("rounding") == "stochastic"),
     )
 
 
@@ -249,13 +308,32 @@ def _granularity(x: np.ndarray, s: dict[str, Any]) -> tuple[int | None, int | No
     return (s["axis"] if x.ndim >= 2 else None), s["group_size"]
 
 
+def _threshold_sweep(symmetric: bool) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
+    def args(s: Mapping[str, Any]) -> dict[str, Any]:
+        g = s["granularity"]
+        return {"bits": s["bits"], "symmetric": symmetric, "convention": s["convention"], "num_bins": s["num_bins"],
+                "percentile": s["percentile"], "calibration": s["calibration"],
+                "granularity": None if g == "per_tensor" else ("channel" if g == "per_channel" else "group")}
+
+    return args
+
+
+def _check_symmetric_zero_point(given: int | None, fixed: int) -> None:
+    if given is not None and given != fixed:
+        raise ValueError(f"zero_point={given} does not fit a symmetric grid, whose zero-point is {fixed}; "
+                         "leave zero_point unset, or use the asymmetric scheme")
+
+
 def _run_integer(symmetric: bool) -> Callable[[np.ndarray, dict[str, Any]], QuantResult]:
     def run(x: np.ndarray, s: dict[str, Any]) -> QuantResult:
         axis, group = _granularity(x, s)
         if s["scale"] is not None:
             qmin, qmax = code_range(s["bits"], symmetric=symmetric, signed=s["signed"],
                                     narrow_range=s["narrow_range"], convention=get_convention(s["convention"]))
-            zp = s["zero_point"] if s["zero_point"] is not None else (0 if qmin <= 0 <= qmax else qmin)
+            fixed = 0 if qmin <= 0 <= qmax else qmin
+            zp = s["zero_point"] if s["zero_point"] is not None else fixed
+            if symmetric:
+                _check_symmetric_zero_point(s["zero_point"], fixed)
             if axis is not None or group is not None:
                 raise ValueError("a manual scale / zero-point is per-tensor; set granularity='per_tensor'")
             params = QuantParams(scale=s["scale"], zero_point=zp, qmin=qmin, qmax=qmax, convention=s["convention"])
@@ -265,6 +343,8 @@ def _run_integer(symmetric: bool) -> Callable[[np.ndarray, dict[str, Any]], Quan
                 calibration=s["calibration"], axis=axis, group_size=group, power_of_two=s["power_of_two"],
                 convention=s["convention"], num_bins=s["num_bins"], percentile=s["percentile"],
             )
+            if symmetric and s["zero_point"] is not None:
+                _check_symmetric_zero_point(s["zero_point"], int(np.ravel(params.zero_point)[0]))
             if s["zero_point"] is not None:
                 params = QuantParams(scale=params.scale, zero_point=s["zero_point"], qmin=params.qmin,
                                      qmax=params.qmax, axis=params.axis, group_size=params.group_size,
@@ -337,13 +417,15 @@ for _spec in (
         "symmetric", "integer",
         "Uniform grid centred on 0: zero-point 0 (signed), scale from max|x|.",
         r"q = \mathrm{clamp}\!\left(\mathrm{round}\!\left(\tfrac{x}{s}\right),\ q_{min},\ q_{max}\right),\quad s = \tfrac{\max|x|}{q_{max}},\quad \hat x = s\,q",
-        _common_int_settings(True), _run_integer(True), live_formula=_affine_live, **_INTEGER_HOOKS, symmetric=True,
+        _common_int_settings(True, True), _run_integer(True), live_formula=_affine_live, **_INTEGER_HOOKS, symmetric=True,
+        threshold_sweep=_threshold_sweep(True),
     ),
     SchemeSpec(
         "asymmetric", "integer",
         "Uniform grid over [min, max] with a zero-point, so a skewed range wastes no codes.",
         r"q = \mathrm{clamp}\!\left(\mathrm{round}\!\left(\tfrac{x}{s}\right) + z,\ q_{min},\ q_{max}\right),\quad s = \tfrac{x_{max} - x_{min}}{q_{max} - q_{min}},\quad z = \mathrm{round}\!\left(q_{min} - \tfrac{x_{min}}{s}\right),\quad \hat x = s\,(q - z)",
-        _common_int_settings(False), _run_integer(False), live_formula=_affine_live, **_INTEGER_HOOKS, symmetric=False,
+        _common_int_settings(False, False), _run_integer(False), live_formula=_affine_live, **_INTEGER_HOOKS, symmetric=False,
+        threshold_sweep=_threshold_sweep(False),
     ),
     SchemeSpec(
         "fixed_point", "fixed point",

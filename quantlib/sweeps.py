@@ -1,7 +1,8 @@
 """Error curves as tidy DataFrames (one row per point), ready for plotting or a table.
 
-* :func:`sweep_bits` — metrics of any registry scheme at each bit width, with the
-  6.02 dB-per-bit reference line (each extra bit halves the step, quartering the MSE).
+* :func:`sweep_bits` — metrics of any registry scheme against the bits per element it costs
+  (at each bit width, or its family's points for a fixed-width format), with the 6.02
+  dB-per-bit reference line (each extra bit halves the step, quartering the MSE).
 * :func:`sweep_threshold` — metrics against the clipping threshold, plus one row per
   calibrator marking the range it picks: the trade-off between clipping and rounding error.
 """
@@ -41,32 +42,72 @@ def sweep_bits(
     max_samples: int | None = None,
     **settings: Any,
 ) -> pd.DataFrame:
-    """Metrics of ``scheme`` (with ``settings``) at each bit width in ``bit_widths``.
+    """Metrics of ``scheme`` (with ``settings``) against the bits each element costs.
 
-    Columns: scheme, bits, bits_per_element, the metrics in METRIC_COLUMNS, and
-    ``reference_db`` — a 6.02 dB/bit line through the first point's SQNR.
+    A scheme whose code width is a setting is run at each width in ``bit_widths``: one series,
+    named after the scheme. A fixed-width format (nf4, mxfp4, q4_0, fp8 … see
+    :attr:`SchemeSpec.fixed_width`) costs what it costs: it is one point, and its series is its
+    family — every fixed-width scheme registered under the same ``family``, each at its own
+    bits per element with the settings it shares with ``scheme``. Either way the configurations
+    of the spec's ``compare_with`` follow, each swept over ``bit_widths`` as a series of its own.
+
+    Columns: series, kind ("swept": a scheme at each width; "point": a fixed-width format),
+    scheme, bits (of one code), bits_per_element (scales, zero-points and
+    codebooks included: the x a fair comparison uses), the metrics in METRIC_COLUMNS, and
+    ``reference_db`` — a 6.02 dB-per-bit line through ``scheme``'s first finite point, against
+    bits_per_element (each extra bit halves the step and quarters the MSE).
     ``max_samples`` evaluates on a strided subsample (None: all of x).
     """
     x = as_float_array(x)
     spec = SCHEMES[Quantizer(scheme).name]
-    rows = []
-    for b in bit_widths:
-        b = check_bits(b)
-        overrides = spec.at_bits(b, spec.validate(settings))
-        q = Quantizer(scheme, **{**settings, **overrides})
-        sample = x if max_samples is None or x.size <= max_samples else subsample(x, max_samples)
-        r = q(sample)
-        m = r.metrics(sample).to_dict()
-        rows.append({"scheme": scheme, "bits": b, "bits_per_element": r.bits_per_element,
-                     **{k: m[k] for k in METRIC_COLUMNS}})
-    df = pd.DataFrame(rows)
-    if len(df):
-        finite = np.isfinite(df["sqnr_db"])
-        anchor = df[finite].iloc[0] if finite.any() else None
-        df["reference_db"] = (
-            anchor["sqnr_db"] + DB_PER_BIT * (df["bits"] - anchor["bits"]) if anchor is not None else np.nan
-        )
+    sample = x if max_samples is None or x.size <= max_samples else subsample(x, max_samples)
+    given = spec.validate(settings)
+    rows: list[dict[str, Any]] = []
+    if spec.fixed_width:
+        for name, member in SCHEMES.items():
+            if member.family == spec.family and member.fixed_width:
+                shared = {k: v for k, v in given.items() if k in {t.name for t in member.settings}}
+                try:
+                    rows.append(_point(sample, name, member.validate(shared), series_of(name), "point"))
+                except ValueError:  # a sibling that cannot take this tensor (e.g. its block layout)
+                    continue
+        rows.sort(key=lambda r: r["bits_per_element"])
+    else:
+        rows += _swept(sample, scheme, given, bit_widths, series_of(scheme))
+    for name, extra in spec.compare_with(given):
+        try:
+            other = SCHEMES[name].validate(extra)
+        except (KeyError, ValueError):  # a companion that does not take these settings
+            continue
+        rows += _swept(sample, name, other, bit_widths, Quantizer(name, **extra).label)
+    df = pd.DataFrame(rows, columns=["series", "kind", "scheme", "bits", "bits_per_element", *METRIC_COLUMNS])
+    finite = df[np.isfinite(df["sqnr_db"]) & (df["scheme"] == spec.name)]
+    if len(finite):
+        anchor = finite.iloc[0]
+        df["reference_db"] = anchor["sqnr_db"] + DB_PER_BIT * (df["bits_per_element"] - anchor["bits_per_element"])
+    else:
+        df["reference_db"] = np.nan
     return df
+
+
+def series_of(scheme: str) -> str:
+    """The name of the series ``scheme``'s own points have in a :func:`sweep_bits` frame."""
+    spec = SCHEMES[Quantizer(scheme).name]
+    return f"{spec.family} formats" if spec.fixed_width else spec.name
+
+
+def _point(sample: np.ndarray, scheme: str, settings: dict[str, Any], series: str, kind: str) -> dict[str, Any]:
+    r = Quantizer(scheme, **settings)(sample)
+    m = r.metrics(sample).to_dict()
+    return {"series": series, "kind": kind, "scheme": scheme, "bits": SCHEMES[scheme].code_bits(settings),
+            "bits_per_element": r.bits_per_element, **{k: m[k] for k in METRIC_COLUMNS}}
+
+
+def _swept(sample: np.ndarray, scheme: str, settings: dict[str, Any], bit_widths: Iterable[int],
+           series: str) -> list[dict[str, Any]]:
+    spec = SCHEMES[scheme]
+    return [_point(sample, scheme, {**settings, **spec.at_bits(b, settings)}, series, "swept")
+            for b in map(check_bits, bit_widths)]
 
 
 def sweep_threshold(
@@ -79,12 +120,14 @@ def sweep_threshold(
     num_bins: int | None = None,
     methods: Iterable[str] | None = None,
     max_samples: int | None = 2**18,
+    percentile: float | None = None,
 ) -> pd.DataFrame:
     """Metrics against the clipping threshold, with each calibrator's pick.
 
     Sweep rows (``kind="sweep"``) shrink the min-max range by t in (0, 1] (``num_points``
     values): [t*min, t*max] (symmetric: [-t*a, t*a]). Pick rows (``kind=<method>``) use the
-    range that calibrator chooses. ``threshold`` is max(|lo|, |hi|). All rows are exact
+    range that calibrator chooses (``percentile``: the percentile calibrator's, None: its
+    default). ``threshold`` is max(|lo|, |hi|). All rows are exact
     per-tensor quantizations with the convention's own arithmetic, on a strided subsample of at
     most ``max_samples`` values; the sweep's candidates are evaluated together
     (:func:`quantlib.integer.candidate_sse`: one fused pass each, nothing of size candidates x n).
@@ -109,7 +152,9 @@ def sweep_threshold(
                           "sqnr_db": sqnr})
     rows: list[dict[str, Any]] = []
     for m in methods:
-        lo, hi = calibrate(sample, m, bits=bits, symmetric=symmetric, convention=convention, num_bins=num_bins)
+        options = {"percentile": percentile} if m == "percentile" and percentile is not None else {}
+        lo, hi = calibrate(sample, m, bits=bits, symmetric=symmetric, convention=convention, num_bins=num_bins,
+                           **options)
         p = qparams_from_range(lo, hi, bits=bits, symmetric=symmetric, convention=convention)
         mse, sqnr_db = mse_sqnr(sample, dequantize(quantize(sample, p), p), p)
         rows.append({"kind": m, "lo": float(lo), "hi": float(hi), "mse": mse, "sqnr_db": sqnr_db})

@@ -100,9 +100,19 @@ def test_bits_per_element_counts_the_scales(name, settings, size, expected):
 
 
 @pytest.mark.parametrize("name", NEW_SCHEMES)
-def test_bit_sweeps_run_for_every_width(name):
+def test_bit_sweeps_put_each_format_at_the_bits_it_costs(name):
+    spec = ql.SCHEMES[name]
     df = ql.sweep_bits(X, name, [2, 4, 8, 16])
-    assert list(df["bits"]) == [2, 4, 8, 16] and df["sqnr_db"].notna().all()
+    assert df["sqnr_db"].notna().all()
+    own = df[df["series"] == ql.sweeps.series_of(name)]
+    if spec.fixed_width:  # one point per format of the family, each at its own cost: no flat line over bit widths
+        assert own["scheme"].is_unique and name in set(own["scheme"])
+        assert set(own["scheme"]) <= {n for n, s in ql.SCHEMES.items() if s.family == spec.family}
+        mine = own[own["scheme"] == name].iloc[0]
+        assert mine["bits_per_element"] == ql.Quantizer(name)(X).bits_per_element
+    else:
+        assert list(own["bits"]) == [min(b, 12) if name == "lloyd_max" else b for b in [2, 4, 8, 16]] or \
+            len(own) == 4
 
 
 # ------------------------------------------------------------------------------ floats

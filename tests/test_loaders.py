@@ -112,7 +112,7 @@ BAD = [
     ("truncated.npy", npy(W)[:-7], "truncated or forged"),
     ("forged.npy", forged_npy((10**12,)), "claims 4,000,000,000,000 bytes"),
     ("garbage.npy", b"\x93NUMPY\x01\x00\xff\xffnot a dict", "not a valid .npy header"),
-    ("notnpy.npy", b"hello world", "not a valid .npy header"),
+    ("notnpy.npy", b"hello world", "not a .npy file: it lacks the signature"),
     ("empty.npy", b"", "the file is empty"),
     ("zero-d.npy", npy(np.float32(1.0)), "0-d scalar"),
     ("zero-size.npy", npy(np.zeros((0, 3), np.float32)), "is empty"),

@@ -5,7 +5,7 @@ import re
 
 import numpy as np
 import pytest
-from conftest import open_app
+from conftest import open_app, settle_app
 
 import quantlib as ql
 
@@ -44,7 +44,8 @@ def test_explore_default_view_shows_real_numbers_and_all_figures():
     assert len(at.get("plotly_chart")) == 4 and any("follow" in c.value for c in at.caption) and not at.latex
     at.run()
     assert len(at.get("plotly_chart")) == 6  # 4 views + 2 error curves
-    assert len(at.latex) == 2
+    assert len(at.latex) == 3  # the formula, then the live map one line per part: q = …, x̂ = s·q
+    assert [e.value.count(r"\quad") for e in at.latex[1:]] == [0, 0]
     assert metric(at, "SQNR") == f"{expected.sqnr_db:.2f} dB"
 
 
@@ -73,17 +74,23 @@ def test_selectbox_controls_change_the_result(key, value):
         assert metric(at, "MSE") != before or key.endswith("convention")
 
 
-def test_bins_control_drives_the_histogram_scheme():
+def test_bins_control_drives_the_histogram_scheme_and_plot_bins_only_the_plots():
     at = explore(scheme="histogram")
-    at.slider(key="bins").set_value(16).run()
+    at.number_input(key="histogram.num_bins").set_value(16).run()
     expected = ql.Quantizer("histogram", num_bins=16)(X).metrics(X)
     assert metric(at, "SQNR") == f"{expected.sqnr_db:.2f} dB"
+    before = metric(at, "SQNR")
+    at.select_slider(key="plot_bins").set_value(64).run()
+    assert metric(at, "SQNR") == before
+    title = json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]["title"]["text"]
+    assert title.startswith("Original vs dequantized (64 bins")
 
 
 def test_per_channel_needs_a_matrix_and_then_helps():
     at = explore()
     at.selectbox(key="symmetric.granularity").set_value("per_channel").run()
-    assert "at least 2 dimensions" in shown(at.error[0]) and not at.exception
+    assert "needs a tensor with 2 or more dimensions" in shown(at.error[0]) and not at.exception
+    assert "Layout = matrix" in shown(at.warning[0])  # said at the control, with what to do
     at.radio(key="data.layout").set_value("matrix").run()
     assert not at.error
     w = X.reshape(256, 256)
@@ -103,21 +110,53 @@ def test_data_source_controls():
     assert metric(at, "SQNR") == f"{ql.Quantizer('symmetric', num_bins=2048)(b).metrics(b).sqnr_db:.2f} dB"
 
 
-def test_manual_mode_prefills_calibrated_values_and_rejects_bad_ones():
+def test_manual_mode_prefills_calibrated_values_within_their_bounds():
     at = explore()
     at.toggle(key="symmetric.manual").set_value(True).run()
     p = ql.Quantizer("symmetric", num_bins=2048)(X).params
     assert at.number_input(key="symmetric.scale").value == p.scale
-    assert at.number_input(key="symmetric.zero_point").value == p.zero_point
-    at.number_input(key="symmetric.scale").set_value(-1.0).run()
-    assert "scale must be finite and > 0" in shown(at.error[0]) and not at.exception
+    assert at.number_input(key="symmetric.scale").min > 0  # a scale of 0 cannot be typed
+    # a symmetric grid fixes its zero-point: no input for it, a caption that says so
+    assert "symmetric.zero_point" not in [w.key for w in at.number_input]
+    assert any("fixed by the symmetric grid" in c.value for c in at.caption)
     at.number_input(key="symmetric.scale").set_value(0.05).run()
-    at.number_input(key="symmetric.zero_point").set_value(500).run()
-    assert "zero_point must be within [qmin, qmax] = [-128, 127]" in shown(at.error[0])
-    at.number_input(key="symmetric.zero_point").set_value(0).run()
-    assert not at.error
-    manual = ql.Quantizer("symmetric", scale=0.05, zero_point=0)(X).metrics(X)
-    assert metric(at, "SQNR") == f"{manual.sqnr_db:.2f} dB"
+    manual = ql.Quantizer("symmetric", scale=0.05)(X).metrics(X)
+    assert metric(at, "SQNR") == f"{manual.sqnr_db:.2f} dB" and not at.error
+    # asymmetric: the zero-point input offers exactly the code range
+    at.selectbox(key="scheme").set_value("asymmetric").run()
+    at.toggle(key="asymmetric.manual").set_value(True).run()
+    a = ql.Quantizer("asymmetric")(X).params
+    zp = at.number_input(key="asymmetric.zero_point")
+    assert (zp.value, zp.min, zp.max) == (a.zero_point, a.qmin, a.qmax) == (zp.value, 0, 255)
+    zp.set_value(3).run()
+    assert metric(at, "SQNR") == f"{ql.Quantizer('asymmetric', scale=float(a.scale), zero_point=3)(X).metrics(X).sqnr_db:.2f} dB"
+    # manual in per-channel is not offered (one scale per channel); back per-tensor, the values are kept
+    at.selectbox(key="asymmetric.granularity").set_value("per_group").run()
+    assert "asymmetric.manual" not in [t.key for t in at.toggle] and not at.error
+    at.selectbox(key="asymmetric.granularity").set_value("per_tensor").run()
+    assert at.number_input(key="asymmetric.zero_point").value == 3
+
+
+def test_a_symmetric_scheme_refuses_a_zero_point_off_its_grid():
+    with pytest.raises(ValueError, match="zero_point=3 does not fit a symmetric grid, whose zero-point is 0"):
+        ql.Quantizer("symmetric", scale=0.05, zero_point=3)(X)
+    ql.Quantizer("symmetric", scale=0.05, zero_point=0)(X)  # its own zero-point is fine
+
+
+def test_controls_appear_only_where_they_act():
+    at = explore(**{"data.layout": "matrix"})
+    keys = lambda: {w.key for w in [*at.selectbox, *at.slider, *at.number_input, *at.select_slider]}  # noqa: E731
+    assert not {"symmetric.percentile", "symmetric.num_bins", "symmetric.axis", "symmetric.group_size",
+                "symmetric.seed"} & keys()
+    at.selectbox(key="symmetric.calibration").set_value("percentile").run()
+    assert {"symmetric.percentile", "symmetric.num_bins"} <= keys()
+    at.selectbox(key="symmetric.granularity").set_value("per_group").run()
+    assert {"symmetric.axis", "symmetric.group_size"} <= keys()
+    assert (at.slider(key="symmetric.axis").min, at.slider(key="symmetric.axis").max) == (-2, 1)  # a 2-d tensor
+    at.selectbox(key="symmetric.rounding").set_value("stochastic").run()
+    assert "symmetric.seed" in keys()
+    at.radio(key="data.layout").set_value("vector").run()
+    assert "symmetric.axis" not in keys()  # no axis to choose on a vector
 
 
 def test_every_scheme_renders_on_explore():
@@ -144,7 +183,7 @@ def test_a_link_reproduces_the_view_made_with_the_controls():
 
 HOSTILE = [
     ("scheme", "<script>alert(1)</script>", "symmetric"), ("symmetric.bits", "99", 8), ("symmetric.bits", "eight", 8),
-    ("bins", "-5", 2048), ("data.size", "1e12", 2**16), ("data.seed", "' OR 1=1", 0), ("data.seed", "-1", 0),
+    ("plot_bins", "-5", 128), ("data.size", "1e12", 2**16), ("data.seed", "' OR 1=1", 0), ("data.seed", "-1", 0),
     ("data.distribution", "../../etc/passwd", "normal"),
 ]
 
@@ -193,7 +232,7 @@ def test_curve_metric_selector():
     at.selectbox(key="curve_metric").set_value("mse").run()
     assert not at.exception
     titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
-    assert "mse vs bits" in titles and "mse vs clipping threshold" in titles
+    assert "mse vs bits per element" in titles and "mse vs clipping threshold" in titles
 
 
 # ----------------------------------------------------------------------- Compare
@@ -310,6 +349,113 @@ def test_hostile_file_name_is_shown_as_text():
     name = "[click](javascript:alert(1))**bold**<b>x</b>.npy"
     at.file_uploader(key="data.file").set_value((name, b"not a numpy file", "application/octet-stream")).run()
     assert not at.exception
-    raw = at.error[0].value
+    raw = at.sidebar.error[0].value
     assert "\\[click\\]\\(javascript" in raw and "\\<b\\>" in raw  # every Markdown character escaped
-    assert shown(at.error[0]).startswith(name + ": ")
+    assert shown(at.sidebar.error[0]).startswith(name + ": ")
+    main = [e for e in at.main.error if "could not be read" in e.value]  # said where the charts would be, too
+    assert main and "\\[click\\]" in main[0].value
+
+
+# ------------------------------------------------------------ the app as a person uses it
+PAGES = ["compare", "formats", "learn", "toolkits", "explore"]
+
+
+def values(v) -> list:
+    """A Plotly JSON array as a list: plain, or the base64 ``{"dtype", "bdata"}`` form."""
+    if isinstance(v, dict) and "bdata" in v:
+        import base64
+
+        return np.frombuffer(base64.b64decode(v["bdata"]), dtype=v["dtype"]).tolist()
+    return list(v)
+
+
+def test_a_data_source_changed_in_the_panel_follows_to_every_page():
+    at = explore()
+    at.selectbox(key="data.distribution").set_value("laplace").run()
+    at.select_slider(key="data.size").set_value(2**18).run()
+    for page in PAGES:
+        at.switch_page(f"pages/{page}.py").run()
+        settle_app(at)
+        assert not at.exception, (page, at.exception)
+        assert at.selectbox(key="data.distribution").value == "laplace", page
+        assert at.select_slider(key="data.size").value == 2**18, page
+    x = ql.synthetic("laplace", 2**18, 0)
+    assert metric(at, "SQNR") == f"{ql.Quantizer('symmetric')(x).metrics(x).sqnr_db:.2f} dB"
+
+
+def test_an_uploaded_file_follows_to_every_page_until_replaced():
+    at = explore(**{"data.source": "upload"})
+    w = np.random.default_rng(4).standard_normal((48, 40)).astype(np.float32)
+    at.file_uploader(key="data.file").set_value(("layer.npy", _npy(w), "application/octet-stream")).run()
+    expected = f"{ql.Quantizer('symmetric')(w).metrics(w).sqnr_db:.2f} dB"
+    assert metric(at, "SQNR") == expected
+    for page in PAGES:
+        at.switch_page(f"pages/{page}.py").run()
+        at.run()  # the run a browser makes when the page's link is written (see test_a_value_survives_page_switches…)
+        settle_app(at)
+        assert not at.exception and not at.error, (page, [shown(e) for e in at.error])
+        assert at.radio(key="data.source").value == "upload", page
+        assert any("layer.npy" in shown(c) for c in at.sidebar.caption), page  # "Using layer.npy, uploaded …"
+        assert any("48 × 40" in c.value for c in at.sidebar.caption), page
+    assert metric(at, "SQNR") == expected
+    at.switch_page("pages/compare.py").run()
+    at.run()
+    table = at.dataframe[0].value
+    sym = table[table["scheme"] == "symmetric"].iloc[0]
+    assert f"{sym['SQNR dB']:.2f} dB" == expected
+
+
+def test_before_an_upload_the_main_area_says_what_to_do():
+    at = explore(**{"data.source": "upload"})
+    text = " ".join(i.value for i in at.main.info)
+    assert "Upload a tensor file" in text and ".safetensors" in text and "synthetic" in text
+    assert not at.get("plotly_chart")
+
+
+def test_deltas_compare_settings_on_the_same_tensor_and_only_real_changes():
+    at = explore()
+    card = lambda label: next(m for m in at.metric if m.label == label)  # noqa: E731
+    assert not card("SQNR").delta  # nothing to compare with yet
+    at.slider(key="symmetric.bits").set_value(6).run()
+    assert card("SQNR").delta.startswith("-")
+    assert not card("clipped").delta  # min-max clips nothing at 8 or 6 bits: no "+0.000 %"
+    at.number_input(key="data.seed").set_value(3).run()  # another tensor: no delta across tensors
+    assert not any(m.delta for m in at.metric)
+    at.select_slider(key="plot_bins").set_value(256).run()  # a plot control changes no number
+    assert not any(m.delta for m in at.metric)
+
+
+def test_fixed_width_formats_are_points_on_the_bits_curves():
+    at = explore(scheme="nf4")
+    bits = next(json.loads(c.proto.spec) for c in at.get("plotly_chart")
+                if json.loads(c.proto.spec)["layout"]["title"]["text"].endswith("vs bits per element"))
+    by_name = {t["name"]: t for t in bits["data"]}
+    family = by_name["bitsandbytes formats"]
+    assert family["mode"].startswith("markers") and set(values(family["x"])) == {4.5}  # nf4 and fp4_bnb, both 4.5
+    assert values(by_name["current: nf4"]["x"]) == [4.5]
+    cmp = compare(configs=json.dumps([["nf4", {}], ["symmetric", {"bits": 4}]]))
+    spec = next(json.loads(c.proto.spec) for c in cmp.get("plotly_chart")
+                if "bits per element" in json.loads(c.proto.spec)["layout"]["title"]["text"])
+    names = [t["name"] for t in spec["data"]]
+    assert "bitsandbytes formats" in names and names.count("6.02 dB per bit") == 1
+    line = next(t for t in spec["data"] if t["name"] == "symmetric(bits=4)")
+    assert line["mode"] == "lines+markers" and len(values(line["x"])) == 15  # the swept configuration: 2 .. 16 bits
+
+
+def test_threshold_curve_marks_the_calibrator_in_use_and_follows_the_percentile():
+    at = explore(**{"symmetric.calibration": "percentile", "symmetric.percentile": "99.0"})
+    thr = next(json.loads(c.proto.spec) for c in at.get("plotly_chart")
+               if "clipping threshold" in json.loads(c.proto.spec)["layout"]["title"]["text"])
+    used = [t for t in thr["data"] if t["name"].endswith("(in use)")]
+    assert [t["name"] for t in used] == ["percentile (in use)"]
+    lo, hi = ql.calibrate(ql.sweeps.subsample(X, 2**16), "percentile", bits=8, percentile=99.0, num_bins=2048)
+    assert values(used[0]["x"])[0] == pytest.approx(max(abs(float(lo)), abs(float(hi))))
+    m = explore(**{"data.layout": "matrix", "symmetric.granularity": "per_channel"})
+    title = next(json.loads(c.proto.spec)["layout"]["title"]["text"] for c in m.get("plotly_chart")
+                 if "clipping threshold" in json.loads(c.proto.spec)["layout"]["title"]["text"])
+    assert "one range per channel" in title  # says the sweep is per-tensor while the setting is not
+
+
+def test_long_live_formulas_are_split_into_lines():
+    at = explore(scheme="asymmetric")
+    assert len(at.latex) >= 3 and all(len(e.value) < 200 for e in at.latex[1:])

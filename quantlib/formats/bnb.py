@@ -63,6 +63,7 @@ def _bnb_spec(name: str, label: str) -> SchemeSpec:
         (Setting("block_size", int, 64, "Elements per absmax block (bitsandbytes' allowed sizes).",
                  choices=BNB_BLOCK_SIZES),),
         run, fixed_width, grid=bnb_grid, view=bnb_view, code_bits=fixed_bits(4),
+        compare_with=lambda s: (("int_group", {"group_size": s["block_size"], "symmetric": True}),),
     )
 
 

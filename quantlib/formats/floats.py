@@ -15,7 +15,7 @@ import numpy as np
 
 from .._checks import as_float_array, check_axis, check_choice
 from .._shared import deferred
-from ..schemes import QuantResult, SchemeSpec, Setting, fixed_bits, register
+from ..schemes import QuantResult, SchemeSpec, Setting, fixed_bits, needs_matrix, register
 from .common import F32, TINY, cast, dtype_of, finite_values, fixed_width, label, smallest_normal, value_table
 from .grids import FormatGrid, need_result
 
@@ -137,11 +137,12 @@ def float_spec(f: FloatFormat) -> SchemeSpec:
         rf"\quad s = \tfrac{{\max|x|}}{{M}}\ (s = 1\ \text{{if unscaled}}),\quad M = {f.max:g}",
         (
             Setting("scaling", str, "none", "none: plain cast; per_tensor / per_channel: divide by s = amax / max first, "
-                    "so amax lands on the largest finite value.", choices=SCALINGS),
+                    "so amax lands on the largest finite value.", choices=SCALINGS,
+                    needs=needs_matrix("scaling=per_channel")),
             Setting("saturate", bool, True, "Clip to ±max before the cast. Off: the cast's own overflow "
                     f"({f.overflow} for {f.name}); a tensor that overflows is then refused, not turned into {f.overflow}."),
             Setting("axis", int, 0, "Channel axis for scaling='per_channel' (tensors with 2 or more dimensions).",
-                    min=-32, max=31),
+                    min=-32, max=31, tensor_axis=True, when=lambda s, nd: nd >= 2 and s.get("scaling") == "per_channel"),
         ),
         _run_float(f), fixed_width,
         grid=float_grid, view=float_view, code_bits=fixed_bits(f.bits), worked_example=FLOAT_EXAMPLE,

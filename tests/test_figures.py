@@ -1,0 +1,111 @@
+"""The figure builders show what they are named for: checked on the figure objects themselves
+(trace order, axis types and ranges, the points drawn), against quantlib's own quantizers."""
+
+import numpy as np
+import pytest
+
+import quantlib as ql
+from quantlib import figures
+from quantlib.metrics import value_histograms
+
+X = ql.synthetic("normal_with_outliers", 2**14, 3)
+
+
+def _trace(fig, name):
+    return next(t for t in fig.data if t.name == name)
+
+
+def test_the_original_is_an_outline_drawn_over_the_dequantized_histogram():
+    r = ql.Quantizer("symmetric", bits=3)(X)
+    fig = figures.distribution_figure(X, r, 128)
+    names = [t.name for t in fig.data]
+    assert names.index("original") > names.index("dequantized")  # later traces are drawn on top
+    assert _trace(fig, "original").fill in (None, "none") and _trace(fig, "dequantized").fill == "tozeroy"
+    assert len(_trace(fig, "original").x) == 128 and fig.layout.yaxis.type != "log"
+    assert figures.distribution_figure(X, r, 128, log_counts=True).layout.yaxis.type == "log"
+
+
+def test_zooming_to_the_clipping_range_bins_only_that_range():
+    r = ql.Quantizer("symmetric", bits=4, calibration="percentile", percentile=99.0)(X)
+    lo, hi = figures.VIEW_RANGES["clipping range"](X, r)
+    c_lo, c_hi = r.clip_range
+    assert lo < c_lo < c_hi < hi and hi - lo == pytest.approx(1.2 * (c_hi - c_lo), rel=1e-6)
+    h = value_histograms(X, r.dequantized, 64, (lo, hi))
+    assert h.edges[0] == lo and h.edges[-1] == hi
+    assert h.x.sum() == np.count_nonzero((X >= lo) & (X <= hi))
+    fig = figures.distribution_figure(X, r, 64, h)
+    assert tuple(fig.layout.xaxis.range) == (lo, hi)
+    err = figures.error_figure(X, r, 64, value_range=(lo, hi))
+    assert tuple(err.layout.xaxis2.range) == (lo, hi)
+    assert all(lo <= v <= hi for v in _trace(err, "sample").x)
+
+
+def test_central_range_leaves_the_outliers_off_the_axis():
+    r = ql.Quantizer("symmetric")(X)
+    lo, hi = figures.VIEW_RANGES["central 99.9 %"](X, r)
+    assert hi < 0.5 * float(np.abs(X).max())  # outliers are 20x the bulk here
+    assert np.mean((X >= lo) & (X <= hi)) > 0.995
+
+
+@pytest.mark.parametrize("bits", [4, 8, 12])
+def test_zoomed_staircases_show_the_steps_and_the_knee_at_any_width(bits):
+    r = ql.Quantizer("symmetric", bits=bits)(X)
+    p = r.params
+    knee = figures.transfer_figure(X, r, window="upper clipping knee")
+    y = np.asarray(_trace(knee, "x̂(x)").y)
+    # 8 steps below the last level, then flat: 9 distinct values, the top one the clip value
+    assert np.unique(y).size == figures.STEPS_SHOWN + 1 and y.max() == np.float32(r.clip_range[1])
+    zero = figures.transfer_figure(X, r, window="steps near zero")
+    xs, ys = np.asarray(_trace(zero, "x̂(x)").x), np.asarray(_trace(zero, "x̂(x)").y)
+    k = figures.STEPS_SHOWN  # the codes within 8 steps of 0 (a 4-bit grid has fewer above 0)
+    assert np.unique(ys).size == min(p.qmax, k) - max(p.qmin, -k) + 1
+    np.testing.assert_array_equal(ys, ql.fake_quantize(xs.astype(np.float32), p))
+
+
+def test_per_channel_transfer_is_the_chosen_channels_own_staircase():
+    w = ql.synthetic("laplace", 64 * 64, 1, shape=(64, 64)) * np.linspace(0.1, 3, 64, dtype=np.float32)[:, None]
+    r = ql.Quantizer("symmetric", bits=4, granularity="per_channel")(w)
+    fig = figures.transfer_figure(w, r, channel=40)
+    xs, ys = np.asarray(fig.data[0].x, np.float32), np.asarray(fig.data[0].y)
+    own = ql.QuantParams(scale=r.params.scale[40], zero_point=0, qmin=r.params.qmin, qmax=r.params.qmax)
+    np.testing.assert_array_equal(ys, ql.fake_quantize(xs, own))
+    assert "channel 40" in fig.layout.title.text
+    assert xs.min() == w[40].min() and xs.max() == w[40].max()  # the channel's own range, not -60 .. 60
+
+
+def test_the_error_panels_have_axis_titles_and_room_for_signed_ticks():
+    fig = figures.error_figure(X, ql.Quantizer("symmetric", bits=4)(X))
+    lay = fig.layout
+    assert lay.xaxis.title.text and lay.yaxis.title.text and lay.xaxis2.title.text and lay.yaxis2.title.text
+    assert lay.xaxis2.domain[0] - lay.xaxis.domain[1] >= 0.15
+
+
+def test_threshold_figure_marks_the_calibrator_in_use_without_text_labels():
+    df = ql.sweep_threshold(X, bits=4, num_points=16, max_samples=2**14, percentile=99.0)
+    fig = figures.threshold_figure(df, selected="percentile")
+    picks = [t for t in fig.data if t.name != "sweep"]
+    assert all("text" not in (t.mode or "") for t in picks)
+    used = [t for t in picks if t.name.endswith("(in use)")]
+    assert [t.name for t in used] == ["percentile (in use)"] and used[0].marker.size > picks[0].marker.size
+    # the percentile pick is the one for the percentile asked for
+    lo, hi = ql.calibrate(ql.sweeps.subsample(X, 2**14), "percentile", bits=4, percentile=99.0)
+    assert used[0].x[0] == pytest.approx(max(abs(lo), abs(hi)))
+
+
+def test_fixed_width_formats_are_points_at_the_bits_they_cost():
+    for name, family_bpe in [("mxfp4", {"mxfp4": 4.25, "mxfp6_e2m3": 6.25, "mxfp8_e4m3": 8.25}),
+                             ("nf4", {"nf4": 4.5, "fp4_bnb": 4.5}),
+                             ("q4_0", {"q4_0": 4.5, "q4_1": 5.0, "q8_0": 8.5})]:
+        df = ql.sweep_bits(X.reshape(-1)[:4096], name, range(2, 9))
+        fam = df[df["series"] == ql.sweeps.series_of(name)]
+        got = dict(zip(fam["scheme"], fam["bits_per_element"]))
+        assert {k: got[k] for k in family_bpe} == family_bpe, name
+        fig = figures.bits_figure(df, current=[(ql.sweeps.series_of(name), name, family_bpe[name])])
+        pts = _trace(fig, ql.sweeps.series_of(name))
+        assert pts.mode.startswith("markers")  # points, not a line over bit widths
+        mark = next(t for t in fig.data if t.name.startswith("current"))
+        assert mark.x[0] == family_bpe[name]
+        assert sum(t.name == "6.02 dB per bit" for t in fig.data) == 1
+    nf4 = ql.sweep_bits(X.reshape(-1)[:4096], "nf4", [4])
+    beside = nf4[nf4["scheme"] == "int_group"]  # nf4 beside int4 with one absmax per block of 64
+    assert list(beside["bits_per_element"]) == [4.5]
