@@ -133,7 +133,9 @@ def part_methods() -> None:
     m[1].metric("MSE", f"{demo.metrics.mse:.3g}")
     m[2].metric("levels used", f"{demo.metrics.levels_used:,}")
     m[3].metric("clipped", f"{demo.metrics.clip_ratio:.3%}")
-    st.caption(f"Settings: {demo.settings}")
+    chosen = ", ".join(f"{k} = {v}" for k, v in demo.settings.items())
+    st.caption(ui.plain(f"Settings: {chosen}; every other setting at its default. "
+                        f"As the other pages label it: {ql.Quantizer(method, **demo.settings).label}"))
     left, right = st.columns([2, 3])
     left.markdown("**The first elements**")
     left.dataframe(demo.table, hide_index=True, width="stretch")
