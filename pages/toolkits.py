@@ -107,5 +107,6 @@ with st.expander("Downloads", expanded=False):
     files = [("table .csv", "toolkits_table.csv", lambda: table.to_csv(index=False), "text/csv"),
              ("differences .csv", "toolkits_differences.csv",
               lambda: cmp.matrix().to_csv(), "text/csv"),
-             ("ranges .html", "toolkits_ranges.html", lambda: export.figure_html(fig), "text/html")]
+             ("figures .html", "toolkits_figures.html", lambda: export.figures_html({"ranges": fig}, "Toolkits"),
+              "text/html")]
     ui.downloads("Comparison", files, columns=3)

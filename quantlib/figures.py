@@ -28,6 +28,12 @@ HOUSE_LAYOUT = {"bargap": 0, "margin": {"l": 10, "r": 10, "t": 70, "b": 10}, "le
                 "height": 360}
 
 
+#: A horizontal legend between the title and the plot area, clear of the x-axis title below
+#: (HOUSE_LAYOUT's legend at y = -0.2 lands on that title in a figure of the house height).
+LEGEND_ON_TOP = {"legend": {"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "left", "x": 0},
+                 "margin": {"l": 10, "r": 10, "t": 100, "b": 10}}
+
+
 def _layout(fig: go.Figure, title: str, x: str, y: str) -> go.Figure:
     """The house layout on a figure built from graph objects."""
     fig.update_layout(title=title, xaxis_title=x, yaxis_title=y, template=TEMPLATE, **HOUSE_LAYOUT)
@@ -314,7 +320,7 @@ def grid_figure(grids: list, max_points: int = GRID_MAX_POINTS) -> go.Figure:
     _symlog_axis(fig, c, max(g.max_magnitude for g in grids),
                  f"value (levels: tensor units; element grids: units of the block scale) — symlog, linear within ±{c:.3g}")
     fig.update_yaxes(autorange="reversed", type="category")
-    fig.update_layout(height=170 + 55 * len(grids))
+    fig.update_layout(height=200 + 55 * len(grids), **LEGEND_ON_TOP)
     return fig
 
 
@@ -383,6 +389,7 @@ def grid_landing_figure(landing, max_bars: int = 512, num_bins: int = 256) -> go
                  f"{unit} — symlog, linear within ±{c:.3g}")
     top = max(float(landing.counts.max()), 1.0) if g.size <= max_bars else max(float(count.max()), 1.0)
     fig.update_yaxes(type="log", dtick=1, range=[np.log10(0.3), np.log10(top) + 0.15])
+    fig.update_layout(legend=dict(orientation="v", x=1.02, xanchor="left", y=1, yanchor="top"))  # the clip notes sit on top
     return fig
 
 
@@ -420,7 +427,8 @@ def ranges_figure(x: np.ndarray, ranges: dict, num_bins: int = 256, labels: dict
     fig.update_yaxes(type="log", dtick=1)
     pad = 0.04 * (hi - lo)
     fig.update_xaxes(range=[lo - pad, hi + pad])
-    return _layout(fig, "The range each toolkit's calibrator picks", "value", "count (log)")
+    _layout(fig, "The range each toolkit's calibrator picks", "value", "count (log)")
+    return fig.update_layout(**LEGEND_ON_TOP)
 
 
 def footprint_figure(df: pd.DataFrame) -> go.Figure:

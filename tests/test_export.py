@@ -68,4 +68,4 @@ def test_pages_offer_every_download():
             "threshold .html"} <= names
     at.switch_page("pages/compare.py").run()
     names = {b.proto.label for b in at.get("download_button")}
-    assert {"metrics .csv", "small_multiples .html", "bits .html", "codes .npy", "params .json"} <= names
+    assert {"metrics .csv", "figures .html", "codes .npy", "params .json"} <= names
