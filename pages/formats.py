@@ -96,7 +96,6 @@ with view:
 
 # Full width, above the plots it acts on: in the narrow controls column the chips overflowed.
 overlay = st.multiselect("Overlay formats", schemes, default=DEFAULT_OVERLAY, key="formats.overlay", **ui.KEEP,
-                         max_selections=len(figures.GRID_COLORS) - 1,
                          help="Draw these formats' grids (at their default settings, on the same tensor) next "
                               "to the chosen one, in the grid and density plots.")
 grids, skipped = [grid], []
@@ -133,7 +132,8 @@ st.dataframe(df, hide_index=True, width="stretch", height=35 * (len(df) + 1) + 3
     "bits/element": st.column_config.NumberColumn(format="%.4g"),
     "SQNR dB": st.column_config.NumberColumn(format="%.2f"),
     "SQNR dB per bit": st.column_config.NumberColumn(format="%.3f"),
-    "clipped %": st.column_config.NumberColumn(format="%.3f"),
+    "clip_ratio": st.column_config.NumberColumn("clipped", format="percent",
+                                                help="Share of elements clipped (a fraction in the .csv)."),
 })
 st.caption("Each scheme at its default settings. levels: values of its grid (per element for block formats); "
            "bits/element includes the scale overhead"

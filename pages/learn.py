@@ -187,7 +187,8 @@ def part_problems() -> None:
                 "step for everyone. **Fixes:** clip the range with a calibrator, give each channel or group its own "
                 "scale, or put the levels where the values are. (Training with quantization in the loop, QAT, "
                 "goes further.)")
-    st.dataframe(_fixes(source, bits), hide_index=True, width="stretch")
+    st.dataframe(_fixes(source, bits), hide_index=True, width="stretch",
+                 column_config={"clip_ratio": st.column_config.NumberColumn("clipped", format="percent")})
     sampled_note()
     st.subheader("Compute overhead")
     st.markdown("**Problem:** quantizing and dequantizing cost work, and finer scales cost memory: each group "
