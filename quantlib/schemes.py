@@ -11,7 +11,7 @@ carries its levels or affine params: the value grid and element view of the Form
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from numbers import Integral, Real
 from typing import Any
@@ -213,9 +213,17 @@ class Quantizer:
         ``name=value``), then every other setting that differs from its default, as
         ``name=value``: ``symmetric · bits=8 · minmax``,
         ``asymmetric · bits=4 · mse · granularity=per_channel``, ``nf4``."""
+        return self.describe()
+
+    def describe(self, omit: Iterable[str] = ()) -> str:
+        """:attr:`label` without the settings named in ``omit`` — for a curve that sweeps them
+        (a curve over bit widths is ``symmetric · minmax``, not ``symmetric · bits=8 · minmax``)."""
+        omit = set(omit)
         parts = [self.name]
         for k, v in self.settings.items():
             s = self.spec.setting(k)
+            if k in omit:
+                continue
             if s.in_label:
                 parts.append(str(v) if s.choices is not None and isinstance(v, str) else f"{k}={v}")
             elif v != s.default:

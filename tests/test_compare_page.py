@@ -55,6 +55,11 @@ def test_labels_name_the_bits_the_calibration_and_what_differs(scheme, settings,
     assert ql.Quantizer(scheme, **settings).label == label
 
 
+def test_a_curve_over_bit_widths_is_not_named_by_one_of_them():
+    assert ql.Quantizer("symmetric", calibration="mse").describe(omit=["bits"]) == "symmetric · mse"
+    assert ql.Quantizer("histogram", num_bins=16).describe(omit=["num_bins"]) == "histogram"
+
+
 def test_the_page_labels_every_configuration():
     at = compare()
     assert set(at.dataframe[0].value["configuration"]) == DEFAULT_LABELS
