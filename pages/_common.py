@@ -22,6 +22,7 @@ DIST_OPTIONS = {
     "student_t": (("dof", 3.0, 1.0, 100.0, "Degrees of freedom: lower means heavier tails."),),
 }
 SOURCES = ("synthetic", "sample", "upload")
+KL_BINS = 256  # histogram bins of the pages' KL divergence (metrics cards, tables, metrics.csv, snippets)
 #: The data-source controls and their defaults (the sample tensor's is the first name, see data_source).
 PANEL = {"data.source": "synthetic", "data.sample": None, "data.distribution": "normal", "data.size": 2**16,
          "data.seed": 0, "data.layout": "vector",
@@ -354,8 +355,15 @@ def snippet(code: str, key: str) -> None:
         st.code(code, language="python")
 
 
-def result_files(stem: str, result: ql.QuantResult, metrics: Mapping[str, Any], source: tuple) -> list:
-    """Download entries for one result: codes (.npy/.csv), params (.json), metrics (.csv), snippet (.py)."""
+def result_files(stem: str, result: ql.QuantResult, metrics: Mapping[str, Any], source: tuple,
+                 num_bins: int | None = None) -> list:
+    """Download entries for one result: codes (.npy/.csv), params (.json), metrics (.csv), snippet (.py).
+    ``num_bins``: the histogram bins ``metrics`` were computed with (:func:`scheme_metrics`'
+    default is 256): the snippet computes its kl_divergence on the same bins and metrics.csv
+    names them (column ``kl_bins``), so the two files agree. None: the snippet uses the library
+    default and metrics.csv does not name the bins."""
+    if num_bins is not None:
+        metrics = {**metrics, "kl_bins": int(num_bins)}
     files = [("codes .npy", f"{stem}_codes.npy", lambda: export.npy_bytes(result.codes), "application/octet-stream")]
     if result.codes.size <= export.CSV_MAX_VALUES:
         files.append(("codes .csv", f"{stem}_codes.csv", lambda: export.csv_bytes(result.codes), "text/csv"))
@@ -365,7 +373,8 @@ def result_files(stem: str, result: ql.QuantResult, metrics: Mapping[str, Any], 
          "application/json"),
         ("metrics .csv", f"{stem}_metrics.csv", lambda: export.metrics_csv(metrics), "text/csv"),
         ("Python snippet", f"{stem}.py",
-         lambda: export.python_snippet(source_dict(source), [(result.scheme, dict(result.settings))]), "text/x-python"),
+         lambda: export.python_snippet(source_dict(source), [(result.scheme, dict(result.settings))], num_bins),
+         "text/x-python"),
     ]
     return files
 

@@ -2,12 +2,14 @@
 
 import json
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
 import quantlib as ql
 from pages import _common as ui
 from quantlib import export, figures
+from quantlib.metrics import pareto_front, rank_at_cost
 
 DEFAULT_CONFIGS = [
     ("symmetric", {}),
@@ -16,6 +18,8 @@ DEFAULT_CONFIGS = [
     ("histogram", {"num_bins": 16}),
 ]
 MAX_CONFIGS = 12
+KL_BINS = ui.KL_BINS  # histogram bins of the KL divergence: the table, metrics.csv and the snippet use the same
+COST_DECIMALS = 2  # bits per element equal to 2 decimals count as one cost (8 + 32/N and 8 + 64/N bits)
 MAX_CONFIGS_CHARS = 8192  # twelve configurations with every setting spelled out fit in ~6 kB
 
 
@@ -62,7 +66,11 @@ configs: list[tuple[str, dict]] = st.session_state["compare.configs"]
 if st.query_params.get("configs") != (raw := json.dumps([[s, c] for s, c in configs])):
     st.query_params["configs"] = raw
 
-with st.expander(f"Configurations ({len(configs)}) — add or remove", expanded=False):
+# A constant label and a key: the expander keeps its open state across the reruns of Add and
+# Remove (a label with the count in it would be a new expander, drawn closed, after each).
+with st.expander("Configurations — add or remove", key="compare.configs_open", on_change="rerun"):
+    st.caption(f"{len(configs)} of at most {MAX_CONFIGS} configurations; each label names its scheme, its bits and "
+               "calibration, and every other setting that differs from the default.")
     for i, (scheme, settings) in enumerate(list(configs)):
         a, b = st.columns([6, 1])
         a.markdown(f"**{i + 1}.** `{label(scheme, settings)}`")
@@ -89,22 +97,23 @@ bins = st.slider("Histogram bins (plots)", 8, 1024, value=128, key="compare.bins
                  help="Bins of the small-multiple histograms.")
 
 x = ui.load_tensor(source)
-results, labels, rows, applied = [], [], [], []
+results, labels, rows, applied, mets = [], [], [], [], []
 progress = st.progress(0.0, text="Quantizing…")
 for i, (scheme, settings) in enumerate(configs):
     name = label(scheme, settings)
     try:
         r = ui.run_scheme(source, scheme, settings)
-        m = ui.scheme_metrics(source, scheme, settings)
+        m = ui.scheme_metrics(source, scheme, settings, KL_BINS)
     except (ValueError, TypeError) as exc:
         st.error(ui.plain(f"{name}: {exc}"))
         continue
     results.append(r)
     labels.append(name)
     applied.append((scheme, settings))
+    mets.append(m)
     rows.append({"configuration": name, "scheme": scheme, "bits/element": m["bits_per_element"],
                  "SQNR dB": m["sqnr_db"], "MSE": m["mse"], "cosine": m["cosine_similarity"],
-                 "max error": m["max_abs_error"], "clip %": 100 * m["clip_ratio"], "levels used": m["levels_used"]})
+                 "max error": m["max_abs_error"], "clip_ratio": m["clip_ratio"], "levels used": m["levels_used"]})
     progress.progress((i + 1) / len(configs), text=f"Quantized {name}")
 progress.empty()
 
@@ -112,12 +121,38 @@ if not results:
     st.error("No configuration could be applied to this tensor.")
     st.stop()
 
-table = pd.DataFrame(rows).sort_values("SQNR dB", ascending=False, ignore_index=True)
-table.insert(0, "rank", range(1, len(table) + 1))
-st.subheader("Ranking")
-st.dataframe(table, hide_index=True, width="stretch")
+# More bits always buy SQNR (6.02 dB a bit), so a ranking by SQNR alone says only "8 beats 4":
+# rank among configurations of equal cost, and mark the ones nothing beats at equal or fewer bits.
+table = pd.DataFrame(rows)
+table.insert(0, "rank at these bits", rank_at_cost(table["bits/element"], table["SQNR dB"], COST_DECIMALS))
+table.insert(3, "Pareto-optimal", pareto_front(table["bits/element"], table["SQNR dB"]))
+order = np.lexsort((table["rank at these bits"], table["bits/element"].round(COST_DECIMALS)))
+table = table.iloc[order].reset_index(drop=True)
+st.subheader("Ranking at equal bits per element")
+st.dataframe(table, hide_index=True, width="stretch", column_config={
+    "rank at these bits": st.column_config.NumberColumn(
+        help=f"Rank by SQNR among the configurations with the same bits per element (to {COST_DECIMALS} decimals)."),
+    "bits/element": st.column_config.NumberColumn(format="%.4g",
+                                                  help="Code bits plus the stored scales and zero-points per element."),
+    "Pareto-optimal": st.column_config.CheckboxColumn(
+        help="No other configuration has at least this SQNR with at most these bits per element."),
+    "SQNR dB": st.column_config.NumberColumn(format="%.2f"),
+    "MSE": st.column_config.NumberColumn(format="%.4g"),
+    "cosine": st.column_config.NumberColumn(format="%.9g"),
+    "max error": st.column_config.NumberColumn(format="%.4g"),
+    "clip_ratio": st.column_config.NumberColumn("clipped", format="percent",
+                                                help="Share of elements clipped (a fraction in metrics.csv)."),
+})
+figs = {"pareto": figures.pareto_figure(table)}
+st.plotly_chart(figs["pareto"], width="stretch", key="fig.pareto")
 
-figs = {"small_multiples": figures.small_multiples(x, results, labels, bins)}
+t = st.columns(2)
+shared_y = t[0].toggle("Same count axis for every panel", value=False, key="compare.shared_y", **ui.KEEP,
+                       help="Off: each panel scales its own counts, so one tall spike (a 3-bit grid's) does not "
+                            "flatten the others. On: one axis, to compare heights across panels.")
+log_y = t[1].toggle("Log count", value=False, key="compare.log_y", **ui.KEEP,
+                    help="Counts on a log axis: the tails and the small bins stay visible beside the spikes.")
+figs["small_multiples"] = figures.small_multiples(x, results, labels, bins, shared_y=shared_y, log_y=log_y)
 st.plotly_chart(figs["small_multiples"], width="stretch", key="fig.small_multiples")
 
 with st.spinner("Sweeping bit widths…"):
@@ -128,9 +163,10 @@ with st.spinner("Sweeping bit widths…"):
         except (ValueError, TypeError) as exc:
             st.warning(ui.plain(f"No bit-width curve for {name}: {exc}"))
             continue
-        own = ql.sweeps.series_of(scheme)
-        if not ql.SCHEMES[scheme].fixed_width:  # a swept configuration is its own line, named as in the table
-            df.loc[df["series"] == own, "series"] = own = name
+        own, spec = ql.sweeps.series_of(scheme), ql.SCHEMES[scheme]
+        if not spec.fixed_width:  # a swept configuration is its own line, named without what the sweep varies
+            swept = spec.at_bits(8, spec.validate(settings))
+            df.loc[df["series"] == own, "series"] = own = ql.Quantizer(scheme, **settings).describe(omit=swept)
         curves.append(df)
         marks.append((own, scheme, r.bits_per_element))
 metric = st.selectbox("Curve metric", ql.sweeps.METRIC_COLUMNS, key="compare.metric", **ui.KEEP,
@@ -144,11 +180,13 @@ if curves:
 with st.expander("Downloads", expanded=False):
     ui.downloads("Table and figures", [
         ("metrics .csv", "compare_metrics.csv", lambda: export.metrics_csv(table), "text/csv"),
-        *[(f"{n} .html", f"compare_{n}.html", (lambda f=f: export.figure_html(f)), "text/html") for n, f in figs.items()],
-    ])
+        ("figures .html", "compare_figures.html", lambda: export.figures_html(figs, "Compare"), "text/html"),
+    ], columns=2)
+    st.caption(f"figures .html: all {len(figs)} figures in one file that opens offline (plotly.js inside, once).")
     pick = st.selectbox("Configuration for codes and params", labels, key="compare.pick",
                         help="Which configuration's codes and params to download.")
     k = labels.index(pick)
-    ui.downloads("Selected configuration", ui.result_files(f"compare_{k + 1}", results[k], rows[k], source))
-    ui.snippet(export.python_snippet(ui.source_dict(source), configs), key="compare.snippet")
+    ui.downloads("Selected configuration",
+                 ui.result_files(f"compare_{k + 1}", results[k], mets[k], source, num_bins=KL_BINS))
+    ui.snippet(export.python_snippet(ui.source_dict(source), configs, num_bins=KL_BINS), key="compare.snippet")
 

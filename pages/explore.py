@@ -68,7 +68,7 @@ with controls:
 try:
     with st.spinner("Quantizing…"):
         result = ui.run_scheme(source, scheme, settings)
-        m = ui.scheme_metrics(source, scheme, settings)  # KL on the library's default bins, as the snippet
+        m = ui.scheme_metrics(source, scheme, settings, ui.KL_BINS)  # the snippet and metrics.csv use the same
 except (ValueError, TypeError) as exc:
     needs = [why for s in spec.settings if (why := s.missing(settings, x.ndim))]
     view.error(f"These settings cannot be applied: {ui.plain(needs[0] if needs else exc)}", icon=":material/error:")
@@ -180,7 +180,9 @@ else:
 
 with st.expander("Downloads", expanded=False):
     stem = f"{scheme}"
-    ui.downloads("Result", ui.result_files(stem, result, m, source))
-    ui.downloads("Figures (.html)", [(f"{n} .html", f"{stem}_{n}.html", (lambda f=f: export.figure_html(f)), "text/html")
-                                     for n, f in figs.items()])
-    ui.snippet(export.python_snippet(ui.source_dict(source), [(scheme, settings)]), key="explore.snippet")
+    ui.downloads("Result", ui.result_files(stem, result, m, source, num_bins=ui.KL_BINS))
+    ui.downloads("Figures", [("figures .html", f"{stem}_figures.html", lambda: export.figures_html(figs, "Explore"),
+                              "text/html")], columns=2)
+    st.caption(f"figures .html: all {len(figs)} figures in one file that opens offline (plotly.js inside, once).")
+    ui.snippet(export.python_snippet(ui.source_dict(source), [(scheme, settings)], num_bins=ui.KL_BINS),
+               key="explore.snippet")

@@ -49,9 +49,6 @@ with controls:
     spec = ql.SCHEMES[scheme]
     st.caption(spec.description)
     settings = {s.name: ui.setting_widget(scheme, s, prefix="formats.") for s in spec.settings if not s.optional}
-    overlay = st.multiselect("Overlay formats", schemes, default=DEFAULT_OVERLAY, key="formats.overlay", **ui.KEEP,
-                             help="Draw these formats' grids (at their default settings, on the same tensor) next "
-                                  "to the chosen one, in the grid and density plots.")
 
 try:
     with st.spinner("Quantizing and placing the tensor on the grid…"):
@@ -97,6 +94,10 @@ with view:
     st.caption(f"{land.clipped:,} elements clipped ({land.clipped_low:,} below, {land.clipped_high:,} above) · "
                f"MSE {m['mse']:.3g} · code entropy {m['code_entropy_bits']:.2f} bits")
 
+# Full width, above the plots it acts on: in the narrow controls column the chips overflowed.
+overlay = st.multiselect("Overlay formats", schemes, default=DEFAULT_OVERLAY, key="formats.overlay", **ui.KEEP,
+                         help="Draw these formats' grids (at their default settings, on the same tensor) next "
+                              "to the chosen one, in the grid and density plots.")
 grids, skipped = [grid], []
 with st.spinner("Building the overlay grids…"):
     for name in overlay:
@@ -131,7 +132,8 @@ st.dataframe(df, hide_index=True, width="stretch", height=35 * (len(df) + 1) + 3
     "bits/element": st.column_config.NumberColumn(format="%.4g"),
     "SQNR dB": st.column_config.NumberColumn(format="%.2f"),
     "SQNR dB per bit": st.column_config.NumberColumn(format="%.3f"),
-    "clipped %": st.column_config.NumberColumn(format="%.3f"),
+    "clip_ratio": st.column_config.NumberColumn("clipped", format="percent",
+                                                help="Share of elements clipped (a fraction in the .csv)."),
 })
 st.caption("Each scheme at its default settings. levels: values of its grid (per element for block formats); "
            "bits/element includes the scale overhead"
@@ -141,6 +143,7 @@ st.caption("Each scheme at its default settings. levels: values of its grid (per
 with st.expander("Downloads", expanded=False):
     ui.downloads("Table and figures", [
         ("table .csv", "formats.csv", lambda: df.to_csv(index=False), "text/csv"),
-        *((f"{n} .html", f"formats_{scheme}_{n}.html", (lambda f=f: export.figure_html(f)), "text/html")
-          for n, f in figs.items()),
-    ])
+        ("figures .html", f"formats_{scheme}_figures.html", lambda: export.figures_html(figs, f"Formats: {scheme}"),
+         "text/html"),
+    ], columns=2)
+    st.caption(f"figures .html: all {len(figs)} figures in one file that opens offline (plotly.js inside, once).")

@@ -133,7 +133,9 @@ def part_methods() -> None:
     m[1].metric("MSE", f"{demo.metrics.mse:.3g}")
     m[2].metric("levels used", f"{demo.metrics.levels_used:,}")
     m[3].metric("clipped", f"{demo.metrics.clip_ratio:.3%}")
-    st.caption(f"Settings: {demo.settings}")
+    chosen = ", ".join(f"{k} = {v}" for k, v in demo.settings.items())
+    st.caption(ui.plain(f"Settings: {chosen}; every other setting at its default. "
+                        f"As the other pages label it: {ql.Quantizer(method, **demo.settings).label}"))
     left, right = st.columns([2, 3])
     left.markdown("**The first elements**")
     left.dataframe(demo.table, hide_index=True, width="stretch")
@@ -185,7 +187,8 @@ def part_problems() -> None:
                 "step for everyone. **Fixes:** clip the range with a calibrator, give each channel or group its own "
                 "scale, or put the levels where the values are. (Training with quantization in the loop, QAT, "
                 "goes further.)")
-    st.dataframe(_fixes(source, bits), hide_index=True, width="stretch")
+    st.dataframe(_fixes(source, bits), hide_index=True, width="stretch",
+                 column_config={"clip_ratio": st.column_config.NumberColumn("clipped", format="percent")})
     sampled_note()
     st.subheader("Compute overhead")
     st.markdown("**Problem:** quantizing and dequantizing cost work, and finer scales cost memory: each group "

@@ -1,10 +1,14 @@
 """Toolkits: PyTorch, ONNX Runtime, TensorRT and quantlib on one tensor — where their codes differ, and why."""
 
+import re
+
 import streamlit as st
 
 import quantlib as ql
 from pages import _common as ui
 from quantlib import export, figures, toolkits
+
+POWER = re.compile(r"\d+\*\*(?:\([^()]*\)|[-+]?\w+)")  # 2**-23, 2**bits, 2**(b-1)
 
 ui.start_page()
 st.title("Toolkits")
@@ -26,6 +30,12 @@ k = c[3].slider("Examples per cause", 1, 50, value=5, key="tk.examples", **ui.KE
                 help="Elements listed for each pair and each cause.")
 
 
+def md(text: str) -> str:
+    """Rule words for Markdown: powers written ``2**k`` go in code spans (bare, a pair of ``**``
+    would turn the text between them bold)."""
+    return POWER.sub(lambda m: f"`{m.group(0)}`", text)
+
+
 @st.cache_resource(max_entries=4, ttl=3600, show_spinner=False)  # codes of 4 toolkits per entry
 def comparison(source: tuple, bits: int, symmetric: bool, calibration: str, k: int) -> toolkits.Comparison:
     return toolkits.compare_toolkits(ui.load_tensor(source), bits=bits, symmetric=symmetric,
@@ -42,15 +52,33 @@ except (ValueError, TypeError) as exc:
 
 st.subheader("What each toolkit picks")
 table = cmp.table()
-st.dataframe(table, hide_index=True, width="stretch",
+if cmp.substituted:
+    names = " and ".join(toolkits.LABELS[t] for t in cmp.substituted)
+    st.info(f"{names} is symmetric only: it has no asymmetric mode, so its row shows its symmetric quantization "
+            "(signed codes, zero-point 0), and its pairs with the other toolkits are not comparable.")
+# The long "quantize" words are in the list below, so the table fits the page width.
+st.dataframe(table, hide_index=True, width="stretch", column_order=[c for c in table.columns if c != "quantize"],
              column_config={"scale": st.column_config.NumberColumn(format="%.9g"),
                             "range lo": st.column_config.NumberColumn(format="%.7g"),
-                            "range hi": st.column_config.NumberColumn(format="%.7g")})
-rules = "\n".join(f"- **{toolkits.LABELS[t]}** — range: {r.range_rule}; scale: {r.scale_rule}."
-                  for t, r in cmp.runs.items())
+                            "range hi": st.column_config.NumberColumn(format="%.7g"),
+                            "SQNR dB": st.column_config.NumberColumn(format="%.2f"),
+                            "clip_ratio": st.column_config.NumberColumn("clipped", format="percent",
+                                                                        help="Share of elements clipped (a fraction "
+                                                                             "in the .csv).")})
+rules = "\n".join(f"- **{toolkits.LABELS[t]}** — range: {md(r.range_rule)}; scale: {md(r.scale_rule)}; "
+                  f"quantize: {md(r.mapping)}." for t, r in cmp.runs.items())
 st.markdown(rules)
-fig = figures.ranges_figure(x, {t: (r.lo, r.hi) for t, r in cmp.runs.items()})
+ranges = {t: (r.lo, r.hi) for t, r in cmp.runs.items()}
+names = {t: toolkits.LABELS[t] + (" (symmetric only)" if t in cmp.substituted else "") for t in cmp.runs}
+fig = figures.ranges_figure(x, ranges, labels=names)
 st.plotly_chart(fig, width="stretch", key="fig.ranges")
+groups: dict[tuple[float, float], list[str]] = {}
+for t, rng in ranges.items():
+    groups.setdefault(rng, []).append(toolkits.LABELS[t])
+shared = [f"{' = '.join(g)} pick [{lo:.6g}, {hi:.6g}]" for (lo, hi), g in groups.items() if len(g) > 1]
+if shared:
+    st.caption("Coinciding lines: " + "; ".join(shared) + ". Each toolkit's lines stop at a height of their own, "
+               "marked in its colour, so every one stays visible.")
 
 st.subheader("How many codes differ")
 pairs = list(cmp.pairs)
@@ -70,7 +98,7 @@ for p in pairs:
     title = (f"{la} vs {lb}: {p.n_diff:,} {verb} ({p.n_parameters:,} from parameters, {p.n_arithmetic:,} from arithmetic)"
              if p.comparable else f"{la} vs {lb}: not comparable")
     with st.expander(title, expanded=False):
-        st.markdown("\n".join(f"- {r}" for r in p.reasons))
+        st.markdown("\n".join(f"- {md(r)}" for r in p.reasons))
         if len(p.examples):
             st.dataframe(p.examples, hide_index=True, width="stretch",
                          column_config={"why": st.column_config.TextColumn(width="large")})
@@ -79,5 +107,6 @@ with st.expander("Downloads", expanded=False):
     files = [("table .csv", "toolkits_table.csv", lambda: table.to_csv(index=False), "text/csv"),
              ("differences .csv", "toolkits_differences.csv",
               lambda: cmp.matrix().to_csv(), "text/csv"),
-             ("ranges .html", "toolkits_ranges.html", lambda: export.figure_html(fig), "text/html")]
+             ("figures .html", "toolkits_figures.html", lambda: export.figures_html({"ranges": fig}, "Toolkits"),
+              "text/html")]
     ui.downloads("Comparison", files, columns=3)

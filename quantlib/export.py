@@ -11,6 +11,7 @@ import numpy as np
 
 from ._lazy import pandas as pd
 from ._lazy import plotly_graph_objects as go
+from ._checks import check_num_bins
 from .params import QuantParams
 
 CSV_MAX_VALUES = 2**20  # text files beyond ~1 M values are not useful to anyone
@@ -62,8 +63,34 @@ def figure_html(fig: go.Figure) -> str:
     return fig.to_html(include_plotlyjs=True, full_html=True)
 
 
-def python_snippet(source: Mapping[str, Any], configs: list[tuple[str, Mapping[str, Any]]]) -> str:
-    """A runnable script that rebuilds the tensor and each (scheme, settings) result with quantlib."""
+def figures_html(figs: Mapping[str, go.Figure], title: str = "Figures") -> str:
+    """Every figure of ``figs`` in ONE self-contained HTML file: plotly.js embedded once (~4.8 MB),
+    then one heading (the dict key) and one interactive chart per figure, in order. Opens offline.
+    An empty ``figs`` raises ValueError (a file with no chart is not worth a download)."""
+    import html
+
+    from plotly.offline import get_plotlyjs
+
+    if not figs:
+        raise ValueError("figures_html needs at least one figure")
+    parts = []
+    for i, (name, fig) in enumerate(figs.items()):
+        div = fig.to_html(include_plotlyjs=False, full_html=False, div_id=f"figure-{i}")
+        parts.append(f"<section>\n<h2>{html.escape(str(name))}</h2>\n{div}\n</section>")
+    return ("<!DOCTYPE html>\n<html>\n<head>\n<meta charset=\"utf-8\">\n"
+            f"<title>{html.escape(title)}</title>\n<script type=\"text/javascript\">{get_plotlyjs()}</script>\n"
+            "</head>\n<body>\n" + "\n".join(parts) + "\n</body>\n</html>\n")
+
+
+def python_snippet(source: Mapping[str, Any], configs: list[tuple[str, Mapping[str, Any]]],
+                   num_bins: int | None = None) -> str:
+    """A runnable script that rebuilds the tensor and each (scheme, settings) result with quantlib
+    and prints its metrics. ``num_bins``: the histogram bins of the KL divergence, as the page
+    computed it (None: the default of :func:`quantlib.metrics`), so the script prints the
+    kl_divergence the page and its metrics.csv show."""
+    if num_bins is not None:
+        num_bins = check_num_bins(num_bins)
+    bins_arg = "" if num_bins is None else f", num_bins={num_bins}"
     src = dict(source)
     kind = src.pop("source", "synthetic")
     if kind == "synthetic":
@@ -82,6 +109,6 @@ def python_snippet(source: Mapping[str, Any], configs: list[tuple[str, Mapping[s
         args = "".join(f", {k}={v!r}" for k, v in settings.items())
         lines += [
             f"r{i} = ql.Quantizer({scheme!r}{args})(x)",
-            f"print({scheme!r}, r{i}.metrics(x).to_dict())",
+            f"print({scheme!r}, r{i}.metrics(x{bins_arg}).to_dict())",
         ]
     return "\n".join(lines) + "\n"

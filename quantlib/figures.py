@@ -29,6 +29,12 @@ HOUSE_LAYOUT = {"bargap": 0, "margin": {"l": 10, "r": 10, "t": 70, "b": 10}, "le
                 "height": 360}
 
 
+#: A horizontal legend between the title and the plot area, clear of the x-axis title below
+#: (HOUSE_LAYOUT's legend at y = -0.2 lands on that title in a figure of the house height).
+LEGEND_ON_TOP = {"legend": {"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "left", "x": 0},
+                 "margin": {"l": 10, "r": 10, "t": 100, "b": 10}}
+
+
 def _layout(fig: go.Figure, title: str, x: str, y: str) -> go.Figure:
     """The house layout on a figure built from graph objects."""
     fig.update_layout(title=title, xaxis_title=x, yaxis_title=y, template=TEMPLATE, **HOUSE_LAYOUT)
@@ -336,8 +342,10 @@ def threshold_figure(df: pd.DataFrame, metric: str = "mse", selected: str | None
 
 
 def small_multiples(x: np.ndarray, results: list[QuantResult], labels: list[str], num_bins: int = 128,
-                    columns: int = 2) -> go.Figure:
-    """One panel per result: original vs dequantized histogram, all panels on shared axes."""
+                    columns: int = 2, shared_y: bool = False, log_y: bool = False) -> go.Figure:
+    """One panel per result: original vs dequantized histogram on one shared value axis. Each
+    panel has its own count axis unless ``shared_y`` (one tall spike, e.g. a 3-bit grid's, would
+    flatten every other panel); ``log_y`` draws the counts on a log axis."""
     from plotly.subplots import make_subplots
 
     n = len(results)
@@ -348,7 +356,7 @@ def small_multiples(x: np.ndarray, results: list[QuantResult], labels: list[str]
         lo, hi = lo - 0.5, hi + 0.5
     orig, edges = uniform_histogram(x, num_bins, lo, hi)
     centres = (edges[:-1] + edges[1:]) / 2
-    fig = make_subplots(rows=rows, cols=columns, shared_xaxes="all", shared_yaxes="all",
+    fig = make_subplots(rows=rows, cols=columns, shared_xaxes="all", shared_yaxes="all" if shared_y else False,
                         subplot_titles=labels, vertical_spacing=0.12 if rows > 1 else 0.2)
     for i, r in enumerate(results):
         row, col = i // columns + 1, i % columns + 1
@@ -358,8 +366,31 @@ def small_multiples(x: np.ndarray, results: list[QuantResult], labels: list[str]
         fig.add_bar(x=centres, y=counts, marker_color=QUANTIZED, opacity=0.6, name="dequantized", showlegend=i == 0,
                     row=row, col=col)
     fig.update_layout(barmode="overlay")
+    if log_y:
+        fig.update_yaxes(type="log", dtick=1)
     _layout(fig, "Original vs dequantized, per configuration", "", "")
     fig.update_layout(height=260 * rows + 80)
+    return fig
+
+
+def pareto_figure(df: pd.DataFrame, cost: str = "bits/element", quality: str = "SQNR dB",
+                  label: str = "configuration", front: str = "Pareto-optimal") -> go.Figure:
+    """Quality against cost, one marker per row of ``df`` (named by its ``label`` column), and
+    the Pareto front (the rows whose ``front`` column is True) joined by a line in cost order:
+    the configurations nothing else beats at equal or fewer bits."""
+    fig = go.Figure()
+    on = df[df[front].astype(bool)].sort_values(cost)
+    if len(on) > 1:
+        fig.add_scatter(x=on[cost], y=on[quality], mode="lines", name="Pareto front",
+                        line=dict(color="grey", dash="dot"), hoverinfo="skip")
+    for i, (name, c, q, best) in enumerate(zip(df[label], df[cost], df[quality], df[front].astype(bool))):
+        fig.add_scatter(x=[c], y=[q], mode="markers", name=str(name),
+                        marker=dict(size=12 if best else 9, symbol="circle" if best else "circle-open",
+                                    color=GRID_COLORS[i % len(GRID_COLORS)], line=dict(width=2)),
+                        hovertemplate=f"{name}<br>%{{x:.4g}} {cost}, %{{y:.4g}} {quality}"
+                                      + (" (Pareto-optimal)" if best else "") + "<extra></extra>")
+    _layout(fig, f"{quality} against {cost} (filled: Pareto-optimal)", cost, quality)
+    fig.update_layout(legend=dict(orientation="v", x=1.02, y=1, yanchor="top"), height=420)
     return fig
 
 
@@ -443,7 +474,7 @@ def grid_figure(grids: list, max_points: int = GRID_MAX_POINTS) -> go.Figure:
     _symlog_axis(fig, c, max(g.max_magnitude for g in grids),
                  f"value (levels: tensor units; element grids: units of the block scale) — symlog, linear within ±{c:.3g}")
     fig.update_yaxes(autorange="reversed", type="category")
-    fig.update_layout(height=170 + 55 * len(grids))
+    fig.update_layout(height=200 + 55 * len(grids), **LEGEND_ON_TOP)
     return fig
 
 
@@ -512,6 +543,7 @@ def grid_landing_figure(landing, max_bars: int = 512, num_bins: int = 256) -> go
                  f"{unit} — symlog, linear within ±{c:.3g}")
     top = max(float(landing.counts.max()), 1.0) if g.size <= max_bars else max(float(count.max()), 1.0)
     fig.update_yaxes(type="log", dtick=1, range=[np.log10(0.3), np.log10(top) + 0.15])
+    fig.update_layout(legend=dict(orientation="v", x=1.02, xanchor="left", y=1, yanchor="top"))  # the clip notes sit on top
     return fig
 
 
@@ -519,9 +551,13 @@ def grid_landing_figure(landing, max_bars: int = 512, num_bins: int = 256) -> go
 TOOLKIT_COLORS = {"pytorch": "#ee4c2c", "onnxruntime": "#005ced", "tensorrt": "#76b900", "quantlib": "#7f7f7f"}
 
 
-def ranges_figure(x: np.ndarray, ranges: dict, num_bins: int = 256) -> go.Figure:
-    """Histogram of ``x`` (log count) with the range each toolkit picked: ``ranges`` maps a
-    toolkit name to (lo, hi); the lines are dashed for lo and solid for hi."""
+def ranges_figure(x: np.ndarray, ranges: dict, num_bins: int = 256, labels: dict | None = None) -> go.Figure:
+    """Histogram of ``x`` (log count, a label at each power of ten only) with the range each
+    toolkit picked: ``ranges`` maps a toolkit name to (lo, hi); the lines are dashed for lo and
+    solid for hi. Lines of different toolkits often coincide (under min-max all four pick the
+    same range), so each toolkit's lines reach a height of their own, topped by a marker in its
+    colour, and a toolkit whose range equals an earlier one's says so in the legend.
+    ``labels``: legend names (default: the keys)."""
     xf = x.ravel()
     lo = float(min([xf.min()] + [r[0] for r in ranges.values()]))
     hi = float(max([xf.max()] + [r[1] for r in ranges.values()]))
@@ -529,17 +565,24 @@ def ranges_figure(x: np.ndarray, ranges: dict, num_bins: int = 256) -> go.Figure
         lo, hi = lo - 0.5, hi + 0.5
     counts, edges = np.histogram(xf, num_bins, (lo, hi))
     centres = (edges[:-1] + edges[1:]) / 2
+    labels = {k: (labels or {}).get(k, k) for k in ranges}
     fig = go.Figure(go.Bar(x=centres, y=counts, marker_color=ORIGINAL, opacity=0.5, name="x"))
+    peak, n, seen = max(int(counts.max()), 1), len(ranges), {}
     for i, (name, (a, b)) in enumerate(ranges.items()):
         color = TOOLKIT_COLORS.get(name, GRID_COLORS[i % len(GRID_COLORS)])
+        top = peak * 1.6 * 2.5 ** (n - 1 - i)  # the first toolkit tallest: later, shorter lines leave its top visible
+        same = seen.setdefault((float(a), float(b)), labels[name])
+        legend = labels[name] if same == labels[name] else f"{labels[name]} (same range as {same})"
         for v, dash in ((a, "dash"), (b, "solid")):
-            fig.add_scatter(x=[v, v], y=[0.8, max(int(counts.max()), 1) * 1.5], mode="lines", name=name,
-                            legendgroup=name, showlegend=dash == "solid", line=dict(color=color, dash=dash, width=2),
-                            hovertemplate=f"{name}: %{{x:.6g}}<extra></extra>")
-    fig.update_yaxes(type="log")
+            fig.add_scatter(x=[v, v], y=[0.8, top], mode="lines+markers", name=legend, legendgroup=name,
+                            showlegend=dash == "solid", line=dict(color=color, dash=dash, width=2),
+                            marker=dict(size=[0, 9], color=color, symbol="diamond"),
+                            hovertemplate=f"{labels[name]}: %{{x:.6g}}<extra></extra>")
+    fig.update_yaxes(type="log", dtick=1)
     pad = 0.04 * (hi - lo)
     fig.update_xaxes(range=[lo - pad, hi + pad])
-    return _layout(fig, "The range each toolkit's calibrator picks", "value", "count (log)")
+    _layout(fig, "The range each toolkit's calibrator picks", "value", "count (log)")
+    return fig.update_layout(**LEGEND_ON_TOP)
 
 
 def footprint_figure(df: pd.DataFrame) -> go.Figure:

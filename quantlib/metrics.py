@@ -243,3 +243,33 @@ def metrics(
         code_entropy_bits=code_entropy,
         bits_per_element=bits_per_element(params, n) if params is not None else float("nan"),
     )
+
+
+def pareto_front(cost: object, quality: object) -> np.ndarray:
+    """Which points are Pareto-optimal when lower ``cost`` and higher ``quality`` are better
+    (e.g. bits per element and SQNR): True where no other point has cost <= and quality >=
+    with one of them strict. Equal points are all on the front; a point with a NaN cost or
+    quality is never on it and dominates none. Compares every pair (meant for tables of tens
+    of configurations, not millions of points)."""
+    c, q = np.asarray(cost, dtype=np.float64).ravel(), np.asarray(quality, dtype=np.float64).ravel()
+    if c.shape != q.shape:
+        raise ValueError(f"cost and quality must have the same length, got {c.size} and {q.size}")
+    ok = ~(np.isnan(c) | np.isnan(q))
+    cj, qj, okj = c[None, :], q[None, :], ok[None, :]
+    ci, qi = c[:, None], q[:, None]
+    dominated = (okj & (cj <= ci) & (qj >= qi) & ((cj < ci) | (qj > qi))).any(axis=1)
+    return ok & ~dominated
+
+
+def rank_at_cost(cost: object, quality: object, decimals: int = 2) -> np.ndarray:
+    """Rank by ``quality`` (1 = highest) among the points whose ``cost`` agrees to ``decimals``
+    decimals (bits per element 4.0005 and 4.001 are one cost; 4.25 another): 1 + how many
+    points of the same cost have a strictly higher quality, so ties share a rank. NaN
+    quality ranks last in its group; a NaN cost forms a group of its own."""
+    c = np.round(np.asarray(cost, dtype=np.float64).ravel(), decimals)
+    q = np.asarray(quality, dtype=np.float64).ravel()
+    if c.shape != q.shape:
+        raise ValueError(f"cost and quality must have the same length, got {c.size} and {q.size}")
+    q = np.where(np.isnan(q), -np.inf, q)
+    same = (c[:, None] == c[None, :]) | (np.isnan(c)[:, None] & np.isnan(c)[None, :])
+    return 1 + (same & (q[None, :] > q[:, None])).sum(axis=1)

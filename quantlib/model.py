@@ -101,11 +101,12 @@ def accuracy_vs_bits(model: DigitsModel, configs: Sequence[tuple[str, Mapping[st
     rows = []
     for scheme, settings in configs:
         spec = SCHEMES[Quantizer(scheme).name]
+        swept = spec.at_bits(8, spec.validate(settings))  # the settings each bit width sets: not in the name
         for b in bit_widths:
             q = Quantizer(scheme, **{**settings, **spec.at_bits(b, spec.validate(settings))})
             r = model.evaluate(weights=q if target in ("weights", "both") else None,
                                activations=q if target in ("activations", "both") else None)
-            rows.append({"configuration": Quantizer(scheme, **settings).label, "bits": b, **r})
+            rows.append({"configuration": Quantizer(scheme, **settings).describe(omit=swept), "bits": b, **r})
     return pd.DataFrame(rows)
 
 

@@ -173,7 +173,7 @@ def _run_log2(x: np.ndarray, s: dict[str, Any]) -> QuantResult:
 
 
 def _bits(default: int, hi: int) -> Setting:
-    return Setting("bits", int, default, f"Code bits: up to 2**bits levels (2..{hi}).", min=2, max=hi)
+    return Setting("bits", int, default, f"Code bits: up to 2**bits levels (2..{hi}).", min=2, max=hi, in_label=True)
 
 
 for _spec in (

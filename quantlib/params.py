@@ -37,8 +37,10 @@ def qrange(bits: int, signed: bool, narrow_range: bool = False) -> tuple[int, in
 
 
 def code_dtype(qmin: int, qmax: int) -> np.dtype:
-    """Smallest numpy integer dtype holding every code in [qmin, qmax]."""
-    for dt in (np.int8, np.uint8, np.int16, np.uint16, np.int32):
+    """Smallest numpy integer dtype holding every code in [qmin, qmax]: unsigned when no code is
+    negative (uint4-style codes [0, 15] are uint8, not int8), signed otherwise."""
+    dtypes = (np.uint8, np.uint16, np.uint32) if qmin >= 0 else (np.int8, np.int16, np.int32)
+    for dt in dtypes:
         info = np.iinfo(dt)
         if info.min <= qmin and qmax <= info.max:
             return np.dtype(dt)

@@ -11,7 +11,7 @@ carries its levels or affine params: the value grid and element view of the Form
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from numbers import Integral, Real
 from typing import Any
@@ -50,6 +50,7 @@ class Setting:
     min: float | None = None
     max: float | None = None
     optional: bool = False  # None is allowed (e.g. manual scale: None = calibrate)
+    in_label: bool = False  # named in Quantizer.label even at its default (bits, calibration …)
     #: When the setting acts, given the other settings and the tensor's number of dimensions
     #: (None: always). A UI shows the control only then; elsewhere its value changes nothing.
     when: Callable[[Mapping[str, Any], int], bool] | None = field(default=None, compare=False, repr=False)
@@ -239,10 +240,27 @@ class Quantizer:
 
     @property
     def label(self) -> str:
-        """Short name for tables and legends: the scheme and the settings that differ from
-        their defaults, e.g. ``asymmetric(bits=4, calibration=mse)``."""
-        changed = ", ".join(f"{k}={v}" for k, v in self.settings.items() if v != self.spec.setting(k).default)
-        return f"{self.name}({changed})" if changed else self.name
+        """Short name for tables and legends, parts joined by " · ": the scheme, then its
+        ``in_label`` settings always (a choice by its value alone, e.g. ``minmax``; others as
+        ``name=value``), then every other setting that differs from its default, as
+        ``name=value``: ``symmetric · bits=8 · minmax``,
+        ``asymmetric · bits=4 · mse · granularity=per_channel``, ``nf4``."""
+        return self.describe()
+
+    def describe(self, omit: Iterable[str] = ()) -> str:
+        """:attr:`label` without the settings named in ``omit`` — for a curve that sweeps them
+        (a curve over bit widths is ``symmetric · minmax``, not ``symmetric · bits=8 · minmax``)."""
+        omit = set(omit)
+        parts = [self.name]
+        for k, v in self.settings.items():
+            s = self.spec.setting(k)
+            if k in omit:
+                continue
+            if s.in_label:
+                parts.append(str(v) if s.choices is not None and isinstance(v, str) else f"{k}={v}")
+            elif v != s.default:
+                parts.append(f"{k}={v}")
+        return " · ".join(parts)
 
     def __repr__(self) -> str:
         changed = {k: v for k, v in self.settings.items() if v != self.spec.setting(k).default}
@@ -271,10 +289,11 @@ def needs_matrix(what: str) -> Callable[[Mapping[str, Any], int], str | None]:
 def _common_int_settings(signed_default: bool, symmetric: bool) -> tuple[Setting, ...]:
     per_tensor = lambda s, nd: s.get("granularity", "per_tensor") == "per_tensor"  # noqa: E731
     return (
-        Setting("bits", int, 8, "Bit width of the integer codes.", min=MIN_BITS, max=MAX_BITS),
+        Setting("bits", int, 8, "Bit width of the integer codes.", min=MIN_BITS, max=MAX_BITS, in_label=True),
         Setting("signed", bool, signed_default, "Signed codes (int8-style) or unsigned (uint8-style)."),
         Setting("narrow_range", bool, False, "Drop the lowest code so the grid is symmetric (e.g. [-127, 127])."),
-        Setting("calibration", str, "minmax", "How the clipping range is chosen from the data.", choices=tuple(METHODS)),
+        Setting("calibration", str, "minmax", "How the clipping range is chosen from the data.", choices=tuple(METHODS),
+                in_label=True),
         Setting("num_bins", int, 2048, "Histogram bins used by the histogram-based calibrators.", min=MIN_BINS, max=MAX_BINS,
                 when=lambda s, nd: s.get("calibration") in HISTOGRAM_CALIBRATORS),
         Setting("percentile", float, 99.99, "Percentile kept by the 'percentile' calibrator.", min=1e-9, max=100.0,
@@ -432,8 +451,8 @@ for _spec in (
         "Qm.n fixed point: a power-of-two scale 2^-n, no calibration; overflow saturates or wraps.",
         r"q = \mathrm{sat\ or\ wrap}\!\left(\mathrm{round}\!\left(x \cdot 2^{n}\right)\right),\quad \hat x = q \cdot 2^{-n}",
         (
-            Setting("int_bits", int, 3, "m: integer bits (excluding the sign bit).", min=0, max=15),
-            Setting("frac_bits", int, 4, "n: fraction bits; the step is 2^-n.", min=0, max=15),
+            Setting("int_bits", int, 3, "m: integer bits (excluding the sign bit).", min=0, max=15, in_label=True),
+            Setting("frac_bits", int, 4, "n: fraction bits; the step is 2^-n.", min=0, max=15, in_label=True),
             Setting("signed", bool, True, "Two's-complement sign bit."),
             Setting("overflow", str, "saturate", "Clamp at the range ends, or wrap around like a C/Go int cast.",
                     choices=OVERFLOW_MODES),
@@ -451,7 +470,7 @@ for _spec in (
         "Each value becomes the index of its uniform bin over [min, max]; rebuilt at the bin centre or bin mean.",
         r"k = \mathrm{clamp}\!\left(\left\lfloor \tfrac{x - x_{min}}{w} \right\rfloor,\ 0,\ B-1\right),\quad w = \tfrac{x_{max}-x_{min}}{B},\quad \hat x = x_{min} + \left(k + \tfrac12\right) w",
         (
-            Setting("num_bins", int, 256, "B: number of bins (levels).", min=MIN_BINS, max=MAX_BINS),
+            Setting("num_bins", int, 256, "B: number of bins (levels).", min=MIN_BINS, max=MAX_BINS, in_label=True),
             Setting("reconstruction", str, "center", "Rebuild at the bin centre or at the mean of its values.",
                     choices=RECONSTRUCTIONS),
         ),

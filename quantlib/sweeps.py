@@ -79,7 +79,8 @@ def sweep_bits(
             other = SCHEMES[name].validate(extra)
         except (KeyError, ValueError):  # a companion that does not take these settings
             continue
-        rows += _swept(sample, name, other, bit_widths, Quantizer(name, **extra).label)
+        swept = SCHEMES[name].at_bits(8, other)
+        rows += _swept(sample, name, other, bit_widths, Quantizer(name, **extra).describe(omit=swept))
     df = pd.DataFrame(rows, columns=["series", "kind", "scheme", "bits", "bits_per_element", *METRIC_COLUMNS])
     finite = df[np.isfinite(df["sqnr_db"]) & (df["scheme"] == spec.name)]
     if len(finite):

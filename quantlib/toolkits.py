@@ -117,18 +117,36 @@ class PairDiff:
 
 @dataclass(frozen=True, eq=False)
 class Comparison:
+    """Every toolkit's run and every pair compared; ``symmetric`` is the mode asked for (a
+    toolkit without that mode, TensorRT under asymmetric, ran symmetric: see :meth:`mode`)."""
+
     size: int
     runs: dict[str, ToolkitRun]
     pairs: tuple[PairDiff, ...]
+    symmetric: bool = True
+
+    def mode(self, toolkit: str) -> str:
+        """The mode ``toolkit`` ran in, in words: "symmetric", "asymmetric", or "symmetric only —
+        no asymmetric mode" when it has no mode of the kind asked for."""
+        r = self.runs[toolkit]
+        if r.symmetric == self.symmetric:
+            return "symmetric" if r.symmetric else "asymmetric"
+        return "symmetric only — no asymmetric mode"
+
+    @property
+    def substituted(self) -> tuple[str, ...]:
+        """Toolkits that ran symmetric although asymmetric was asked for (they have no such mode)."""
+        return tuple(t for t, r in self.runs.items() if r.symmetric != self.symmetric)
 
     def table(self) -> pd.DataFrame:
-        """One row per toolkit: its calibrator, the range, scale, zero-point, code range, arithmetic, SQNR."""
+        """One row per toolkit: the mode it ran in, its SQNR and clipped share (``clip_ratio``, a
+        fraction, as in :class:`quantlib.Metrics`), the range, scale, zero-point, code range,
+        its calibrator and its arithmetic."""
         return pd.DataFrame([{
-            "toolkit": LABELS[r.convention], "calibrator": r.calibrator, "range lo": r.lo, "range hi": r.hi,
-            "scale": float(r.params.scale), "zero-point": int(r.params.zero_point),
-            "codes": f"[{r.params.qmin}, {r.params.qmax}]", "quantize": r.mapping,
-            "SQNR dB": r.sqnr_db, "clipped %": 100 * r.clipped,
-        } for r in self.runs.values()])
+            "toolkit": LABELS[r.convention], "mode": self.mode(t), "SQNR dB": r.sqnr_db, "clip_ratio": r.clipped,
+            "range lo": r.lo, "range hi": r.hi, "scale": float(r.params.scale), "zero-point": int(r.params.zero_point),
+            "codes": f"[{r.params.qmin}, {r.params.qmax}]", "calibrator": r.calibrator, "quantize": r.mapping,
+        } for t, r in self.runs.items()])
 
     def matrix(self) -> pd.DataFrame:
         """Differing codes for every pair (symmetric matrix; None where not comparable)."""
@@ -192,7 +210,7 @@ def compare_toolkits(
         check_choice(t, "toolkit", CONVENTIONS)
     runs = {t: run_toolkit(x, t, bits=bits, symmetric=symmetric, calibration=calibration) for t in toolkits}
     pairs = tuple(_compare_pair(x, runs[a], runs[b], max_examples) for a, b in itertools.combinations(toolkits, 2))
-    return Comparison(x.size, runs, pairs)
+    return Comparison(x.size, runs, pairs, bool(symmetric))
 
 
 def _compare_pair(x: np.ndarray, A: ToolkitRun, B: ToolkitRun, k: int) -> PairDiff:

@@ -188,3 +188,41 @@ def test_the_data_source_is_one_value_across_pages_and_in_each_link(server, brow
     x = ql.synthetic("laplace", 2**16, 0)
     assert _metric_text(page, "SQNR") == f"{ql.Quantizer('symmetric', bits=5, num_bins=2048)(x).metrics(x).sqnr_db:.2f} dB"
     page.close()
+
+
+_BOX = "e => { if (!e) return null; const b = e.getBoundingClientRect(); return [b.left, b.top, b.right, b.bottom]; }"
+
+
+def _overlap(a, b) -> bool:
+    return a is not None and b is not None and a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def test_toolkits_table_and_formats_legends_fit_at_1500_px(server, browser):
+    """At the width a person's window has (1500 px): the Toolkits table shows every column
+    without a horizontal scroll (its SQNR column was cut), and on Formats no legend covers an
+    x-axis title and every overlay chip lies inside its box (the third was cut off)."""
+    page = browser.new_page(viewport={"width": 1500, "height": 1300})
+    page.set_default_timeout(60_000)
+    page.goto(f"{server}/toolkits")
+    page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 1", timeout=90_000)
+    _wait_idle(page)
+    grid = page.locator('[data-testid="stDataFrame"] .dvn-scroller').first
+    width, visible = grid.evaluate("e => [e.scrollWidth, e.clientWidth]")
+    assert width <= visible + 1, (width, visible)
+    boxes = page.evaluate(f"() => [...document.querySelectorAll('.js-plotly-plot')].map(p => "
+                          f"[({_BOX})(p.querySelector('.legend')), ({_BOX})(p.querySelector('.g-xtitle'))])")
+    assert boxes and not any(_overlap(*b) for b in boxes), boxes
+    page.screenshot(path=str(SHOTS / "toolkits.png"), full_page=False)
+
+    page.goto(f"{server}/formats")
+    page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 3", timeout=90_000)
+    _wait_idle(page)
+    boxes = page.evaluate(f"() => [...document.querySelectorAll('.js-plotly-plot')].map(p => "
+                          f"[({_BOX})(p.querySelector('.legend')), ({_BOX})(p.querySelector('.g-xtitle'))])")
+    assert len(boxes) >= 3 and all(b[0] and b[1] for b in boxes[:3]) and not any(_overlap(*b) for b in boxes), boxes
+    chips = page.evaluate(f"""() => {{ const box = document.querySelector('[data-testid="stMultiSelectTagsContainer"]');
+        return [({_BOX})(box), [...box.querySelectorAll('[data-tag]')].map({_BOX})]; }}""")
+    outer, tags = chips
+    assert len(tags) == 3 and all(outer[0] <= t[0] and t[2] <= outer[2] for t in tags), chips
+    page.screenshot(path=str(SHOTS / "formats.png"), full_page=False)
+    page.close()

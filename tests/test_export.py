@@ -63,9 +63,7 @@ def test_python_snippet_reproduces_the_metrics(tmp_path):
 def test_pages_offer_every_download():
     at = open_app("explore")
     names = {b.proto.label for b in at.get("download_button")}
-    assert {"codes .npy", "codes .csv", "params .json", "metrics .csv", "Python snippet",
-            "distribution .html", "codes .html", "error .html", "transfer .html", "bits .html",
-            "threshold .html"} <= names
+    assert {"codes .npy", "codes .csv", "params .json", "metrics .csv", "Python snippet", "figures .html"} <= names
     at.switch_page("pages/compare.py").run()
     names = {b.proto.label for b in at.get("download_button")}
-    assert {"metrics .csv", "small_multiples .html", "bits .html", "codes .npy", "params .json"} <= names
+    assert {"metrics .csv", "figures .html", "codes .npy", "params .json"} <= names

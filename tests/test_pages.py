@@ -239,11 +239,11 @@ def test_curve_metric_selector():
 def test_compare_ranks_the_default_configurations():
     at = compare()
     table = at.dataframe[0].value
-    assert list(table["SQNR dB"]) == sorted(table["SQNR dB"], reverse=True)
+    assert list(table["bits/element"].round(2)) == sorted(table["bits/element"].round(2))  # cheapest first
     expected = ql.Quantizer("asymmetric", bits=4, calibration="mse")(X).metrics(X).sqnr_db
-    row = table[table["configuration"] == "asymmetric(bits=4, calibration=mse)"]
+    row = table[table["configuration"] == "asymmetric · bits=4 · mse"]
     assert np.isclose(row["SQNR dB"].item(), expected)
-    assert len(at.get("plotly_chart")) == 2
+    assert len(at.get("plotly_chart")) == 3  # the Pareto view, the small multiples, the bits curve
 
 
 def test_compare_add_and_remove():
@@ -253,7 +253,7 @@ def test_compare_add_and_remove():
     at.slider(key="add.fixed_point.frac_bits").set_value(6).run()
     next(b for b in at.button if b.label == "Add").click().run()
     table = at.dataframe[0].value
-    assert len(table) == n + 1 and "fixed_point(frac_bits=6)" in set(table["configuration"])
+    assert len(table) == n + 1 and "fixed_point · int_bits=3 · frac_bits=6" in set(table["configuration"])
     at.button(key="remove.0").click().run()
     assert len(at.dataframe[0].value) == n
 
@@ -261,7 +261,7 @@ def test_compare_add_and_remove():
 def test_compare_url_round_trip_and_bad_configs():
     cfg = json.dumps([["symmetric", {"bits": 3}], ["histogram", {"num_bins": 8}]])
     at = compare(configs=cfg)
-    assert set(at.dataframe[0].value["configuration"]) == {"symmetric(bits=3)", "histogram(num_bins=8)"}
+    assert set(at.dataframe[0].value["configuration"]) == {"symmetric · bits=3 · minmax", "histogram · num_bins=8"}
     assert json.loads(at.query_params["configs"]) == json.loads(cfg)
     next(b for b in at.button if b.label == "Add").click().run()  # the page writes its configurations to the link
     assert [s for s, _ in json.loads(at.query_params["configs"])] == ["symmetric", "histogram", "symmetric"]
@@ -438,7 +438,7 @@ def test_fixed_width_formats_are_points_on_the_bits_curves():
                 if "bits per element" in json.loads(c.proto.spec)["layout"]["title"]["text"])
     names = [t["name"] for t in spec["data"]]
     assert "bitsandbytes formats" in names and names.count("6.02 dB per bit") == 1
-    line = next(t for t in spec["data"] if t["name"] == "symmetric(bits=4)")
+    line = next(t for t in spec["data"] if t["name"] == "symmetric · minmax")  # the bit width is what the line varies
     assert line["mode"] == "lines+markers" and len(values(line["x"])) == 15  # the swept configuration: 2 .. 16 bits
 
 

@@ -7,6 +7,9 @@ number of differing codes the page reports must equal the number those libraries
 
 from __future__ import annotations
 
+import json
+import re
+
 import numpy as np
 import pytest
 
@@ -181,3 +184,53 @@ def test_every_calibration_method_has_words_and_an_unknown_one_is_refused():
         toolkits.ToolkitRun(**{**run.__dict__, "calibration": "nonsense"}).range_rule
     with pytest.raises(ValueError, match=r"'nonsense'.*minmax"):
         toolkits.ToolkitRun(**{**run.__dict__, "calibration": "nonsense"}).calibrator
+
+
+# ------------------------------------------------- the page reads right (issue 13, item 8)
+def test_rules_show_powers_as_code_not_as_bold_text():
+    at = toolkits_page()
+    for mode, method, power in (("symmetric", "minmax", "`2**-23`"), ("asymmetric", "entropy", "`2**bits`")):
+        at.radio(key="tk.mode").set_value(mode).run()
+        at.selectbox(key="tk.calibration").set_value(method).run()
+        texts = [md.value for md in at.markdown]
+        assert any(power in t for t in texts), mode  # PyTorch's scale floor, the entropy search's bins
+        for t in texts:
+            outside = re.sub(r"`[^`]*`", "", t)
+            assert not re.search(r"\d\*\*", outside), t  # a bare power would pair with the next ** into bold
+
+
+def test_asymmetric_mode_says_tensorrt_is_symmetric_only():
+    at = toolkits_page(**{"tk.mode": "asymmetric"})
+    assert any("TensorRT is symmetric only" in i.value for i in at.info)
+    table = at.dataframe[0].value.set_index("toolkit")
+    assert table.loc["TensorRT", "mode"] == "symmetric only — no asymmetric mode"
+    assert (table.drop("TensorRT")["mode"] == "asymmetric").all() and table.loc["TensorRT", "codes"] == "[-127, 127]"
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert any(t["name"].startswith("TensorRT (symmetric only)") for t in spec["data"])
+    sym = toolkits_page()
+    assert not any("symmetric only" in i.value for i in sym.info)
+    assert (sym.dataframe[0].value["mode"] == "symmetric").all()
+
+
+def test_coinciding_ranges_stay_visible_and_are_named():
+    at = toolkits_page()  # min-max, symmetric: all four pick [min, max]
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    lines = [t for t in spec["data"] if t["type"] == "scatter"]
+    assert len({(t["x"][0], t["x"][1]) for t in lines if t["showlegend"]}) == 1  # one position, four toolkits
+    tops = [t["y"][1] for t in lines if t["showlegend"]]
+    assert len(set(tops)) == 4 and tops == sorted(tops, reverse=True)  # each ends at its own height
+    named = [t["name"] for t in lines if t["showlegend"]]
+    assert named[0] == "PyTorch" and all(n.endswith("(same range as PyTorch)") for n in named[1:])
+    assert any("PyTorch = ONNX Runtime = TensorRT = quantlib" in c.value for c in at.caption)
+    assert spec["layout"]["yaxis"]["type"] == "log" and spec["layout"]["yaxis"]["dtick"] == 1  # decades only
+    entropy = toolkits_page(**{"tk.calibration": "entropy"})  # PyTorch has no entropy calibrator: quantlib's rule
+    names = [t["name"] for t in json.loads(entropy.get("plotly_chart")[0].proto.spec)["data"] if t.get("showlegend")]
+    assert names == ["PyTorch", "ONNX Runtime", "TensorRT", "quantlib (same range as PyTorch)"]
+
+
+def test_the_table_leaves_the_long_arithmetic_words_to_the_list():
+    at = toolkits_page()
+    df = at.dataframe[0]
+    assert list(df.proto.column_order) == [c for c in df.value.columns if c != "quantize"]
+    rules = [m.value for m in at.markdown if "— range:" in m.value]
+    assert rules and all(r.count("quantize:") == 4 for r in rules)  # one line per toolkit

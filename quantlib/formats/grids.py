@@ -227,12 +227,13 @@ def grid_landing(x: object, result: QuantResult) -> GridLanding:
 
 
 TABLE_COLUMNS = ("scheme", "family", "grid", "levels", "levels used", "dynamic range dB", "binades",
-                 "bits/element", "SQNR dB", "SQNR dB per bit", "clipped %", "note")
+                 "bits/element", "SQNR dB", "SQNR dB per bit", "clip_ratio", "note")
 
 
 def format_table(x: object, names: Iterable[str] | None = None, *, max_samples: int | None = None) -> pd.DataFrame:
     """One row per registry scheme (default settings) on ``x``: its grid (kind, number of levels,
-    dynamic range), how ``x`` lands on it (levels used, share clipped), bits per element including
+    dynamic range), how ``x`` lands on it (levels used, share clipped: ``clip_ratio``, a fraction as in
+    :class:`quantlib.Metrics`), bits per element including
     the scale overhead, and SQNR. ``max_samples``: use only the first that many elements (C order,
     so blocks stay whole). A scheme that refuses the tensor gets a row with its message in ``note``.
     """
@@ -255,6 +256,6 @@ def format_table(x: object, names: Iterable[str] | None = None, *, max_samples: 
         rows.append(row | {
             "grid": g.kind, "levels": g.size, "levels used": land.used, "dynamic range dB": g.dynamic_range_db,
             "binades": g.binades, "bits/element": r.bits_per_element, "SQNR dB": sqnr,
-            "SQNR dB per bit": sqnr / r.bits_per_element, "clipped %": 100 * land.clip_share,
+            "SQNR dB per bit": sqnr / r.bits_per_element, "clip_ratio": land.clip_share,
         })
     return pd.DataFrame(rows, columns=list(TABLE_COLUMNS))

@@ -65,8 +65,8 @@ register(
         "Group-wise integer (GPTQ/AWQ round-to-nearest): one min-max scale (and zero-point) per group of consecutive weights.",
         r"q_i = \mathrm{clamp}\!\left(\mathrm{round}\!\left(\tfrac{x_i}{s_g}\right) + z_g,\ q_{min},\ q_{max}\right),\quad \hat x_i = s_g\,(q_i - z_g)",
         (
-            Setting("bits", int, 4, "Code bits (2..8).", min=2, max=8),
-            Setting("group_size", int, 128, "Consecutive elements sharing a scale.", choices=INT_GROUP_SIZES),
+            Setting("bits", int, 4, "Code bits (2..8).", min=2, max=8, in_label=True),
+            Setting("group_size", int, 128, "Consecutive elements sharing a scale.", choices=INT_GROUP_SIZES, in_label=True),
             Setting("symmetric", bool, True, "Symmetric (signed, zero-point 0) or asymmetric with a zero-point."),
             partial_setting(),
         ),

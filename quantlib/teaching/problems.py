@@ -36,7 +36,7 @@ def precision_fixes(x: object, bits: int = 4) -> pd.DataFrame:
     for label, scheme, settings in configs:
         r = Quantizer(scheme, **{**settings, "bits": bits})(x)
         m = r.metrics(x)
-        rows.append({"fix": label, "scheme": scheme, "SQNR dB": m.sqnr_db, "clipped %": 100 * m.clip_ratio,
+        rows.append({"fix": label, "scheme": scheme, "SQNR dB": m.sqnr_db, "clip_ratio": m.clip_ratio,
                      "bits per element": m.bits_per_element})
     return pd.DataFrame(rows)
 
