@@ -226,3 +226,68 @@ def test_toolkits_table_and_formats_legends_fit_at_1500_px(server, browser):
     assert len(tags) == 3 and all(outer[0] <= t[0] and t[2] <= outer[2] for t in tags), chips
     page.screenshot(path=str(SHOTS / "formats.png"), full_page=False)
     page.close()
+
+
+def test_a_data_source_chosen_in_the_panel_follows_every_page_link(server, browser):
+    """Chosen with the panel's own controls (not from a link), then every page opened from the
+    menu: each shows it, and each page's link carries it."""
+    page = _page(browser, f"{server}/")
+    page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 6", timeout=90_000)
+    _wait_idle(page)
+    box = page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]', has_text="Distribution")
+    box.click()
+    page.get_by_role("option", name="laplace", exact=True).click()
+    page.wait_for_function("() => window.location.search.includes('data.distribution=laplace')", timeout=30_000)
+    seed = page.locator('[data-testid="stSidebar"] [data-testid="stNumberInput"]', has_text="Seed").locator("input")
+    seed.fill("7")
+    seed.press("Enter")
+    page.wait_for_function("() => window.location.search.includes('data.seed=7')", timeout=30_000)
+    _wait_idle(page)
+    for name, path in [("Compare", "/compare"), ("Formats", "/formats"), ("Learn", "/learn"), ("Toolkits", "/toolkits"),
+                       ("Explore", "/")]:
+        page.get_by_role("link", name=name).click()
+        page.wait_for_function("(p) => window.location.pathname === p", arg=path, timeout=30_000)
+        page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 1", timeout=90_000)
+        _wait_idle(page)
+        box = page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]', has_text="Distribution")
+        assert "laplace" in box.inner_text() + box.locator("input").input_value(), name
+        seed = page.locator('[data-testid="stSidebar"] [data-testid="stNumberInput"]', has_text="Seed")
+        assert seed.locator("input").input_value() == "7", name
+        page.wait_for_function("() => ['data.distribution=laplace', 'data.seed=7']"
+                               ".every(p => window.location.search.includes(p))", timeout=30_000)
+    x = ql.synthetic("laplace", 2**16, 7)
+    assert _metric_text(page, "SQNR") == f"{ql.Quantizer('symmetric')(x).metrics(x).sqnr_db:.2f} dB"
+    page.close()
+
+
+def test_value_plots_zoom_together_and_the_error_ticks_are_not_hidden(server, browser):
+    """Zoom to the clipping range: the distribution, error-vs-value and transfer plots share the
+    x range the browser draws; the original is the outline drawn last; the error panel's signed
+    tick labels sit clear of the histogram beside them."""
+    page = _page(browser, f"{server}/?symmetric.calibration=percentile&symmetric.percentile=99.0&symmetric.bits=4"
+                          "&data.distribution=normal_with_outliers&plot_range=clipping+range")
+    page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 6", timeout=90_000)
+    _wait_idle(page)
+    got = page.evaluate("""() => {
+        const p = [...document.querySelectorAll('.js-plotly-plot')];
+        const byTitle = t => p.find(e => (e.layout.title.text || '').includes(t));  // Streamlit wraps it in <b>
+        const dist = byTitle('Original vs dequantized'), err = byTitle('Quantization error'),
+              tr = byTitle('Transfer function');
+        const right1 = err._fullLayout.xaxis._offset + err._fullLayout.xaxis._length;
+        const base = err.getBoundingClientRect().left;
+        const ticks = [...err.querySelectorAll('.y2tick text')].map(t => t.getBoundingClientRect().left - base);
+        return {dist: dist._fullLayout.xaxis.range, err: err._fullLayout.xaxis2.range, tr: tr._fullLayout.xaxis.range,
+                traces: dist.data.map(d => [d.name, d.fill || 'none']), right1, ticks,
+                labels: [...err.querySelectorAll('.y2tick text')].map(t => t.textContent)};
+    }""")
+    x = ql.synthetic("normal_with_outliers", 2**16, 0)
+    r = ql.Quantizer("symmetric", bits=4, calibration="percentile", percentile=99.0)(x)
+    lo, hi = ql.figures.VIEW_RANGES["clipping range"](x, r)
+    for key in ("dist", "err", "tr"):
+        assert got[key] == pytest.approx([lo, hi], rel=1e-5), key
+    assert got["traces"][-2:] == [["original", "none"], ["%d levels" % r.levels.size, "none"]] or \
+        got["traces"][1] == ["original", "none"]
+    assert any(t.startswith("−") or t.startswith("-") for t in got["labels"]), got["labels"]  # signs drawn
+    assert got["ticks"] and min(got["ticks"]) > got["right1"], got
+    page.screenshot(path=str(SHOTS / "explore_zoomed.png"), full_page=False)
+    page.close()
