@@ -145,16 +145,16 @@ def test_controls_keep_their_values_when_they_come_back(server, browser):
     page is open; drawn again, the browser must show the values the server computes with
     (a Streamlit clean-up once made every slider show its minimum here: bits 2 while the
     numbers were for 8 bits), and the link must carry them again."""
-    page = _page(browser, f"{server}/?symmetric.bits=6&bins=1024")
+    page = _page(browser, f"{server}/?symmetric.bits=6&plot_bins=256")
     page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 6", timeout=90_000)
     _wait_idle(page)
     before = _slider_values(page)
-    assert before["bits"] == "6" and before["Histogram bins"] == "1024"
+    assert before["bits"] == "6" and before["Plot bins"] == "256"
     sqnr = _metric_text(page, "SQNR")
     for away in ("upload", "compare"):
         if away == "upload":
             page.locator('[data-testid="stSidebar"] label', has_text="upload").first.click()
-            page.get_by_text("Upload a tensor file to quantize it.").wait_for()
+            page.get_by_text("No file yet.").wait_for()
             page.locator('[data-testid="stSidebar"] label', has_text="synthetic").first.click()
         else:
             page.get_by_role("link", name="Compare").click()
@@ -164,7 +164,7 @@ def test_controls_keep_their_values_when_they_come_back(server, browser):
         _wait_idle(page)
         assert _slider_values(page) == before, away
         assert _metric_text(page, "SQNR") == sqnr, away
-        page.wait_for_function("() => ['symmetric.bits=6', 'bins=1024'].every(p => window.location.search.includes(p))",
+        page.wait_for_function("() => ['symmetric.bits=6', 'plot_bins=256'].every(p => window.location.search.includes(p))",
                                timeout=30_000)
     page.close()
 

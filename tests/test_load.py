@@ -129,7 +129,7 @@ async def _drive(page, url: str, i: int, upload: Path | None, start_line: asynci
     stage[i] = "empty uploader"
     if upload is None:  # an upload made elsewhere must not be offered here
         await page.locator('[data-testid="stSidebar"] label', has_text="upload").first.click()
-        await page.get_by_text("Upload a tensor file to quantize it.").wait_for()
+        await page.get_by_text("No file yet.").wait_for()  # nothing kept from another session
     result[i] = {
         "moves": moves,
         "charts": charts,
