@@ -117,7 +117,13 @@ def lloyd_max_levels(x: object, bits: int, *, init: str = "quantile", seed: int 
         distinct = xs[np.concatenate(([True], xs[1:] != xs[:-1]))]
         rng = np.random.default_rng(check_int(seed, "seed", 0, 2**63 - 1))
         c = np.sort(rng.choice(distinct, size=min(k, distinct.size), replace=False)).astype(np.float64)
-    xd = xs.astype(np.float64)
+    return np.unique(lloyd_sorted(xs.astype(np.float64), c, max_iter).astype(_F32))
+
+
+def lloyd_sorted(xd: np.ndarray, c: np.ndarray, max_iter: int = 1000) -> np.ndarray:
+    """Lloyd's algorithm on sorted float64 data ``xd`` from sorted start levels ``c``: the
+    levels (float64, sorted) when the partition stops changing or after ``max_iter`` rounds."""
+    n = xd.size
     z = int(np.searchsorted(xd, 0.0))
     # S[i] - S[j] = sum(xs[j:i]); S is 0 at the first non-negative value and grows outward from there
     prefix = np.empty(n + 1)
@@ -135,7 +141,7 @@ def lloyd_max_levels(x: object, bits: int, *, init: str = "quantile", seed: int 
         mean = (prefix[hi] - prefix[lo]) / np.maximum(count, 1)
         mean = np.clip(mean, xd[np.minimum(lo, n - 1)], xd[np.maximum(hi - 1, 0)])  # a mean lies in its cluster
         c = np.sort(np.where(count > 0, mean, c))
-    return np.unique(c.astype(_F32))
+    return c
 
 
 def log2_levels(x: object, bits: int) -> np.ndarray:

@@ -81,13 +81,33 @@ class Setting:
 
 
 @dataclass(frozen=True)
+class BlockScales:
+    """The scales a block format stores: blocks of ``size`` consecutive elements of the
+    flattened tensor (a short last block counts as one), each rebuilt as
+    ``x_hat = scales[b] * global_scale * v + offsets[b]`` with v the element's grid value.
+    ``scales``: float32, one per block, the value as stored; ``offsets``: a stored per-block
+    minimum (llama.cpp Q4_1) or None; ``global_scale``: a per-tensor factor (NVFP4) or None."""
+
+    size: int
+    scales: np.ndarray
+    offsets: np.ndarray | None = None
+    global_scale: float | None = None
+
+    def effective(self) -> np.ndarray:
+        """float64 scale of each block: ``scales * global_scale``."""
+        s = np.asarray(self.scales, np.float64).reshape(-1)
+        return s if self.global_scale is None else s * float(self.global_scale)
+
+
+@dataclass(frozen=True)
 class QuantResult:
     """What a scheme made of a tensor.
 
     ``codes``: integer codes (same shape as x); ``dequantized``: float32 reconstruction;
     ``params``: :class:`QuantParams` for affine schemes, else None; ``levels``: the
     representable values (sorted, float32) when finite and per-tensor, else None;
-    ``clip_range``: (lo, hi) beyond which values are clipped, or None.
+    ``clip_range``: (lo, hi) beyond which values are clipped, or None; ``blocks``: for block
+    formats, the stored scale of each block (:class:`BlockScales`), else None.
     """
 
     scheme: str
@@ -98,6 +118,7 @@ class QuantResult:
     levels: np.ndarray | None
     clip_range: tuple[float, float] | None
     bits_per_element: float
+    blocks: BlockScales | None = None
 
     def metrics(self, x: object, **options: Any) -> Metrics:
         """:func:`quantlib.metrics` of ``x`` against this result (codes passed for speed);
@@ -317,8 +338,7 @@ def _run_histogram(x: np.ndarray, s: dict[str, Any]) -> QuantResult:
 
 def _named(run: Callable[[np.ndarray, dict[str, Any]], QuantResult], name: str) -> Callable[[np.ndarray, dict[str, Any]], QuantResult]:
     def wrapped(x: np.ndarray, s: dict[str, Any]) -> QuantResult:
-        r = run(x, s)
-        return QuantResult(name, s, r.codes, r.dequantized, r.params, r.levels, r.clip_range, r.bits_per_element)
+        return replace(run(x, s), scheme=name, settings=s)
 
     return wrapped
 

@@ -54,7 +54,7 @@ def bnb_quantize(x: object, fmt: str, *, block_size: int = 64) -> Blocked:
 def _bnb_spec(name: str, label: str) -> SchemeSpec:
     def run(x: np.ndarray, s: dict[str, Any]) -> QuantResult:
         r = bnb_quantize(x, name, block_size=s["block_size"])
-        return blocked_result(name, s, r, 4 + 32 * r.scales.size / x.size)
+        return blocked_result(name, s, r, 4 + 32 * r.scales.size / x.size, s["block_size"])
 
     return SchemeSpec(
         name, "bitsandbytes",

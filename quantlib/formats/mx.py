@@ -111,7 +111,7 @@ def _mx_spec(f: MXFormat) -> SchemeSpec:
 
     def run(x: np.ndarray, s: dict[str, Any]) -> QuantResult:
         r = mx_quantize(x, f.name, exponent=s["exponent"], ties=s["ties"], partial_block=s["partial_block"])
-        return blocked_result(f.name, s, r, f.bits + 8 * r.scales.size / x.size)
+        return blocked_result(f.name, s, r, f.bits + 8 * r.scales.size / x.size, MX_BLOCK)
 
     fl = r"\mathrm{round}" if f.is_int else rf"\mathrm{{fl}}_{{\mathrm{{{f.label.split()[-1]}}}}}"
     return SchemeSpec(
