@@ -1,0 +1,116 @@
+"""Golden vectors (quantlib/golden.py): exact round trip, and a changed file is caught."""
+
+import io
+import json
+
+import numpy as np
+import pytest
+
+import quantlib as ql
+from quantlib import golden
+
+X = ql.synthetic("laplace", 1000, 7)  # not a multiple of any block: the short last block is in the file
+
+
+def _npz(arrays: dict) -> bytes:
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    return buf.getvalue()
+
+
+def _open(data: bytes) -> dict:
+    with np.load(io.BytesIO(data), allow_pickle=False) as z:
+        return {k: z[k].copy() for k in z.files}
+
+
+@pytest.mark.parametrize("scheme", list(ql.SCHEMES))
+def test_every_scheme_round_trips_exactly(scheme, tmp_path):
+    data, manifest = ql.golden_vectors(X, scheme)
+    r = ql.Quantizer(scheme)(X)
+    stored = _open(data)
+    assert np.array_equal(stored["input"], X) and stored["input"].dtype == np.float32
+    assert stored["codes"].dtype == r.codes.dtype and np.array_equal(stored["codes"], r.codes)
+    assert stored["dequantized"].tobytes() == r.dequantized.tobytes()
+    assert json.loads(stored["manifest"].tobytes()) == manifest
+    assert manifest["settings"] == ql.Quantizer(scheme).settings and manifest["scheme"] == scheme
+    assert manifest["bits_per_element"] == r.bits_per_element
+    path = tmp_path / "v.npz"
+    path.write_bytes(data)
+    assert ql.check_golden_vectors(path) is True
+    assert ql.check_golden_vectors(data, manifest) is True
+    with open(path, "rb") as f:
+        assert ql.check_golden_vectors(f)
+
+
+def test_block_formats_carry_their_stored_scales():
+    data, m = ql.golden_vectors(X, "q4_1")
+    z = _open(data)
+    r = ql.Quantizer("q4_1")(X)
+    assert {"block_scales", "block_offsets"} <= set(m["arrays"])
+    assert np.array_equal(z["block_scales"], r.blocks.scales) and np.array_equal(z["block_offsets"], r.blocks.offsets)
+    d, mn = z["block_scales"].astype(np.float32), z["block_offsets"].astype(np.float32)
+    codes = np.concatenate([z["codes"], np.zeros(24, z["codes"].dtype)]).reshape(-1, 32)
+    rebuilt = (d[:, None] * codes.astype(np.float32) + mn[:, None]).reshape(-1)[:1000]
+    assert np.array_equal(rebuilt, z["dequantized"])  # x_hat = fp16(d) q + fp16(min), from the file alone
+    assert m["arrays"]["codes"]["sha256"] == golden.sha256_of(r.codes)
+
+
+def test_manifest_records_the_rule_the_convention_and_versions():
+    _, m = ql.golden_vectors(X, "symmetric", bits=4, convention="pytorch", rounding="half_away")
+    assert (m["convention"], m["rounding"], m["settings"]["bits"]) == ("pytorch", "half_away", 4)
+    assert set(m["versions"]) >= {"python", "numpy", "ml_dtypes", "quantlib"} and m["formula"]
+    assert {"scale", "zero_point", "levels"} <= set(m["arrays"])
+
+
+def test_a_changed_array_fails_its_checksum():
+    data, _ = ql.golden_vectors(X, "nf4")
+    z = _open(data)
+    z["codes"][17] ^= 1
+    with pytest.raises(ValueError, match=r"codes: sha256 .* does not match the manifest"):
+        ql.check_golden_vectors(_npz(z))
+    assert ql.check_golden_vectors(_npz(z), raises=False) is False
+
+
+def test_a_change_with_a_matching_checksum_fails_against_the_engine():
+    data, _ = ql.golden_vectors(X, "mxfp4")
+    z = _open(data)
+    m = json.loads(z["manifest"].tobytes())
+    z["dequantized"][3] = np.nextafter(z["dequantized"][3], np.float32(np.inf))
+    m["arrays"]["dequantized"]["sha256"] = golden.sha256_of(z["dequantized"])
+    z["manifest"] = np.frombuffer(json.dumps(m).encode(), np.uint8)
+    with pytest.raises(ValueError, match=r"dequantized: 1 of 1000 value\(s\) differ, the first at flat index 3"):
+        ql.check_golden_vectors(_npz(z))
+
+
+def test_changed_settings_in_the_manifest_are_caught():
+    data, _ = ql.golden_vectors(X, "symmetric", bits=8)
+    z = _open(data)
+    m = json.loads(z["manifest"].tobytes())
+    m["settings"]["bits"] = 7
+    z["manifest"] = np.frombuffer(json.dumps(m).encode(), np.uint8)
+    with pytest.raises(ValueError, match="codes: .* differ"):
+        ql.check_golden_vectors(_npz(z))
+
+
+def test_a_separate_manifest_must_match_the_file():
+    data, m = ql.golden_vectors(X, "q8_0")
+    other = dict(m, scheme="q4_0")
+    with pytest.raises(ValueError, match=r"manifest given differs .*\['scheme'\]"):
+        ql.check_golden_vectors(data, other)
+
+
+@pytest.mark.parametrize("data, message", [
+    (b"not a zip file", "not a golden vector file"),
+    (_npz({"input": np.zeros(3, np.float32)}), "has no manifest"),
+    (_npz({"manifest": np.frombuffer(b"{bad json", np.uint8)}), "not valid JSON"),
+], ids=["garbage", "no-manifest", "bad-json"])
+def test_files_that_are_not_golden_vectors_are_refused(data, message):
+    with pytest.raises(ValueError, match=message):
+        ql.check_golden_vectors(data)
+
+
+def test_a_pickled_array_is_never_loaded():
+    buf = io.BytesIO()
+    np.savez(buf, manifest=np.array([{"a": 1}], dtype=object))
+    with pytest.raises(ValueError, match="not a golden vector file"):
+        ql.check_golden_vectors(buf.getvalue())
