@@ -124,7 +124,10 @@ def _read(source: bytes | str | PathLike | Any) -> dict[str, np.ndarray]:
     if len(data) > MAX_FILE_BYTES:
         raise ValueError(f"the file is larger than {MAX_FILE_BYTES:,} bytes; golden vector files are smaller")
     try:
-        with np.load(io.BytesIO(data), allow_pickle=False) as z:
+        z = np.load(io.BytesIO(data), allow_pickle=False)
+        if not isinstance(z, np.lib.npyio.NpzFile):
+            raise ValueError("it is a single .npy array, not an .npz archive")
+        with z:
             return {k: z[k] for k in z.files}
     except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
         raise ValueError(f"not a golden vector file (.npz): {exc}") from None

@@ -114,3 +114,59 @@ def test_a_pickled_array_is_never_loaded():
     np.savez(buf, manifest=np.array([{"a": 1}], dtype=object))
     with pytest.raises(ValueError, match="not a golden vector file"):
         ql.check_golden_vectors(buf.getvalue())
+
+
+# ------------------------------------------------------------------ python -m quantlib vectors
+def _cli(*args):
+    import contextlib
+
+    from quantlib.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main([str(a) for a in args])
+        except SystemExit as exc:
+            code = exc.code
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_cli_writes_the_same_vectors_and_checks_them(tmp_path):
+    src = tmp_path / "w.npy"
+    np.save(src, X)
+    out, man = tmp_path / "v.npz", tmp_path / "v.json"
+    code, stdout, _ = _cli("vectors", src, "--scheme", "symmetric", "--set", "bits=4", "--set", "calibration=mse",
+                           "--out", out, "--manifest", man)
+    assert code == 0 and "symmetric(bits=4, calibration=mse)" in stdout
+    data, manifest = ql.golden_vectors(X, "symmetric", bits=4, calibration="mse")
+    assert _open(out.read_bytes()).keys() == _open(data).keys()
+    assert all(np.array_equal(a, _open(data)[k]) for k, a in _open(out.read_bytes()).items() if k != "manifest")
+    assert json.loads(man.read_text())["arrays"] == manifest["arrays"]
+    assert _cli("vectors", "--check", out, "--manifest", man)[:2] == (0, f"OK: {out} is intact and the engine "
+                                                                        "reproduces every array exactly\n")
+    z = _open(out.read_bytes())
+    z["dequantized"][0] += 1
+    out.write_bytes(_npz(z))
+    code, _, err = _cli("vectors", "--check", out)
+    assert code == 1 and err.startswith("error: golden vectors") and "dequantized: sha256" in err
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--scheme", "symmetric", "--set", "bitz=4"], "no setting 'bitz'"),
+    (["--scheme", "symmetric", "--set", "bits=four"], "bits must be int"),
+    (["--scheme", "symmetric", "--set", "bits=40"], "out of range"),
+    (["--scheme", "nope"], "unknown scheme"),
+    (["--scheme", "symmetric", "--set", "scale=none", "--set", "signed=maybe"], "signed must be bool"),
+], ids=["unknown-setting", "not-an-int", "out-of-range", "unknown-scheme", "not-a-bool"])
+def test_cli_bad_settings_are_one_line_errors(tmp_path, args, message):
+    src = tmp_path / "w.npy"
+    np.save(src, X)
+    code, _, err = _cli("vectors", src, *args, "--out", tmp_path / "v.npz")
+    assert code == 1 and message in err and err.count("\n") == 1
+
+
+def test_cli_check_of_a_file_that_is_not_vectors(tmp_path):
+    src = tmp_path / "w.npy"
+    np.save(src, X)
+    code, _, err = _cli("vectors", "--check", src)
+    assert code == 1 and "not a golden vector file" in err
