@@ -41,7 +41,7 @@ from . import formats, nonuniform  # noqa: E402,F401  (they register their schem
 from . import toolkits  # noqa: E402,F401
 from .toolkits import compare_toolkits  # noqa: E402
 
-_LAZY_SUBMODULES = ("cli", "export", "figures", "teaching")
+_LAZY_SUBMODULES = ("cli", "export", "figures", "teaching", "rd_figures")
 
 
 def __getattr__(name: str) -> object:

@@ -103,6 +103,11 @@ def differential_entropy(x: object, *, max_samples: int | None = MAX_LIMIT_SAMPL
     return float((np.mean(np.log(d)) + _digamma_int(n + 1) - _digamma_int(m)) * LOG2E)
 
 
+def gaussian_entropy(variance: float) -> float:
+    """h of a Gaussian of this variance, in bits: ½ log2(2πe σ²) (−inf for σ² = 0)."""
+    return float(0.5 * np.log2(2 * np.pi * np.e * variance)) if variance > 0 else float("-inf")
+
+
 def shannon_bound(rate: object, entropy_bits: float) -> np.ndarray:
     """The Shannon lower bound on the MSE at ``rate`` bits per element: (1/2πe) 2^(2(h − R))."""
     r = np.asarray(rate, np.float64)
@@ -301,6 +306,46 @@ def pareto_front(bits: object, sqnr: object) -> np.ndarray:
     return out
 
 
+def scheme_points(x: np.ndarray, configs: Iterable[tuple[str, dict[str, Any]]]) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
+    """(rows, skipped) of :func:`rate_distortion` for the configurations ``configs`` on ``x``
+    (the Pareto and Shannon-gap columns are added by :func:`finish_points`)."""
+    rows, skipped = [], []
+    for name, s in configs:
+        q = Quantizer(name, **s)
+        try:
+            r = q(x)
+            mse, sqnr = mse_sqnr(x, r.dequantized)
+            counts = code_counts(r.codes)[1]
+        except (ValueError, TypeError) as exc:
+            skipped.append((q.label, str(exc)))
+            continue
+        p = counts[counts > 0] / r.codes.size
+        rows.append({"scheme": name, "family": q.spec.family, "label": q.label,
+                     "settings": json.dumps(changed_settings(name, s), sort_keys=True),
+                     "bits": q.spec.code_bits(s), "bits_per_element": float(r.bits_per_element),
+                     "mse": mse, "sqnr_db": sqnr, "code_entropy_bits": float(-(p * np.log2(p)).sum()) + 0.0})
+    return rows, skipped
+
+
+def tensor_stats(x: np.ndarray) -> tuple[float, float]:
+    """(h in bits, or −inf; mean x²) of a tensor, as the Shannon-gap column uses them."""
+    h = differential_entropy(x) if x.size >= 16 and x.min() != x.max() else float("-inf")
+    return h, float(np.mean(np.square(x, dtype=np.float64)))
+
+
+def finish_points(rows: list[dict[str, Any]], entropy_bits: float, power: float) -> pd.DataFrame:
+    """The points as :func:`rate_distortion`'s DataFrame: ``shannon_gap_db`` and ``pareto`` added."""
+    df = pd.DataFrame(rows, columns=list(COLUMNS[:-2]))
+    df["bits"] = df["bits"].astype("Int64")
+    if np.isfinite(entropy_bits) and power > 0:
+        df["shannon_gap_db"] = _db(power, shannon_bound(df["bits_per_element"].to_numpy(np.float64), entropy_bits)) \
+            - df["sqnr_db"].to_numpy(np.float64)
+    else:
+        df["shannon_gap_db"] = np.nan
+    df["pareto"] = pareto_front(df["bits_per_element"], df["sqnr_db"]) if len(df) else np.zeros(0, bool)
+    return df
+
+
 def rate_distortion(
     x: object,
     schemes: Iterable[str] | None = None,
@@ -319,41 +364,23 @@ def rate_distortion(
     ``shannon_gap_db`` (the Shannon bound's SQNR at this point's bits per element minus its SQNR;
     NaN when h = −inf) and ``pareto`` (on the front of bits_per_element vs sqnr_db).
     ``schemes``: registry names and/or family names (None: every scheme); ``bit_widths`` (default 2…8).
-    ``max_samples``: evaluate on a strided subsample (its size is the one the bits are counted over).
-    ``progress(i, total, label)`` is called after each configuration. A configuration the scheme
-    refuses on this tensor (e.g. a float16 block scale that overflows) is left out and listed in
-    ``attrs["skipped"]`` as (label, message); ``attrs["entropy_bits"]`` is h.
+    ``max_samples``: evaluate on a strided subsample (flattened; its size is the one the bits are
+    counted over). ``progress(i, total, label)`` is called after each configuration. A configuration
+    the scheme refuses on this tensor (e.g. a float16 block scale that overflows) is left out and
+    listed in ``attrs["skipped"]`` as (label, message); ``attrs["entropy_bits"]`` is h.
     """
     x = as_float_array(x)
     if max_samples is not None and x.size > max_samples:
         x = subsample(x, max_samples)  # flattened: per-channel settings then see a 1-D tensor
     configs = configurations(schemes, bit_widths)
-    h = differential_entropy(x) if x.size >= 16 and x.min() != x.max() else float("-inf")
-    power = float(np.mean(np.square(x, dtype=np.float64)))
     rows, skipped = [], []
-    for i, (name, s) in enumerate(configs):
-        q = Quantizer(name, **s)
-        label = q.label
-        try:
-            r = q(x)
-            mse, sqnr = mse_sqnr(x, r.dequantized)
-            counts = code_counts(r.codes)[1]
-        except (ValueError, TypeError) as exc:
-            skipped.append((label, str(exc)))
-        else:
-            p = counts[counts > 0] / r.codes.size
-            rows.append({"scheme": name, "family": q.spec.family, "label": label,
-                         "settings": json.dumps(changed_settings(name, s), sort_keys=True),
-                         "bits": q.spec.code_bits(s), "bits_per_element": float(r.bits_per_element),
-                         "mse": mse, "sqnr_db": sqnr, "code_entropy_bits": float(-(p * np.log2(p)).sum()) + 0.0})
+    for i, cfg in enumerate(configs):
+        r, s = scheme_points(x, [cfg])
+        rows += r
+        skipped += s
         if progress is not None:
-            progress(i + 1, len(configs), label)
-    df = pd.DataFrame(rows, columns=list(COLUMNS[:-2]))
-    df["bits"] = df["bits"].astype("Int64")
-    if np.isfinite(h) and power > 0:
-        df["shannon_gap_db"] = _db(power, shannon_bound(df["bits_per_element"].to_numpy(), h)) - df["sqnr_db"]
-    else:
-        df["shannon_gap_db"] = np.nan
-    df["pareto"] = pareto_front(df["bits_per_element"], df["sqnr_db"]) if len(df) else np.zeros(0, bool)
+            progress(i + 1, len(configs), Quantizer(cfg[0], **cfg[1]).label)
+    h, power = tensor_stats(x)
+    df = finish_points(rows, h, power)
     df.attrs.update(skipped=skipped, entropy_bits=h, power=power, size=int(x.size))
     return df
