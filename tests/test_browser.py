@@ -188,3 +188,17 @@ def test_the_data_source_is_one_value_across_pages_and_in_each_link(server, brow
     x = ql.synthetic("laplace", 2**16, 0)
     assert _metric_text(page, "SQNR") == f"{ql.Quantizer('symmetric', bits=5, num_bins=2048)(x).metrics(x).sqnr_db:.2f} dB"
     page.close()
+
+
+def test_rate_distortion_in_a_browser(server, browser):
+    page = _page(browser, f"{server}/rate_distortion")
+    page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 3", timeout=120_000)
+    _wait_idle(page)
+    chart = page.locator(".js-plotly-plot").first
+    legend = chart.locator(".legend").text_content()  # SVG: no inner_text
+    assert "Shannon lower bound" in legend and "Pareto front" in legend and "bitsandbytes" in legend
+    assert chart.locator(".scatterlayer .point").count() > 60  # every configuration drawn as a marker
+    x = ql.synthetic("normal", 2**16, 0)
+    assert _metric_text(page, "MSE") == f"{ql.error_anatomy(x, ql.Quantizer('nf4')(x)).mse:.4g}"
+    page.screenshot(path=str(SHOTS / "rate_distortion.png"), full_page=False)
+    page.close()
