@@ -309,11 +309,12 @@ def pareto_front(bits: object, sqnr: object) -> np.ndarray:
 def scheme_points(x: np.ndarray, configs: Iterable[tuple[str, dict[str, Any]]]) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
     """(rows, skipped) of :func:`rate_distortion` for the configurations ``configs`` on ``x``
     (the Pareto and Shannon-gap columns are added by :func:`finish_points`)."""
+    x = as_float_array(x)  # checked once here: each run below is what Quantizer(...)(x) runs
     rows, skipped = [], []
     for name, s in configs:
         q = Quantizer(name, **s)
         try:
-            r = q(x)
+            r = q.spec.run(x, dict(q.settings))
             mse, sqnr = mse_sqnr(x, r.dequantized)
             counts = code_counts(r.codes)[1]
         except (ValueError, TypeError) as exc:
