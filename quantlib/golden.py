@@ -6,7 +6,9 @@ one file is self-checking; it is written without pickles and read with ``allow_p
 
 Arrays (those the configuration has): ``input`` (float32), ``codes`` (the scheme's own code dtype),
 ``dequantized`` (float32), ``scale`` / ``zero_point`` (affine params), ``block_scales`` /
-``block_offsets`` / ``global_scale`` (block formats: the values as stored), ``levels`` (a codebook).
+``block_offsets`` / ``global_scale`` (block formats: the values as stored), ``levels`` (a codebook),
+``packed`` (uint8: the bytes of the format's own memory layout, where its spec defines one — its
+``pack`` hook; the manifest's ``packed_layout`` names it).
 
 Manifest: ``scheme``, ``family``, ``label``, ``settings`` (every setting, defaults included),
 ``convention`` and ``rounding`` (the scheme's settings of those names, else what its spec says),
@@ -41,8 +43,10 @@ FORMAT_VERSION = 1
 MAX_FILE_BYTES = 2**31  # what a check reads at most (a 16 M tensor's vectors are ~250 MB)
 
 
-def _arrays(x: np.ndarray, r: QuantResult) -> dict[str, np.ndarray]:
+def _arrays(x: np.ndarray, r: QuantResult, spec: Any) -> dict[str, np.ndarray]:
     out = {"input": x, "codes": np.asarray(r.codes), "dequantized": np.asarray(r.dequantized)}
+    if spec.pack is not None:
+        out["packed"] = np.asarray(spec.pack(r)[0], np.uint8)
     if r.params is not None:
         out["scale"] = np.asarray(r.params.scale, np.float32)
         out["zero_point"] = np.asarray(r.params.zero_point)
@@ -85,7 +89,7 @@ def golden_vectors(x: object, scheme: str, **settings: Any) -> tuple[bytes, dict
     x = as_float_array(x)
     q = Quantizer(scheme, **settings)
     r = q(x)
-    arrays = _arrays(x, r)
+    arrays = _arrays(x, r, q.spec)
     mse, sqnr = mse_sqnr(x, r.dequantized)
     manifest: dict[str, Any] = {
         "format": FORMAT, "format_version": FORMAT_VERSION,
@@ -94,6 +98,7 @@ def golden_vectors(x: object, scheme: str, **settings: Any) -> tuple[bytes, dict
         "formula": q.spec.formula, "description": q.spec.description,
         "bits_per_element": float(r.bits_per_element), "mse": float(mse), "sqnr_db": float(sqnr),
         "shape": list(x.shape), "versions": _versions(),
+        "packed_layout": q.spec.pack(r)[1] if q.spec.pack is not None else None,
         "arrays": {k: {"dtype": v.dtype.str, "shape": list(v.shape), "sha256": sha256_of(v)} for k, v in arrays.items()},
     }
     doc = json.dumps(manifest, indent=2, sort_keys=True, default=_jsonable)
@@ -184,7 +189,8 @@ def check_golden_vectors(source: bytes | str | PathLike | Any, manifest: Mapping
                             f"{str(info.get('sha256'))[:16]}… (the file was changed)")
     if not problems:
         try:
-            now = _arrays(arrays["input"], Quantizer(m["scheme"], **m["settings"])(arrays["input"]))
+            q = Quantizer(m["scheme"], **m["settings"])
+            now = _arrays(arrays["input"], q(arrays["input"]), q.spec)
         except (ValueError, TypeError, KeyError) as exc:
             problems.append(f"the engine no longer runs {m.get('scheme')!r} with these settings: {exc}")
         else:

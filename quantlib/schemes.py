@@ -153,7 +153,9 @@ class SchemeSpec:
     * ``worked_example(x, index, result) -> quantlib.teaching.WorkedExample`` — one element
       step by step (None: the scheme has no worked example);
     * ``per_channel(axis) -> settings`` — the settings that give it one scale per channel
-      along ``axis`` (None: it has no such granularity).
+      along ``axis`` (None: it has no such granularity);
+    * ``pack(result) -> (uint8 array, layout)`` — the bytes of the format's own memory layout and
+      a line naming it (None: the format defines no byte layout); golden vectors carry them.
 
     Traits: ``symmetric`` — for calibrated affine schemes, whether the grid is centred on 0
     (the clipping-threshold sweep applies to them); None for every other scheme.
@@ -177,6 +179,7 @@ class SchemeSpec:
     code_bits: Callable[[Mapping[str, Any]], int | None] = field(default=bits_setting, repr=False)
     worked_example: Callable[[np.ndarray, int, QuantResult], Any] | None = field(default=None, repr=False)
     per_channel: Callable[[int], dict[str, Any]] | None = field(default=None, repr=False)
+    pack: Callable[[QuantResult], tuple[np.ndarray, str]] | None = field(default=None, repr=False)
     symmetric: bool | None = None
     bins_setting: str | None = None
     manual_params: bool = False

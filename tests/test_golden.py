@@ -170,3 +170,20 @@ def test_cli_check_of_a_file_that_is_not_vectors(tmp_path):
     np.save(src, X)
     code, _, err = _cli("vectors", "--check", src)
     assert code == 1 and "not a golden vector file" in err
+
+
+def test_packed_nf4_is_bitsandbytes_own_bytes():
+    torch = pytest.importorskip("torch")
+    bnbf = pytest.importorskip("bitsandbytes.functional")
+    x = ql.synthetic("normal", 4096, 3)
+    data, m = ql.golden_vectors(x, "nf4")
+    q, _ = bnbf.quantize_4bit(torch.from_numpy(x), blocksize=64, quant_type="nf4")
+    assert np.array_equal(_open(data)["packed"], q.numpy().reshape(-1)) and "bitsandbytes" in m["packed_layout"]
+
+
+def test_packed_mxfp4_is_gguf_own_bytes():
+    gguf = pytest.importorskip("gguf")
+    x = ql.synthetic("normal", 32 * 40, 4)
+    data, m = ql.golden_vectors(x, "mxfp4")
+    ref = gguf.quants.quantize(x.reshape(1, -1), gguf.GGMLQuantizationType.MXFP4)
+    assert np.array_equal(_open(data)["packed"], ref.reshape(-1)) and "gguf" in m["packed_layout"]
