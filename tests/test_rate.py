@@ -138,3 +138,15 @@ def test_entropy_coded_uniform_is_1_53_db_from_the_bound_at_high_rate(gauss_limi
 def test_limits_are_refused_for_a_constant_tensor():
     with pytest.raises(ValueError, match="not all equal"):
         ql.rd_limits(np.ones(100, np.float32))
+
+
+def test_figures_mark_the_front_and_draw_the_limits_on_either_axis(every_point, gauss_limits):
+    from quantlib import rd_figures
+
+    fig = rd_figures.rd_figure(every_point, gauss_limits, metric="mse", x="code_entropy_bits", highlight="nf4")
+    names = [t.name for t in fig.data]
+    assert fig.layout.yaxis.type == "log" and "selected" in names and "Shannon lower bound" in names
+    front = next(t for t in rd_figures.rd_figure(every_point, gauss_limits).data if t.name == "Pareto front (★)")
+    assert len(front.x) == int(every_point["pareto"].sum())
+    with pytest.raises(ValueError, match="metric must be one of"):
+        rd_figures.rd_figure(every_point, metric="psnr")
