@@ -13,6 +13,8 @@ tests run through these kernels). ``AVAILABLE`` is False when numba cannot be im
 * ``histc``: torch.histc's bin rule; ``histogram_edges``: np.histogram's (guess from the
   bin width, then corrected against the real edges, exactly as numpy does).
 * ``error_sums``: the sums behind mse / sqnr / cosine / mae / max error / clipping split.
+* ``bucketize``: ``np.searchsorted(bounds, x, side)`` for float32 x and bounds, a binary search
+  per element on every core (the nearest-level search of codebook schemes with many levels).
 """
 
 from __future__ import annotations
@@ -109,3 +111,11 @@ def error_sums(x: np.ndarray, xh: np.ndarray) -> tuple[float, float, float, floa
     acc = _jit().error_sums(x.reshape(-1), xh.reshape(-1), _chunks())
     s = acc.sum(axis=0)
     return float(s[0]), float(s[1]), float(s[2]), float(s[3]), float(s[4]), float(acc[:, 5].max())
+
+
+def bucketize(x: np.ndarray, bounds: np.ndarray, right: bool) -> np.ndarray:
+    """``np.searchsorted(bounds, x, side="right" if right else "left")`` (int64, x's shape) for a
+    float32 ``x`` and sorted float32 ``bounds``: the same comparisons, so the same indices."""
+    out = _fresh(x.size, np.int64)
+    _jit().bucketize(x.reshape(-1), np.ascontiguousarray(bounds), bool(right), out)
+    return out.reshape(x.shape)

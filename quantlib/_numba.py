@@ -164,3 +164,27 @@ def error_sums(x, xh, nchunks):  # pragma: no cover - compiled
         acc[c, 4] = sa
         acc[c, 5] = mx
     return acc
+
+
+@nb.njit(**_opts)
+def bucketize(x, bounds, right, out):  # pragma: no cover - compiled
+    n = bounds.size
+    for i in nb.prange(x.size):
+        v = x[i]
+        lo = 0
+        hi = n
+        if right:
+            while lo < hi:
+                mid = (lo + hi) >> 1
+                if bounds[mid] <= v:
+                    lo = mid + 1
+                else:
+                    hi = mid
+        else:
+            while lo < hi:
+                mid = (lo + hi) >> 1
+                if bounds[mid] < v:
+                    lo = mid + 1
+                else:
+                    hi = mid
+        out[i] = lo

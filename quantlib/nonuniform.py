@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from . import _kernels
 from ._checks import as_float_array, check_choice, check_int
 from .params import code_dtype
 from .schemes import QuantResult, SchemeSpec, Setting, register
@@ -57,6 +58,8 @@ def bucketize(values: np.ndarray, bounds: np.ndarray, *, right: bool = False) ->
         for b in bounds:  # at most 16 whole-array passes
             out += (values >= b) if right else (values > b)
         return out
+    if bounds.dtype == np.float32 and _kernels.usable(values):  # the same search, on every core
+        return _kernels.bucketize(values, bounds, right)
     return np.searchsorted(bounds, values, side="right" if right else "left")
 
 
