@@ -122,9 +122,10 @@ def test_menu_shows_material_icons(server, browser):
         return {text: a.innerText.replace(/\\s+/g, ' ').trim(), icon: icon ? icon.textContent : null,
                 width: icon ? icon.getBoundingClientRect().width : null,
                 font: icon ? getComputedStyle(icon).fontFamily : null}; })""")
-    assert [i["icon"] for i in items] == ["query_stats", "balance", "grid_on", "neurology", "school", "handyman"]
+    assert [i["icon"] for i in items] == ["query_stats", "balance", "grid_on", "neurology", "school", "handyman",
+                                          "show_chart"]
     assert [i["text"].split(" ", 1)[1] for i in items] == ["Explore", "Compare", "Formats", "Model impact", "Learn",
-                                                           "Toolkits"]
+                                                           "Toolkits", "Rate–distortion"]
     assert all("Material Symbols" in i["font"] for i in items), items
     # the font turns each name into one glyph; without it the name would be spelled out, ~80 px wide
     assert all(i["width"] <= 32 for i in items), items
