@@ -120,25 +120,38 @@ def _db(power: float, mse: np.ndarray) -> np.ndarray:
 
 
 # ------------------------------------------------------------------ limit curves
-def _compander_start(xd: np.ndarray, k: int) -> np.ndarray:
-    """Start levels for Lloyd's algorithm at high rate: point density ∝ f^(1/3) (Panter–Dite),
-    f from a histogram of the sorted data; far fewer rounds than quantile starts at 6–8 bits."""
-    bins = int(min(4096, max(64, xd.size // 32)))
-    counts, edges = np.histogram(xd, bins=bins)
-    g = np.cbrt(counts.astype(np.float64))
-    cdf = np.concatenate(([0.0], np.cumsum(g))) / g.sum()
-    return np.unique(np.interp((np.arange(k) + 0.5) / k, cdf, edges))
+def _compander_starts(xd: np.ndarray, k: int) -> list[np.ndarray]:
+    """Start levels with point density ∝ f^(1/3) (Panter–Dite, optimal at high rate), f estimated two
+    ways: from m-spacings of the sorted data (m = √n; smooth in the tails) and from a histogram."""
+    n = xd.size
+    m = max(4, int(np.sqrt(n)))
+    i = np.arange(n)
+    lo, hi = np.maximum(i - m, 0), np.minimum(i + m, n - 1)
+    inv_f = np.maximum(xd[hi] - xd[lo], np.finfo(np.float64).tiny) / (hi - lo)  # ∝ 1 / f(x_i)
+    g = np.cumsum(np.cbrt(inv_f * inv_f))  # Σ f^(-2/3) over the samples: ∫ f^(1/3) dx
+    starts = [np.interp((np.arange(k) + 0.5) / k, g / g[-1], xd)]
+    counts, edges = np.histogram(xd, bins=int(min(4096, max(64, n // 32))))
+    c = np.concatenate(([0.0], np.cumsum(np.cbrt(counts.astype(np.float64)))))
+    starts.append(np.interp((np.arange(k) + 0.5) / k, c / c[-1], edges))
+    return [np.unique(st) for st in starts]
 
 
 def _lloyd_max_curve(xs: np.ndarray, bits: Iterable[int]) -> list[tuple[int, float]]:
+    """The least MSE of Lloyd's algorithm (at most 400 rounds) over its starts at each width: the
+    quantile levels at 1–3 bits, two companders (:func:`_compander_starts`) from 3 bits on — Lloyd's
+    fixed point depends on its start, and these reach better ones at 6–8 bits and on heavy tails."""
     out = []
     xd = xs.astype(np.float64)
     for b in bits:
-        start = _bin_centres(xs, 2**b).astype(np.float64) if b <= 3 else _compander_start(xd, 2**b)
-        levels = np.unique(lloyd_sorted(xd, start, 400).astype(np.float32))
-        _, xhat = codebook_quantize(xs, levels)
-        e = xd - xhat
-        out.append((b, float(e @ e) / xs.size))
+        k = 2**b
+        best = np.inf
+        starts = ([_bin_centres(xs, k).astype(np.float64)] if b <= 3 else []) + (_compander_starts(xd, k) if b >= 3 else [])
+        for start in starts:
+            levels = np.unique(lloyd_sorted(xd, start, 400).astype(np.float32))
+            _, xhat = codebook_quantize(xs, levels)
+            e = xd - xhat
+            best = min(best, float(e @ e) / xs.size)
+        out.append((b, best))
     return out
 
 

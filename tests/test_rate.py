@@ -150,3 +150,15 @@ def test_figures_mark_the_front_and_draw_the_limits_on_either_axis(every_point, 
     assert len(front.x) == int(every_point["pareto"].sum())
     with pytest.raises(ValueError, match="metric must be one of"):
         rd_figures.rd_figure(every_point, metric="psnr")
+
+
+@pytest.mark.parametrize("dist", ["normal", "student_t", "laplace", "bimodal"])
+def test_lloyd_max_limit_is_at_or_below_every_per_tensor_codebook_scheme(dist):
+    # the registry's lloyd_max (quantile start, at most 1000 rounds) and quantile levels, same values,
+    # same number of levels: the limit (best of its starts, run to a fixed point) is never above them
+    x = ql.synthetic(dist, 2**16, 1)
+    lim = ql.rd_limits(x, bits=range(2, 9))
+    best = lim[lim["limit"] == "lloyd_max"].set_index("rate_bits")["mse"]
+    for b in range(2, 9):
+        for scheme in ("lloyd_max", "quantile"):
+            assert best[b] <= ql.Quantizer(scheme, bits=b)(x).metrics(x).mse * (1 + 1e-9), (scheme, b)
