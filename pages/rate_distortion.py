@@ -3,6 +3,7 @@ the limits of this tensor; the anatomy of one configuration's error, a block pic
 
 import json
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -13,6 +14,7 @@ from quantlib import rd_figures as figs
 
 POINT_SAMPLES = 2**20  # the chart runs on at most 1 M values (strided), so 16 M tensors stay interactive
 VECTOR_MAX_VALUES = 2**22  # golden vectors of up to 4 M values (~60 MB) are offered for download
+ANATOMY_MAX_VALUES = 2**21  # the anatomy works in float64 blocks: ~70 bytes a value at its peak
 DEFAULT_PICK = "nf4"
 
 
@@ -36,19 +38,34 @@ def limits(source: tuple) -> pd.DataFrame:
     return ql.rd_limits(ui.load_tensor(source))
 
 
+def analysed(source: tuple, scheme: str, frozen: tuple) -> tuple:
+    """(tensor, result) the anatomy and the block picker read: the whole tensor, or its first
+    ANATOMY_MAX_VALUES values (whole blocks of every format) quantized on their own."""
+    x = ui.load_tensor(source)
+    if x.size <= ANATOMY_MAX_VALUES:
+        return x, ui.run_scheme(source, scheme, dict(frozen))
+    return _head_result(source, scheme, frozen)
+
+
+@st.cache_resource(max_entries=2, ttl=3600, show_spinner=False)
+def _head_result(source: tuple, scheme: str, frozen: tuple) -> tuple:
+    head = np.ascontiguousarray(ui.load_tensor(source).reshape(-1)[:ANATOMY_MAX_VALUES])
+    return head, ql.Quantizer(scheme, **dict(frozen))(head)
+
+
 @st.cache_data(max_entries=64, ttl=3600, show_spinner=False)
 def anatomy(source: tuple, scheme: str, frozen: tuple) -> ql.ErrorAnatomy:
-    return ql.error_anatomy(ui.load_tensor(source), ui.run_scheme(source, scheme, dict(frozen)))
+    return ql.error_anatomy(*analysed(source, scheme, frozen))
 
 
 @st.cache_data(max_entries=64, ttl=3600, show_spinner=False)
 def block(source: tuple, scheme: str, frozen: tuple, index: int):
-    return ql.block_view(ui.load_tensor(source), ui.run_scheme(source, scheme, dict(frozen)), index)
+    return ql.block_view(*analysed(source, scheme, frozen), index)
 
 
 @st.cache_data(max_entries=64, ttl=3600, show_spinner=False)
 def block_count(source: tuple, scheme: str, frozen: tuple) -> int:
-    return ql.anatomy.block_count(ui.load_tensor(source), ui.run_scheme(source, scheme, dict(frozen)))
+    return ql.anatomy.block_count(*analysed(source, scheme, frozen))
 
 
 @st.cache_data(max_entries=4, ttl=3600, show_spinner=False)
@@ -102,7 +119,8 @@ if points.empty:
     st.stop()
 if x.size > POINT_SAMPLES:
     st.caption(f"The chart is computed on a strided subsample of {POINT_SAMPLES:,} of the {x.size:,} values "
-               "(bits per element counted over that size); the anatomy and vectors below use the whole tensor.")
+               f"(bits per element counted over that size); the anatomy and block picker below read the first "
+               f"{min(x.size, ANATOMY_MAX_VALUES):,} values, quantized on their own; the vectors, the whole tensor.")
 
 labels = points.sort_values("bits_per_element")["label"].tolist()
 pick = st.selectbox("Configuration", labels, index=labels.index(DEFAULT_PICK) if DEFAULT_PICK in labels else 0,
