@@ -36,7 +36,8 @@ from ._checks import as_float_array, check_choice, check_int
 from .params import code_dtype
 from .schemes import QuantResult, SchemeSpec, Setting, register
 
-__all__ = ["bucketize", "nearest_level", "quantile_levels", "lloyd_max_levels", "log2_levels", "codebook_quantize"]
+__all__ = ["bucketize", "nearest_level", "quantile_levels", "lloyd_max_levels", "log2_levels", "codebook_quantize",
+           "bin_centres", "lloyd_sorted"]
 
 _F32 = np.float32
 TIES = ("down", "up")
@@ -99,10 +100,11 @@ def codebook_quantize(x: object, levels: np.ndarray, *, ties: str = "down") -> t
 
 def quantile_levels(x: object, bits: int) -> np.ndarray:
     """Equal-mass levels: the order statistics at the centres of 2**bits equal-mass bins (unique, float32)."""
-    return _bin_centres(np.sort(as_float_array(x), axis=None), 2 ** check_int(bits, "bits", 1, 16))
+    return bin_centres(np.sort(as_float_array(x), axis=None), 2 ** check_int(bits, "bits", 1, 16))
 
 
-def _bin_centres(xs: np.ndarray, k: int) -> np.ndarray:
+def bin_centres(xs: np.ndarray, k: int) -> np.ndarray:
+    """The quantile levels of sorted ``xs``: order statistics at the centres of ``k`` equal-mass bins (unique, float32)."""
     idx = np.minimum(((np.arange(k) + 0.5) * (xs.size / k)).astype(np.int64), xs.size - 1)
     return np.unique(xs[idx].astype(_F32))
 
@@ -115,7 +117,7 @@ def lloyd_max_levels(x: object, bits: int, *, init: str = "quantile", seed: int 
     xs = np.sort(as_float_array(x), axis=None)
     n, k = xs.size, 2**bits
     if init == "quantile":
-        c = _bin_centres(xs, k).astype(np.float64)
+        c = bin_centres(xs, k).astype(np.float64)
     else:
         distinct = xs[np.concatenate(([True], xs[1:] != xs[:-1]))]
         rng = np.random.default_rng(check_int(seed, "seed", 0, 2**63 - 1))

@@ -25,7 +25,7 @@ import numpy as np
 from ._checks import as_float_array, check_int
 from ._lazy import pandas as pd
 from .metrics import code_counts, mse_sqnr
-from .nonuniform import _bin_centres, codebook_quantize, lloyd_sorted
+from .nonuniform import bin_centres, codebook_quantize, lloyd_sorted
 from .schemes import SCHEMES, Quantizer
 from .sweeps import subsample
 
@@ -55,8 +55,8 @@ LIMITS: dict[str, Limit] = {
               "this differential entropy h; for a Gaussian it is σ²·4^(−R), 6.02 dB per bit.",
               r"D(R) \ge \frac{1}{2\pi e}\, 2^{2(h - R)}"),
         Limit("lloyd_max", "Lloyd-Max (best fixed-rate scalar quantizer)",
-              "The 2^R levels with the least MSE on this tensor (Lloyd's algorithm run to convergence); the "
-              "codebook itself is not counted here.",
+              "The 2^R levels with the least MSE on this tensor (the best fixed point of Lloyd's algorithm over "
+              "several starts); the codebook itself is not counted here.",
               r"\min_{\ell_1<\dots<\ell_{2^R}} \tfrac1n \textstyle\sum_i \min_k (x_i - \ell_k)^2"),
         Limit("uniform", "Best uniform quantizer",
               "2^R evenly spaced levels, their step and centre chosen for the least MSE on this tensor.",
@@ -146,7 +146,7 @@ def _lloyd_max_curve(xs: np.ndarray, bits: Iterable[int]) -> list[tuple[int, flo
     for b in bits:
         k = 2**b
         best = np.inf
-        starts = [(_bin_centres(xs, k).astype(np.float64), 1000)]
+        starts = [(bin_centres(xs, k).astype(np.float64), 1000)]
         starts += [(st, 400) for st in _compander_starts(xd, k)] if b >= 3 else []
         for start, rounds in starts:
             levels = np.unique(lloyd_sorted(xd, start, rounds).astype(np.float32))
