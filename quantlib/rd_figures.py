@@ -98,8 +98,8 @@ def anatomy_figure(parts: Sequence[tuple[str, ErrorAnatomy]]) -> go.Figure:
         data.append({"type": "bar", "orientation": "h", "name": name, "y": labels, "x": vals,
                      "marker": {"color": colour}, "customdata": share,
                      "hovertemplate": f"{name}: MSE %{{x:.4g}} (%{{customdata:.1%}})<extra>%{{y}}</extra>"})
-    lay = _layout("Where the error comes from", "MSE", "", barmode="stack", height=max(220, 130 + 45 * len(parts)),
-                  legend={"orientation": "h", "y": 1.12, "x": 0})
+    lay = _layout("Where the error comes from", "MSE", "", barmode="stack", height=max(270, 180 + 45 * len(parts)),
+                  legend={"orientation": "h", "y": -0.55, "x": 0, "traceorder": "normal"})
     lay["bargap"] = 0.3
     return go.Figure({"data": data, "layout": lay}, _validate=False)
 
