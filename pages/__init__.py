@@ -12,4 +12,6 @@ def menu() -> list[st.Page]:
         st.Page("pages/model.py", title="Model impact", icon=":material/neurology:", url_path="model"),
         st.Page("pages/learn.py", title="Learn", icon=":material/school:", url_path="learn"),
         st.Page("pages/toolkits.py", title="Toolkits", icon=":material/handyman:", url_path="toolkits"),
+        st.Page("pages/rate_distortion.py", title="Rate–distortion", icon=":material/show_chart:",
+                url_path="rate_distortion"),
     ]

@@ -33,12 +33,15 @@ from .model import DigitsModel, accuracy_vs_bits, digits_model, layer_sensitivit
 from .params import QuantParams, qrange
 from .schemes import SCHEMES, Quantizer, QuantResult, SchemeSpec, Setting, register
 from .sweeps import sweep_bits, sweep_threshold
+from .rate import LIMITS, differential_entropy, rate_distortion, rd_limits
+from .anatomy import ErrorAnatomy, block_view, error_anatomy
+from .golden import check_golden_vectors, golden_vectors
 
 from . import formats, nonuniform  # noqa: E402,F401  (they register their schemes)
 from . import toolkits  # noqa: E402,F401
 from .toolkits import compare_toolkits  # noqa: E402
 
-_LAZY_SUBMODULES = ("cli", "export", "figures", "teaching")
+_LAZY_SUBMODULES = ("cli", "export", "figures", "teaching", "rd_figures")
 
 
 def __getattr__(name: str) -> object:
@@ -86,4 +89,13 @@ __all__ = [
     "qparams_from_range",
     "qrange",
     "quantize",
+    "LIMITS",
+    "ErrorAnatomy",
+    "block_view",
+    "check_golden_vectors",
+    "differential_entropy",
+    "error_anatomy",
+    "golden_vectors",
+    "rate_distortion",
+    "rd_limits",
 ]

@@ -13,6 +13,8 @@ tests run through these kernels). ``AVAILABLE`` is False when numba cannot be im
 * ``histc``: torch.histc's bin rule; ``histogram_edges``: np.histogram's (guess from the
   bin width, then corrected against the real edges, exactly as numpy does).
 * ``error_sums``: the sums behind mse / sqnr / cosine / mae / max error / clipping split.
+* ``bucketize``: ``np.searchsorted(bounds, x, side)`` for float32 x and bounds, a binary search
+  per element on every core (the nearest-level search of codebook schemes with many levels).
 """
 
 from __future__ import annotations
@@ -169,3 +171,12 @@ def histogram_sse(centres: np.ndarray, counts: np.ndarray, scale: np.ndarray, zp
     f64 = [np.ascontiguousarray(a, dtype=np.float64) for a in (centres[full], counts[full], scale, zp)]
     with _threads(f64[0].size * f64[2].size):
         return _jit().histogram_sse(*f64, float(qlo), float(qhi), _chunks())
+
+
+def bucketize(x: np.ndarray, bounds: np.ndarray, right: bool) -> np.ndarray:
+    """``np.searchsorted(bounds, x, side="right" if right else "left")`` (int64, x's shape) for a
+    float32 ``x`` and sorted float32 ``bounds``: the same comparisons, so the same indices."""
+    out = _fresh(x.size, np.int64)
+    with _threads(x.size):
+        _jit().bucketize(x.reshape(-1), np.ascontiguousarray(bounds), bool(right), out)
+    return out.reshape(x.shape)

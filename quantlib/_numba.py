@@ -235,3 +235,27 @@ def histogram_sse(centres, counts, scale, zp, qlo, qhi, nchunks):  # pragma: no 
                 a[j] += w * (e * e)
         acc[c] = a
     return acc.sum(axis=0)
+
+
+@nb.njit(**_opts)
+def bucketize(x, bounds, right, out):  # pragma: no cover - compiled
+    n = bounds.size
+    for i in nb.prange(x.size):
+        v = x[i]
+        lo = 0
+        hi = n
+        if right:
+            while lo < hi:
+                mid = (lo + hi) >> 1
+                if bounds[mid] <= v:
+                    lo = mid + 1
+                else:
+                    hi = mid
+        else:
+            while lo < hi:
+                mid = (lo + hi) >> 1
+                if bounds[mid] < v:
+                    lo = mid + 1
+                else:
+                    hi = mid
+        out[i] = lo

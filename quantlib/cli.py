@@ -1,4 +1,6 @@
-"""Command line: ``python -m quantlib report FILE --schemes a,b --bits N [--csv OUT] [--html OUT]``.
+"""Command line: ``python -m quantlib report FILE --schemes a,b --bits N [--csv OUT] [--html OUT]``;
+``python -m quantlib vectors FILE --scheme S [--set NAME=VALUE ...] --out OUT.npz [--manifest OUT.json]``
+writes golden test vectors, ``python -m quantlib vectors --check OUT.npz`` re-checks them.
 
 Every failure — a file the safe loaders refuse, an unknown scheme or tensor, settings a
 scheme cannot apply, an output that cannot be written — ends with one line on stderr
@@ -9,6 +11,7 @@ number) are one line too, with exit status 2.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import sys
 from collections.abc import Sequence
@@ -64,7 +67,110 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--csv", metavar="OUT", help="also write the table as CSV to OUT")
     rep.add_argument("--html", metavar="OUT", help="also write the table as a standalone HTML page to OUT")
     rep.add_argument("--list-schemes", action="store_true", help="list the scheme names and exit")
+    vec = sub.add_parser(
+        "vectors", help="write golden test vectors of one configuration, or re-check a vector file",
+        description="Quantize a tensor of FILE with one configuration and write its golden vectors (.npz: input, "
+                    "codes, scales, dequantized and a manifest with sha256 of each array); or, with --check, "
+                    "re-check a vector file against the current engine.",
+        epilog=VECTORS_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    vec.add_argument("file", metavar="FILE", nargs="?", help="tensor file: .npy, .npz, .csv, .safetensors or .onnx")
+    vec.add_argument("--tensor", metavar="NAME", help="the tensor of FILE (needed when it holds several)")
+    vec.add_argument("--scheme", metavar="NAME", help="registry scheme name; see report --list-schemes")
+    vec.add_argument("--set", metavar="NAME=VALUE", action="append", default=[], dest="settings",
+                     help="a setting of the scheme (repeatable), e.g. --set bits=4 --set calibration=mse")
+    vec.add_argument("--out", metavar="OUT.npz", help="where to write the vectors")
+    vec.add_argument("--manifest", metavar="OUT.json",
+                     help="also write the manifest as JSON (with --check: a kept manifest to compare with)")
+    vec.add_argument("--check", metavar="VECTORS.npz", help="re-check this vector file instead of writing one")
     return parser
+
+
+VECTORS_EPILOG = """\
+examples:
+  python -m quantlib vectors weights.npy --scheme q4_0 --out q4_0.npz --manifest q4_0.json
+  python -m quantlib vectors model.safetensors --tensor fc.weight --scheme symmetric --set bits=4 --out v.npz
+  python -m quantlib vectors --check q4_0.npz
+
+A setting's VALUE is read as its type: an integer, a number, true/false, a name, or none for an
+optional setting. --check exits with status 0 when the file is intact and the engine reproduces
+every array exactly, else prints what no longer matches and exits with status 1.
+"""
+
+
+def _setting_value(scheme: str, item: str) -> tuple[str, object]:
+    import quantlib as ql
+
+    name, sep, raw = item.partition("=")
+    if not sep or not name:
+        raise CliError(f"--set {item!r}: expected NAME=VALUE")
+    spec = ql.SCHEMES[scheme]
+    try:
+        s = spec.setting(name)
+    except KeyError:
+        raise CliError(f"scheme {scheme!r} has no setting {name!r}; its settings are "
+                       f"{', '.join(x.name for x in spec.settings) or 'none'}") from None
+    if raw.lower() == "none" and s.optional:
+        return name, None
+    try:
+        if s.type is bool:
+            if raw.lower() not in ("true", "false", "1", "0"):
+                raise ValueError
+            return name, raw.lower() in ("true", "1")
+        return name, s.type(raw)
+    except ValueError:
+        raise CliError(f"--set {item!r}: {name} must be {s.type.__name__}") from None
+
+
+def vectors(args: argparse.Namespace) -> str:
+    """Write golden vectors (or, with --check, re-check a file); returns the line to print."""
+    import quantlib as ql
+    from .golden import manifest_json
+
+    if args.check:
+        kept = None
+        if args.manifest:
+            try:
+                kept = json.loads(Path(args.manifest).read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                raise CliError(f"cannot read the manifest {args.manifest}: {exc}") from None
+        if not Path(args.check).is_file():
+            raise CliError(f"{args.check}: no such file")
+        try:
+            ql.check_golden_vectors(args.check, kept)
+        except (ValueError, OSError) as exc:
+            raise CliError(str(exc)) from None
+        return f"OK: {args.check} is intact and the engine reproduces every array exactly"
+    if not args.file or not args.scheme or not args.out:
+        raise CliError("vectors needs FILE, --scheme and --out (or --check VECTORS.npz)")
+    scheme = _schemes(args.scheme)[0]
+    settings = dict(_setting_value(scheme, item) for item in args.settings)
+    p = Path(args.file)
+    if not p.is_file():
+        raise CliError(f"{args.file}: no such file")
+    try:
+        tensors = ql.load_tensors(p)
+    except (ValueError, TypeError, OSError) as exc:
+        raise CliError(str(exc)) from None
+    names = list(tensors)
+    name = args.tensor if args.tensor is not None else (names[0] if len(names) == 1 else None)
+    if name not in tensors:
+        shown = ", ".join(map(repr, names[:10])) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
+        what = f"no tensor {args.tensor!r}" if args.tensor is not None else "several tensors; choose one with --tensor"
+        raise CliError(f"{p.name}: {what}; it holds {shown}")
+    try:
+        data, manifest = ql.golden_vectors(tensors[name], scheme, **settings)
+    except (ValueError, TypeError) as exc:
+        raise CliError(f"{scheme} on tensor {name!r}: {exc}") from None
+    try:
+        Path(args.out).write_bytes(data)
+        if args.manifest:
+            Path(args.manifest).write_text(manifest_json(manifest) + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise CliError(f"cannot write {exc.filename}: {exc.strerror or exc}") from None
+    also = f" and {args.manifest}" if args.manifest else ""
+    return (f"wrote {args.out}{also}: {manifest['label']} on tensor {name!r} ({len(manifest['arrays'])} arrays, "
+            f"{manifest['bits_per_element']:.4g} bits per element, SQNR {manifest['sqnr_db']:.2f} dB)")
 
 
 def _schemes(raw: str) -> list[str]:
@@ -153,6 +259,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     args = parser.parse_args(argv)
     try:
+        if args.command == "vectors":
+            print(vectors(args))
+            return 0
         schemes = _schemes(args.schemes)
         df = report(args.file, schemes, args.bits, args.tensor)
         if args.csv:

@@ -31,11 +31,13 @@ from typing import Any
 
 import numpy as np
 
+from . import _kernels
 from ._checks import as_float_array, check_choice, check_int
 from .params import code_dtype
 from .schemes import QuantResult, SchemeSpec, Setting, register
 
-__all__ = ["bucketize", "nearest_level", "quantile_levels", "lloyd_max_levels", "log2_levels", "codebook_quantize"]
+__all__ = ["bucketize", "nearest_level", "quantile_levels", "lloyd_max_levels", "log2_levels", "codebook_quantize",
+           "bin_centres", "lloyd_sorted"]
 
 _F32 = np.float32
 TIES = ("down", "up")
@@ -57,6 +59,8 @@ def bucketize(values: np.ndarray, bounds: np.ndarray, *, right: bool = False) ->
         for b in bounds:  # at most 16 whole-array passes
             out += (values >= b) if right else (values > b)
         return out
+    if bounds.dtype == np.float32 and _kernels.usable(values):  # the same search, on every core
+        return _kernels.bucketize(values, bounds, right)
     return np.searchsorted(bounds, values, side="right" if right else "left")
 
 
@@ -96,10 +100,11 @@ def codebook_quantize(x: object, levels: np.ndarray, *, ties: str = "down") -> t
 
 def quantile_levels(x: object, bits: int) -> np.ndarray:
     """Equal-mass levels: the order statistics at the centres of 2**bits equal-mass bins (unique, float32)."""
-    return _bin_centres(np.sort(as_float_array(x), axis=None), 2 ** check_int(bits, "bits", 1, 16))
+    return bin_centres(np.sort(as_float_array(x), axis=None), 2 ** check_int(bits, "bits", 1, 16))
 
 
-def _bin_centres(xs: np.ndarray, k: int) -> np.ndarray:
+def bin_centres(xs: np.ndarray, k: int) -> np.ndarray:
+    """The quantile levels of sorted ``xs``: order statistics at the centres of ``k`` equal-mass bins (unique, float32)."""
     idx = np.minimum(((np.arange(k) + 0.5) * (xs.size / k)).astype(np.int64), xs.size - 1)
     return np.unique(xs[idx].astype(_F32))
 
@@ -112,12 +117,18 @@ def lloyd_max_levels(x: object, bits: int, *, init: str = "quantile", seed: int 
     xs = np.sort(as_float_array(x), axis=None)
     n, k = xs.size, 2**bits
     if init == "quantile":
-        c = _bin_centres(xs, k).astype(np.float64)
+        c = bin_centres(xs, k).astype(np.float64)
     else:
         distinct = xs[np.concatenate(([True], xs[1:] != xs[:-1]))]
         rng = np.random.default_rng(check_int(seed, "seed", 0, 2**63 - 1))
         c = np.sort(rng.choice(distinct, size=min(k, distinct.size), replace=False)).astype(np.float64)
-    xd = xs.astype(np.float64)
+    return np.unique(lloyd_sorted(xs.astype(np.float64), c, max_iter).astype(_F32))
+
+
+def lloyd_sorted(xd: np.ndarray, c: np.ndarray, max_iter: int = 1000) -> np.ndarray:
+    """Lloyd's algorithm on sorted float64 data ``xd`` from sorted start levels ``c``: the
+    levels (float64, sorted) when the partition stops changing or after ``max_iter`` rounds."""
+    n = xd.size
     z = int(np.searchsorted(xd, 0.0))
     # S[i] - S[j] = sum(xs[j:i]); S is 0 at the first non-negative value and grows outward from there
     prefix = np.empty(n + 1)
@@ -135,7 +146,7 @@ def lloyd_max_levels(x: object, bits: int, *, init: str = "quantile", seed: int 
         mean = (prefix[hi] - prefix[lo]) / np.maximum(count, 1)
         mean = np.clip(mean, xd[np.minimum(lo, n - 1)], xd[np.maximum(hi - 1, 0)])  # a mean lies in its cluster
         c = np.sort(np.where(count > 0, mean, c))
-    return np.unique(c.astype(_F32))
+    return c
 
 
 def log2_levels(x: object, bits: int) -> np.ndarray:

@@ -97,13 +97,33 @@ class Setting:
 
 
 @dataclass(frozen=True)
+class BlockScales:
+    """The scales a block format stores: blocks of ``size`` consecutive elements of the
+    flattened tensor (a short last block counts as one), each rebuilt as
+    ``x_hat = scales[b] * global_scale * v + offsets[b]`` with v the element's grid value.
+    ``scales``: float32, one per block, the value as stored; ``offsets``: a stored per-block
+    minimum (llama.cpp Q4_1) or None; ``global_scale``: a per-tensor factor (NVFP4) or None."""
+
+    size: int
+    scales: np.ndarray
+    offsets: np.ndarray | None = None
+    global_scale: float | None = None
+
+    def effective(self) -> np.ndarray:
+        """float64 scale of each block: ``scales * global_scale``."""
+        s = np.asarray(self.scales, np.float64).reshape(-1)
+        return s if self.global_scale is None else s * float(self.global_scale)
+
+
+@dataclass(frozen=True)
 class QuantResult:
     """What a scheme made of a tensor.
 
     ``codes``: integer codes (same shape as x); ``dequantized``: float32 reconstruction;
     ``params``: :class:`QuantParams` for affine schemes, else None; ``levels``: the
     representable values (sorted, float32) when finite and per-tensor, else None;
-    ``clip_range``: (lo, hi) beyond which values are clipped, or None.
+    ``clip_range``: (lo, hi) beyond which values are clipped, or None; ``blocks``: for block
+    formats, the stored scale of each block (:class:`BlockScales`), else None.
     """
 
     scheme: str
@@ -114,6 +134,7 @@ class QuantResult:
     levels: np.ndarray | None
     clip_range: tuple[float, float] | None
     bits_per_element: float
+    blocks: BlockScales | None = None
 
     def metrics(self, x: object, **options: Any) -> Metrics:
         """:func:`quantlib.metrics` of ``x`` against this result (codes passed for speed);
@@ -156,6 +177,8 @@ class SchemeSpec:
       :func:`quantlib.sweep_threshold` that match these settings (bits, symmetric, convention,
       num_bins, percentile), plus ``calibration`` (the calibrator in use) and ``granularity``
       (None: per tensor, else what one range covers); None: the sweep does not apply.
+    * ``pack(result) -> (uint8 array, layout)`` — the bytes of the format's own memory layout and
+      a line naming it (None: the format defines no byte layout); golden vectors carry them.
 
     Traits: ``symmetric`` — for calibrated affine schemes, whether the grid is centred on 0
     (the clipping-threshold sweep applies to them); None for every other scheme.
@@ -182,6 +205,7 @@ class SchemeSpec:
     compare_with: Callable[[Mapping[str, Any]], tuple[tuple[str, dict[str, Any]], ...]] = field(
         default=lambda settings: (), repr=False)
     threshold_sweep: Callable[[Mapping[str, Any]], dict[str, Any]] | None = field(default=None, repr=False)
+    pack: Callable[[QuantResult], tuple[np.ndarray, str]] | None = field(default=None, repr=False)
     symmetric: bool | None = None
     bins_setting: str | None = None
     manual_params: bool = False
@@ -416,8 +440,7 @@ def _run_histogram(x: np.ndarray, s: dict[str, Any]) -> QuantResult:
 
 def _named(run: Callable[[np.ndarray, dict[str, Any]], QuantResult], name: str) -> Callable[[np.ndarray, dict[str, Any]], QuantResult]:
     def wrapped(x: np.ndarray, s: dict[str, Any]) -> QuantResult:
-        r = run(x, s)
-        return QuantResult(name, s, r.codes, r.dequantized, r.params, r.levels, r.clip_range, r.bits_per_element)
+        return replace(run(x, s), scheme=name, settings=s)
 
     return wrapped
 

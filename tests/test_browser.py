@@ -122,9 +122,10 @@ def test_menu_shows_material_icons(server, browser):
         return {text: a.innerText.replace(/\\s+/g, ' ').trim(), icon: icon ? icon.textContent : null,
                 width: icon ? icon.getBoundingClientRect().width : null,
                 font: icon ? getComputedStyle(icon).fontFamily : null}; })""")
-    assert [i["icon"] for i in items] == ["query_stats", "balance", "grid_on", "neurology", "school", "handyman"]
+    assert [i["icon"] for i in items] == ["query_stats", "balance", "grid_on", "neurology", "school", "handyman",
+                                          "show_chart"]
     assert [i["text"].split(" ", 1)[1] for i in items] == ["Explore", "Compare", "Formats", "Model impact", "Learn",
-                                                           "Toolkits"]
+                                                           "Toolkits", "Rate–distortion"]
     assert all("Material Symbols" in i["font"] for i in items), items
     # the font turns each name into one glyph; without it the name would be spelled out, ~80 px wide
     assert all(i["width"] <= 32 for i in items), items
@@ -290,4 +291,17 @@ def test_value_plots_zoom_together_and_the_error_ticks_are_not_hidden(server, br
     assert any(t.startswith("−") or t.startswith("-") for t in got["labels"]), got["labels"]  # signs drawn
     assert got["ticks"] and min(got["ticks"]) > got["right1"], got
     page.screenshot(path=str(SHOTS / "explore_zoomed.png"), full_page=False)
+
+
+def test_rate_distortion_in_a_browser(server, browser):
+    page = _page(browser, f"{server}/rate_distortion")
+    page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 3", timeout=120_000)
+    _wait_idle(page)
+    chart = page.locator(".js-plotly-plot").first
+    legend = chart.locator(".legend").text_content()  # SVG: no inner_text
+    assert "Shannon lower bound" in legend and "Pareto front" in legend and "bitsandbytes" in legend
+    assert chart.locator(".scatterlayer .point").count() > 60  # every configuration drawn as a marker
+    x = ql.synthetic("normal", 2**16, 0)
+    assert _metric_text(page, "MSE") == f"{ql.error_anatomy(x, ql.Quantizer('nf4')(x)).mse:.4g}"
+    page.screenshot(path=str(SHOTS / "rate_distortion.png"), full_page=False)
     page.close()

@@ -77,3 +77,24 @@ def test_metrics_match_numpy(numpy_path):
     cross = x.astype(np.float64) * r.dequantized
     cond = np.abs(cross).sum() / abs(cross.sum())
     assert np.isclose(a["cosine_similarity"], b["cosine_similarity"], rtol=sum_rtol(x.size, condition=cond) + tol, atol=0)
+
+
+@pytest.mark.parametrize("kind", ["normal", "ties", "outliers"])
+@pytest.mark.parametrize("scheme, bits", [("lloyd_max", 6), ("quantile", 8), ("log2", 8)])
+def test_codebook_schemes_match_numpy_search(kind, scheme, bits, numpy_path):
+    x = _tensor(kind, 3)
+    fast = ql.Quantizer(scheme, bits=bits)(x)
+    slow = numpy_path(lambda: ql.Quantizer(scheme, bits=bits)(x))
+    assert fast.codes.dtype == slow.codes.dtype and np.array_equal(fast.codes, slow.codes)
+    assert np.array_equal(fast.dequantized, slow.dequantized)
+
+
+@pytest.mark.parametrize("right", [False, True], ids=["left", "right"])
+def test_bucketize_is_searchsorted_on_ties_and_ends(right):
+    rng = np.random.default_rng(11)
+    bounds = np.sort(rng.standard_normal(300).astype(np.float32))
+    x = np.concatenate([bounds, np.nextafter(bounds, np.float32(np.inf)), np.nextafter(bounds, np.float32(-np.inf)),
+                        [-np.inf, np.inf], rng.standard_normal(2**16).astype(np.float32) * 3]).astype(np.float32)
+    want = np.searchsorted(bounds, x, side="right" if right else "left")
+    got = _kernels.bucketize(x, bounds, right)
+    assert got.dtype == want.dtype and np.array_equal(got, want)

@@ -131,3 +131,13 @@ def test_learn_challenge_checks_it():
 def test_toolkits_page_still_runs():
     at = page("toolkits")
     assert at.dataframe
+
+
+def test_rate_distortion_places_it_and_dissects_its_error():
+    at = page("rate_distortion", **{"rd.families": ["toy", "integer"], "rd.pick": TOY})
+    table = next(d.value for d in at.dataframe if "bits/element" in d.value.columns)
+    row = table[table["scheme"] == TOY].iloc[0]
+    assert row["bits/element"] == np.log2(3) + 32 / X.size and row["mse"] == expected_metrics().mse
+    a = ql.error_anatomy(X, ql.Quantizer(TOY)(X))
+    assert metric(at, "MSE") == f"{a.mse:.4g}" and a.kind == "levels"
+    assert "Block picker" not in [s.value for s in at.subheader]  # it stores no block scales

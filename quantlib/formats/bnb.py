@@ -54,7 +54,7 @@ def bnb_quantize(x: object, fmt: str, *, block_size: int = 64) -> Blocked:
 def _bnb_spec(name: str, label: str) -> SchemeSpec:
     def run(x: np.ndarray, s: dict[str, Any]) -> QuantResult:
         r = bnb_quantize(x, name, block_size=s["block_size"])
-        return blocked_result(name, s, r, 4 + 32 * r.scales.size / x.size)
+        return blocked_result(name, s, r, 4 + 32 * r.scales.size / x.size, s["block_size"])
 
     return SchemeSpec(
         name, "bitsandbytes",
@@ -62,9 +62,18 @@ def _bnb_spec(name: str, label: str) -> SchemeSpec:
         r"\hat x_i = a_b\, c_{k_i},\quad k_i = \arg\min_k \left|\tfrac{x_i}{a_b} - c_k\right|,\quad a_b = \max_{\text{block}} |x|",
         (Setting("block_size", int, 64, "Elements per absmax block (bitsandbytes' allowed sizes).",
                  choices=BNB_BLOCK_SIZES),),
-        run, fixed_width, grid=bnb_grid, view=bnb_view, code_bits=fixed_bits(4),
+        run, fixed_width, grid=bnb_grid, view=bnb_view, code_bits=fixed_bits(4), pack=bnb_pack,
         compare_with=lambda s: (("int_group", {"group_size": s["block_size"], "symmetric": True}),),
     )
+
+
+def bnb_pack(r: QuantResult) -> tuple[np.ndarray, str]:
+    """bitsandbytes' packed 4-bit tensor: two codes a byte, the first in the high nibble (an odd
+    count leaves the last low nibble 0); the absmax values are kept beside it, as bitsandbytes does."""
+    c = r.codes.reshape(-1).astype(np.uint8)
+    if c.size % 2:
+        c = np.concatenate((c, np.zeros(1, np.uint8)))
+    return (c[0::2] << np.uint8(4)) | c[1::2], "bitsandbytes quantize_4bit: byte i = code[2i] << 4 | code[2i+1]"
 
 
 def bnb_grid(name: str, s: dict[str, Any], result: QuantResult | None) -> FormatGrid:

@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ..schemes import QuantResult, Setting
+from ..schemes import BlockScales, QuantResult, Setting
 
 F32 = np.float32
 TINY = F32(2.0**-126)  # smallest normal float32: floor of a float format's scale
@@ -129,8 +129,22 @@ def fixed_width(bits: int, settings: Any) -> dict[str, Any]:
     return {}  # a fixed-width format: a bit sweep repeats it
 
 
-def blocked_result(name: str, s: dict[str, Any], r: Blocked, bpe: float) -> QuantResult:
-    return QuantResult(name, s, r.codes, r.dequantized, None, None, None, bpe)
+def blocked_result(name: str, s: dict[str, Any], r: Blocked, bpe: float, block_size: int | None = None) -> QuantResult:
+    """A block format's QuantResult, its stored scales kept (:class:`~quantlib.schemes.BlockScales`).
+    ``block_size`` None: the power of two that splits the tensor into ``r.scales.size`` blocks
+    (a short last block counted), or the whole tensor for one block."""
+    n, nb = r.codes.size, max(int(np.size(r.scales)), 1)
+    size = block_size if block_size is not None else _block_size(n, nb)
+    return QuantResult(name, s, r.codes, r.dequantized, None, None, None, bpe,
+                       BlockScales(size, np.asarray(r.scales, F32).reshape(-1), r.offsets, r.global_scale))
+
+
+def _block_size(n: int, nb: int) -> int:
+    if nb == 1:
+        return n
+    lo, hi = -(-n // nb), -(-n // (nb - 1)) - 1  # every size B with ceil(n / B) == nb
+    p = 1 << max(lo - 1, 0).bit_length()  # the smallest power of two >= lo
+    return p if p <= hi else lo
 
 
 def label(name: str) -> str:

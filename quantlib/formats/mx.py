@@ -111,7 +111,7 @@ def _mx_spec(f: MXFormat) -> SchemeSpec:
 
     def run(x: np.ndarray, s: dict[str, Any]) -> QuantResult:
         r = mx_quantize(x, f.name, exponent=s["exponent"], ties=s["ties"], partial_block=s["partial_block"])
-        return blocked_result(f.name, s, r, f.bits + 8 * r.scales.size / x.size)
+        return blocked_result(f.name, s, r, f.bits + 8 * r.scales.size / x.size, MX_BLOCK)
 
     fl = r"\mathrm{round}" if f.is_int else rf"\mathrm{{fl}}_{{\mathrm{{{f.label.split()[-1]}}}}}"
     return SchemeSpec(
@@ -127,7 +127,21 @@ def _mx_spec(f: MXFormat) -> SchemeSpec:
             partial_setting(),
         ),
         run, fixed_width, grid=mx_grid, view=mx_view, code_bits=fixed_bits(f.bits),
+        pack=mxfp4_pack if f.name == "mxfp4" else None,
     )
+
+
+def mxfp4_pack(r: QuantResult) -> tuple[np.ndarray, str]:
+    """MXFP4 in gguf's ``block_mxfp4`` layout (17 bytes per block of 32): the E8M0 byte E + 127,
+    then 16 bytes, byte j = code[j] | code[j + 16] << 4 (a short last block padded with code 0).
+    OCP MX v1.0 leaves the memory layout open; this is llama.cpp's."""
+    nb = r.blocks.scales.size
+    codes = np.zeros(nb * MX_BLOCK, np.uint8)
+    codes[: r.codes.size] = r.codes.reshape(-1)
+    q = codes.reshape(nb, MX_BLOCK)
+    e = (np.frexp(r.blocks.scales)[1] - 1 + 127).astype(np.uint8)  # scales are exact powers of two
+    packed = np.concatenate((e[:, None], q[:, :16] | (q[:, 16:] << np.uint8(4))), axis=1)
+    return packed.reshape(-1), "gguf block_mxfp4: per block of 32, byte E + 127, then code[j] | code[j + 16] << 4"
 
 
 _MX_EXPONENT_TEXT = {"floor": "E = floor(log2 amax) − {emax} (the largest values may saturate)",

@@ -38,7 +38,7 @@ def nvfp4_quantize(x: object, *, partial_block: str = "pad") -> Blocked:
 
 def _run_nvfp4(x: np.ndarray, s: dict[str, Any]) -> QuantResult:
     r = nvfp4_quantize(x, partial_block=s["partial_block"])
-    return blocked_result("nvfp4", s, r, 4 + (8 * r.scales.size + 32) / x.size)
+    return blocked_result("nvfp4", s, r, 4 + (8 * r.scales.size + 32) / x.size, NV_BLOCK)
 
 
 def nvfp4_grid(name: str, s: dict[str, Any], result: QuantResult | None) -> FormatGrid:

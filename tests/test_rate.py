@@ -1,0 +1,164 @@
+"""Rate–distortion: every scheme against the limits (quantlib/rate.py)."""
+
+import json
+
+import numpy as np
+import pytest
+
+import quantlib as ql
+from quantlib import rate
+
+GAUSS = ql.synthetic("normal", 2**16, 0)
+
+
+@pytest.fixture(scope="module")
+def every_point():
+    return ql.rate_distortion(GAUSS, bit_widths=range(1, 17))
+
+
+def test_no_configuration_beats_the_shannon_bound_on_gaussian_data(every_point):
+    # N(0, 1): D(R) = 4**-R exactly (the Shannon lower bound is tight for a Gaussian). A scheme whose
+    # bits per element left out a scale, zero-point or codebook would land below it. float32 data
+    # have a 24-bit significand, so beyond ~24 bits per element a lossless copy is possible:
+    # the bound of a continuous source is checked up to 20 bits per element.
+    df = every_point[every_point["bits_per_element"] <= 20]
+    assert len(df) > 60 and set(ql.SCHEMES) <= set(every_point["scheme"])
+    bound = 4.0 ** -df["bits_per_element"]
+    below = df[df["mse"] < 0.97 * bound]  # 3%: the sample's own spread (65 536 values)
+    assert below.empty, below[["label", "bits_per_element", "mse"]]
+    assert (df["shannon_gap_db"] > -0.15).all()  # the same, against the bound from the estimated entropy
+
+
+def test_every_scheme_appears_at_each_width_it_supports_once(every_point):
+    assert not every_point.duplicated(["scheme", "settings"]).any()
+    sym = every_point[every_point["scheme"] == "symmetric"]
+    assert sorted(sym["bits"]) == list(range(2, 17))
+    assert (every_point["scheme"] == "nf4").sum() == 1  # fixed width: once
+    row = every_point[every_point["label"] == "symmetric(bits=4)"].iloc[0]
+    r = ql.Quantizer("symmetric", **json.loads(row["settings"]))(GAUSS)
+    m = r.metrics(GAUSS)
+    assert row["mse"] == m.mse and row["sqnr_db"] == m.sqnr_db and row["bits_per_element"] == r.bits_per_element
+    assert row["code_entropy_bits"] == pytest.approx(m.code_entropy_bits, rel=1e-12)
+
+
+def test_bits_per_element_counts_what_each_format_stores():
+    df = ql.rate_distortion(np.zeros(4096, np.float32) + GAUSS[:4096], ["nf4", "mxfp4", "nvfp4", "q4_0", "q4_1"])
+    bpe = dict(zip(df["scheme"], df["bits_per_element"]))
+    assert bpe == {"nf4": 4.5, "mxfp4": 4.25, "nvfp4": 4.5 + 32 / 4096, "q4_0": 4.5, "q4_1": 5.0}
+
+
+def test_families_select_their_schemes_and_unknown_names_are_refused():
+    df = ql.rate_distortion(GAUSS[:2048], ["microscaling"], [4])
+    assert set(df["scheme"]) == {n for n, s in ql.SCHEMES.items() if s.family == "microscaling"}
+    with pytest.raises(ValueError, match="neither a scheme nor a family.*microscaling"):
+        ql.rate_distortion(GAUSS, ["nope"])
+
+
+def test_refused_configurations_are_listed_not_fatal():
+    x = GAUSS[:1024] * np.float32(1e7)  # q4_0's float16 block scale overflows
+    df = ql.rate_distortion(x, ["q4_0", "symmetric"], [4])
+    assert list(df["scheme"]) == ["symmetric"]
+    assert df.attrs["skipped"][0][0] == "q4_0" and "float16" in df.attrs["skipped"][0][1]
+
+
+def test_pareto_front_keeps_only_unbeaten_points():
+    bits = [2, 2, 3, 4, 4, 5]
+    sqnr = [5, 7, 6, 10, 10, 9]
+    assert rate.pareto_front(bits, sqnr).tolist() == [False, True, False, True, False, False]
+
+
+def test_pareto_points_of_the_chart_are_not_dominated(every_point):
+    df = every_point
+    b, q = df["bits_per_element"].to_numpy(), df["sqnr_db"].to_numpy()
+    for i in np.flatnonzero(df["pareto"]):
+        assert not np.any((b <= b[i]) & (q > q[i]))
+
+
+@pytest.mark.parametrize("sigma", [1e-3, 1.0, 50.0])
+def test_entropy_of_a_gaussian_within_0_02_bit(sigma):
+    x = (ql.synthetic("normal", 2**16, 3) * np.float32(sigma))
+    assert abs(ql.differential_entropy(x) - 0.5 * np.log2(2 * np.pi * np.e * sigma**2)) < 0.02
+
+
+@pytest.mark.parametrize("dist, h", [("uniform", np.log2(2.0)), ("laplace", np.log2(2 * np.e))], ids=["uniform", "laplace"])
+def test_entropy_of_other_densities(dist, h):
+    rng = np.random.default_rng(5)
+    x = rng.uniform(-1, 1, 2**16) if dist == "uniform" else rng.laplace(0, 1, 2**16)
+    assert abs(ql.differential_entropy(x.astype(np.float32)) - h) < 0.02
+
+
+def test_an_atom_has_no_density():
+    x = np.maximum(GAUSS, 0)  # half the values are exactly 0
+    assert ql.differential_entropy(x) == -np.inf
+    lim = ql.rd_limits(x)
+    assert "shannon" not in set(lim["limit"]) and {"lloyd_max", "uniform"} <= set(lim["limit"])
+
+
+@pytest.fixture(scope="module")
+def gauss_limits():
+    return ql.rd_limits(ql.synthetic("normal", 2**20, 1), max_samples=None)
+
+
+# J. Max, "Quantizing for minimum distortion", IRE Trans. Inf. Theory 6(1), 1960, Table I (optimum
+# non-uniform) and Table II (optimum uniform), N(0, 1).
+@pytest.mark.parametrize("bits, max_mse", [(2, 0.1175), (3, 0.03454), (4, 0.009497), (5, 0.002499)])
+def test_lloyd_max_matches_max_1960(gauss_limits, bits, max_mse):
+    df = gauss_limits
+    mse = df[(df["limit"] == "lloyd_max") & (df["rate_bits"] == bits)]["mse"].item()
+    assert mse == pytest.approx(max_mse, rel=0.01)
+
+
+@pytest.mark.parametrize("bits, max_mse", [(1, 0.3634), (2, 0.1188), (3, 0.03744), (4, 0.01154)])
+def test_best_uniform_matches_max_1960(gauss_limits, bits, max_mse):
+    df = gauss_limits
+    mse = df[(df["limit"] == "uniform") & (df["rate_bits"] == bits)]["mse"].item()
+    assert mse == pytest.approx(max_mse, rel=0.01)
+
+
+@pytest.mark.parametrize("bits", [2, 4, 6, 8])
+def test_best_uniform_beats_every_calibrated_integer_grid(bits):
+    x = ql.synthetic("student_t", 2**16, 2)
+    lim = ql.rd_limits(x, bits=[bits])
+    best = lim[lim["limit"] == "uniform"]["mse"].item()
+    lloyd = lim[lim["limit"] == "lloyd_max"]["mse"].item()
+    for scheme in ("symmetric", "asymmetric"):
+        for cal in ql.CALIBRATION_METHODS:
+            m = ql.Quantizer(scheme, bits=bits, calibration=cal)(x).metrics(x).mse
+            assert best <= m * (1 + 1e-9), (scheme, cal)
+    assert lloyd <= best * (1 + 1e-9)
+
+
+def test_entropy_coded_uniform_is_1_53_db_from_the_bound_at_high_rate(gauss_limits):
+    df, h = gauss_limits, gauss_limits.attrs["entropy_bits"]
+    ec = df[(df["limit"] == "entropy_coded_uniform") & (df["rate_bits"].between(5, 8))]
+    gap = 10 * np.log10(ec["mse"] / rate.shannon_bound(ec["rate_bits"], h))
+    assert len(ec) >= 8 and np.all(np.abs(gap - 10 * np.log10(np.pi * np.e / 6)) < 0.1)  # 1.533 dB
+
+
+def test_limits_are_refused_for_a_constant_tensor():
+    with pytest.raises(ValueError, match="not all equal"):
+        ql.rd_limits(np.ones(100, np.float32))
+
+
+def test_figures_mark_the_front_and_draw_the_limits_on_either_axis(every_point, gauss_limits):
+    from quantlib import rd_figures
+
+    fig = rd_figures.rd_figure(every_point, gauss_limits, metric="mse", x="code_entropy_bits", highlight="nf4")
+    names = [t.name for t in fig.data]
+    assert fig.layout.yaxis.type == "log" and "selected" in names and "Shannon lower bound" in names
+    front = next(t for t in rd_figures.rd_figure(every_point, gauss_limits).data if t.name == "Pareto front (★)")
+    assert len(front.x) == int(every_point["pareto"].sum())
+    with pytest.raises(ValueError, match="metric must be one of"):
+        rd_figures.rd_figure(every_point, metric="psnr")
+
+
+@pytest.mark.parametrize("dist", ["normal", "student_t", "laplace", "bimodal"])
+def test_lloyd_max_limit_is_at_or_below_every_per_tensor_codebook_scheme(dist):
+    # the registry's lloyd_max (quantile start, at most 1000 rounds) and quantile levels, same values,
+    # same number of levels: the limit (best of its starts, run to a fixed point) is never above them
+    x = ql.synthetic(dist, 2**16, 1)
+    lim = ql.rd_limits(x, bits=range(2, 9))
+    best = lim[lim["limit"] == "lloyd_max"].set_index("rate_bits")["mse"]
+    for b in range(2, 9):
+        for scheme in ("lloyd_max", "quantile"):
+            assert best[b] <= ql.Quantizer(scheme, bits=b)(x).metrics(x).mse * (1 + 1e-9), (scheme, b)
