@@ -383,7 +383,7 @@ def rate_distortion(
     """Every configuration of :func:`configurations` on ``x``: a tidy DataFrame, one row per point.
 
     Columns (:data:`COLUMNS`): ``scheme``, ``family``, ``label`` (the configuration, e.g.
-    ``symmetric(bits=4)``), ``settings`` (JSON of the settings that differ from the defaults),
+    ``symmetric · bits=4 · minmax``), ``settings`` (JSON of the settings that differ from the defaults),
     ``bits`` (bits of one code), ``bits_per_element`` (the scheme's own count: codes + every stored
     scale, zero-point and codebook, divided by the tensor size), ``mse``, ``sqnr_db``,
     ``code_entropy_bits`` (entropy of the code histogram: the bits of information the codes carry),

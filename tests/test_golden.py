@@ -137,7 +137,7 @@ def test_cli_writes_the_same_vectors_and_checks_them(tmp_path):
     out, man = tmp_path / "v.npz", tmp_path / "v.json"
     code, stdout, _ = _cli("vectors", src, "--scheme", "symmetric", "--set", "bits=4", "--set", "calibration=mse",
                            "--out", out, "--manifest", man)
-    assert code == 0 and "symmetric(bits=4, calibration=mse)" in stdout
+    assert code == 0 and "symmetric · bits=4 · mse" in stdout
     data, manifest = ql.golden_vectors(X, "symmetric", bits=4, calibration="mse")
     assert _open(out.read_bytes()).keys() == _open(data).keys()
     assert all(np.array_equal(a, _open(data)[k]) for k, a in _open(out.read_bytes()).items() if k != "manifest")

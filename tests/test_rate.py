@@ -34,7 +34,7 @@ def test_every_scheme_appears_at_each_width_it_supports_once(every_point):
     sym = every_point[every_point["scheme"] == "symmetric"]
     assert sorted(sym["bits"]) == list(range(2, 17))
     assert (every_point["scheme"] == "nf4").sum() == 1  # fixed width: once
-    row = every_point[every_point["label"] == "symmetric(bits=4)"].iloc[0]
+    row = every_point[every_point["label"] == "symmetric · bits=4 · minmax"].iloc[0]
     r = ql.Quantizer("symmetric", **json.loads(row["settings"]))(GAUSS)
     m = r.metrics(GAUSS)
     assert row["mse"] == m.mse and row["sqnr_db"] == m.sqnr_db and row["bits_per_element"] == r.bits_per_element
