@@ -72,6 +72,10 @@ class Setting:
                 raise ValueError(f"setting {self.name!r} must be finite, got {shown(value)}")
         elif self.type is str and not isinstance(value, str):
             raise TypeError(f"setting {self.name!r} must be a string, got {shown(value)}")
+        elif self.type is np.ndarray:  # e.g. importance weights: a read-only float32 copy, checked by the scheme
+            value = np.array(as_float_array(value, self.name), dtype=np.float32)
+            value.setflags(write=False)
+            return value
         if self.choices is not None and value not in self.choices:
             raise ValueError(f"setting {self.name!r} = {shown(value)} is not allowed; choose one of {list(self.choices)}")
         if (self.min is not None and value < self.min) or (self.max is not None and value > self.max):
@@ -87,7 +91,9 @@ class QuantResult:
     ``codes``: integer codes (same shape as x); ``dequantized``: float32 reconstruction;
     ``params``: :class:`QuantParams` for affine schemes, else None; ``levels``: the
     representable values (sorted, float32) when finite and per-tensor, else None;
-    ``clip_range``: (lo, hi) beyond which values are clipped, or None.
+    ``clip_range``: (lo, hi) beyond which values are clipped, or None; ``blocks``: the stored
+    block fields of a block format that has them (:class:`quantlib.formats.GGMLBlocks` for the
+    ggml family), else None.
     """
 
     scheme: str
@@ -98,6 +104,7 @@ class QuantResult:
     levels: np.ndarray | None
     clip_range: tuple[float, float] | None
     bits_per_element: float
+    blocks: Any = None
 
     def metrics(self, x: object, **options: Any) -> Metrics:
         """:func:`quantlib.metrics` of ``x`` against this result (codes passed for speed);
@@ -209,13 +216,24 @@ class Quantizer:
     def label(self) -> str:
         """Short name for tables and legends: the scheme and the settings that differ from
         their defaults, e.g. ``asymmetric(bits=4, calibration=mse)``."""
-        changed = ", ".join(f"{k}={v}" for k, v in self.settings.items() if v != self.spec.setting(k).default)
+        changed = ", ".join(f"{k}={_shown_setting(v)}" for k, v in self._changed().items())
         return f"{self.name}({changed})" if changed else self.name
 
+    def _changed(self) -> dict[str, Any]:
+        """The settings that differ from their defaults (an array setting differs unless it is the default None)."""
+        def differs(v: Any, d: Any) -> bool:
+            return (v is not d) if isinstance(v, np.ndarray) or isinstance(d, np.ndarray) else bool(v != d)
+
+        return {k: v for k, v in self.settings.items() if differs(v, self.spec.setting(k).default)}
+
     def __repr__(self) -> str:
-        changed = {k: v for k, v in self.settings.items() if v != self.spec.setting(k).default}
+        changed = self._changed()
         args = "".join(f", {k}={v!r}" for k, v in changed.items())
         return f"Quantizer({self.name!r}{args})"
+
+
+def _shown_setting(v: Any) -> str:
+    return f"<{v.size} values>" if isinstance(v, np.ndarray) else str(v)
 
 
 # ----------------------------------------------------------------- integer schemes
