@@ -37,6 +37,7 @@ from .sweeps import sweep_bits, sweep_threshold
 from . import formats, nonuniform  # noqa: E402,F401  (they register their schemes)
 from . import toolkits  # noqa: E402,F401
 from .toolkits import compare_toolkits  # noqa: E402
+from .formats import to_ggml_bytes  # noqa: E402
 
 _LAZY_SUBMODULES = ("cli", "export", "figures", "teaching")
 
@@ -78,6 +79,7 @@ __all__ = [
     "register",
     "sample_tensors",
     "sweep_bits",
+    "to_ggml_bytes",
     "synthetic",
     "sweep_threshold",
     "layer_sensitivity",

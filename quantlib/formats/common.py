@@ -93,6 +93,25 @@ class Blocked(NamedTuple):
     global_scale: float | None = None
 
 
+class GGMLBlocks(NamedTuple):
+    """The stored fields of a ggml-type tensor, one row per block.
+
+    ``d``: fp16 super-block (or block) scale as float32 (nb,); ``dmin``: fp16 scale of the minimums
+    (K-quants with a minimum; for q5_1 the fp16 minimum m itself), or None; ``sc`` / ``mc``: the
+    sub-block scale / minimum codes (nb, nsub) (None for a one-level type); ``q``: the element
+    codes (nb, block), as ggml stores them (unsigned); ``raw``: ggml's bytes (nb, nbytes);
+    ``size``: the tensor's element count (the last block may be padded)."""
+
+    type: str
+    d: np.ndarray
+    dmin: np.ndarray | None
+    sc: np.ndarray | None
+    mc: np.ndarray | None
+    q: np.ndarray
+    raw: np.ndarray
+    size: int
+
+
 def split_blocks(x: np.ndarray, size: int, partial: str, name: str) -> np.ndarray:
     """The flattened tensor as (blocks, size); a short last block is padded with copies of its last value."""
     flat = x.reshape(-1)

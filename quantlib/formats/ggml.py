@@ -3,14 +3,14 @@ float16 scale, in gguf.quants' float32 arithmetic (see :mod:`quantlib.formats`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
 from .._checks import as_float_array, check_choice
 from ..schemes import QuantResult, SchemeSpec, fixed_bits, register
-from .common import F32, PARTIAL, Blocked, blocked_result, fixed_width, partial_setting, split_blocks, unblock
+from .common import F32, PARTIAL, Blocked, GGMLBlocks, blocked_result, fixed_width, partial_setting, split_blocks, unblock
 from .grids import FormatGrid
 
 @dataclass(frozen=True)
@@ -103,10 +103,35 @@ _GGML_TEXT = {
 }
 
 
+GGML_NBYTES = {"q8_0": 34, "q4_0": 18, "q4_1": 20, "q5_0": 22}
+
+
+def ggml_blocks(name: str, r: Blocked, size: int) -> GGMLBlocks:
+    """ggml's block bytes of a Q8_0 / Q4_0 / Q4_1 / Q5_0 result: fp16 d (and m), then the codes
+    (Q8_0: int8; 4-bit: element j in the low nibble of byte j, j + 16 in the high one; Q5_0: the
+    fifth bits of the 32 codes as one little-endian uint32 before the nibbles)."""
+    q = r.codes.reshape(-1)
+    q = np.concatenate((q, np.full((-q.size) % GGML_BLOCK, q[-1], q.dtype))).reshape(-1, GGML_BLOCK).astype(np.int64)
+    d = r.scales.astype(np.float16).view(np.uint8).reshape(-1, 2)
+    parts = [d]
+    if r.offsets is not None:
+        parts.append(r.offsets.astype(np.float16).view(np.uint8).reshape(-1, 2))
+    if name == "q8_0":
+        parts.append(q.astype(np.int8).view(np.uint8))
+    else:
+        if name == "q5_0":
+            bits = ((q >> 4) & 1).astype(np.uint32) << np.arange(32, dtype=np.uint32)
+            parts.append(np.bitwise_or.reduce(bits, axis=1).astype("<u4").view(np.uint8).reshape(-1, 4))
+        parts.append(((q[:, :16] & 15) | ((q[:, 16:] & 15) << 4)).astype(np.uint8))
+    raw = np.concatenate(parts, axis=1)
+    return GGMLBlocks(name, r.scales, r.offsets, None, None, q, raw, size)
+
+
 def _ggml_spec(f: GGMLFormat) -> SchemeSpec:
     def run(x: np.ndarray, s: dict[str, Any]) -> QuantResult:
         r = ggml_quantize(x, f.name, partial_block=s["partial_block"])
-        return blocked_result(f.name, s, r, f.bits + f.scale_bits * r.scales.size / x.size)
+        res = blocked_result(f.name, s, r, f.bits + f.scale_bits * r.scales.size / x.size)
+        return replace(res, blocks=ggml_blocks(f.name, r, x.size))
 
     text, formula = _GGML_TEXT[f.name]
     return SchemeSpec(f.name, "ggml", f"llama.cpp {f.name.upper()}, blocks of 32 with a float16 scale; {text}",

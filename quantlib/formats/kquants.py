@@ -28,14 +28,14 @@ inf in ggml; it is refused with a ValueError, as for the other ggml types.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 
 from .._checks import as_float_array, check_choice
 from .._shared import latex_g
 from ..schemes import QuantResult, SchemeSpec, Setting, fixed_bits, register
-from .common import F32, PARTIAL, fixed_width, partial_setting, split_blocks, unblock
+from .common import F32, PARTIAL, GGMLBlocks, fixed_width, partial_setting, split_blocks, unblock
 from .grids import FormatGrid
 
 
@@ -78,25 +78,6 @@ KQUANT_FORMATS: dict[str, KQuantFormat] = {f.name: f for f in (
                  "each sub-block scale is the best of 19 candidates (weights x²).",
                  r"\hat x_i = (d\cdot sc_j)\,(q_i - 32),\quad q_i\in[0,63],\ sc_j\in[-128,127],\ d\ \text{fp16 per 256}"),
 )}
-
-
-class GGMLBlocks(NamedTuple):
-    """The stored fields of a ggml-type tensor, one row per block.
-
-    ``d``: fp16 super-block (or block) scale as float32 (nb,); ``dmin``: fp16 scale of the minimums
-    (K-quants with a minimum; for q5_1 the fp16 minimum m itself), or None; ``sc`` / ``mc``: the
-    sub-block scale / minimum codes (nb, nsub) (None for a one-level type); ``q``: the element
-    codes (nb, block), as ggml stores them (unsigned); ``raw``: ggml's bytes (nb, nbytes);
-    ``size``: the tensor's element count (the last block may be padded)."""
-
-    type: str
-    d: np.ndarray
-    dmin: np.ndarray | None
-    sc: np.ndarray | None
-    mc: np.ndarray | None
-    q: np.ndarray
-    raw: np.ndarray
-    size: int
 
 
 # -------------------------------------------------------------------------------- importance
@@ -252,6 +233,22 @@ def sub_block_params(b: GGMLBlocks) -> tuple[np.ndarray, np.ndarray]:
     if f.signed:
         return ds, F32(-32) * ds
     return ds, -(b.dmin[:, None] * b.mc.astype(F32))
+
+
+def to_ggml_bytes(result: QuantResult) -> bytes:
+    """ggml's packed blocks of a ggml-family result (q8_0, q4_0, q4_1, q5_0, q5_1, the K-quants, ...),
+    byte-identical to what ``ggml_quantize_chunk`` writes for the same tensor and importance weights:
+    the rows one after the other, blocks of each row in order. The tensor's size must be a multiple
+    of the block size (a padded last block is no ggml tensor)."""
+    b = getattr(result, "blocks", None)
+    if not isinstance(b, GGMLBlocks):
+        scheme = getattr(result, "scheme", type(result).__name__)
+        raise TypeError(f"to_ggml_bytes needs the QuantResult of a ggml scheme (q8_0, q4_k, ...); got {scheme!r}")
+    block = b.q.shape[1]
+    if b.size % block:
+        raise ValueError(f"{b.type} packs whole blocks of {block}: this tensor has {b.size} elements, so its last "
+                         "block was padded; ggml (and GGUF) need a size that is a multiple of the block")
+    return b.raw.tobytes()
 
 
 # -------------------------------------------------------------------------------- specs
