@@ -99,3 +99,4 @@ __all__ = [
     "GGML_BLOCK", "BNB_BLOCK_SIZES", "INT_GROUP_SIZES", "GRID_KINDS", "TABLE_COLUMNS",
 ]
 from .kquants import KQUANT_FORMATS, GGMLBlocks, KQuantFormat, kquant_dequantize, kquant_quantize, to_ggml_bytes  # noqa: E402
+from .lowbit import GRANULARITIES, PACKINGS, binary_quantize, ternary_quantize  # noqa: E402
