@@ -27,7 +27,7 @@ from .integer import (
 )
 from .binning import histogram_quantize
 from .data import DISTRIBUTIONS, sample_tensors, synthetic
-from .loaders import load_tensors
+from .loaders import gguf_types, load_tensors
 from .metrics import Metrics, metrics
 from .model import DigitsModel, accuracy_vs_bits, digits_model, layer_sensitivity
 from .params import QuantParams, qrange
@@ -85,6 +85,7 @@ __all__ = [
     "layer_sensitivity",
     "levels",
     "load_tensors",
+    "gguf_types",
     "qparams_from_range",
     "qrange",
     "quantize",
