@@ -26,7 +26,7 @@ SOURCES = ("synthetic", "sample", "upload")
 PANEL = {"data.source": "synthetic", "data.sample": None, "data.distribution": "normal", "data.size": 2**16,
          "data.seed": 0, "data.layout": "vector",
          **{f"data.{name}": default for opts in DIST_OPTIONS.values() for name, default, *_ in opts}}
-UPLOAD_TYPES = ["npy", "npz", "csv", "safetensors", "onnx"]
+UPLOAD_TYPES = ["npy", "npz", "csv", "safetensors", "onnx", "gguf"]
 
 #: Passed to every control: its value lives in the URL under its key (a copied link reproduces the
 #: view; Streamlit leaves values at their default out and drops a link value the widget would not
@@ -94,8 +94,9 @@ def _summary(x: np.ndarray) -> str:
 def _upload_panel() -> tuple | None:
     """File uploader + tensor picker; the file is read with the safe loaders, kept per session."""
     f = st.file_uploader("Tensor file", type=UPLOAD_TYPES, key="data.file",
-                         help="A .npy, .npz, .csv, .safetensors or .onnx file (up to 200 MB). Never unpickled; "
-                              "NaN/Inf, complex and object arrays are refused.")
+                         help="A .npy, .npz, .csv, .safetensors, .onnx or .gguf file (up to 200 MB). Never "
+                              "unpickled; NaN/Inf, complex and object arrays are refused. GGUF tensors of any "
+                              "llama.cpp type are dequantized to float32.")
     if f is None:
         st.info("Upload a tensor file to quantize it.")
         return None
@@ -103,17 +104,19 @@ def _upload_panel() -> tuple | None:
     if current is None or current["id"] != f.file_id:
         try:
             tensors = ql.load_tensors(f)
+            types = ql.gguf_types(f) if f.name.lower().endswith(".gguf") else {}
         except ValueError as exc:
             st.session_state.pop("upload", None)
             st.error(plain(exc))
             return None
         for a in tensors.values():
             a.setflags(write=False)
-        st.session_state["upload"] = {"id": f.file_id, "file": f.name, "tensors": tensors}
+        st.session_state["upload"] = {"id": f.file_id, "file": f.name, "tensors": tensors, "types": types}
     tensors = st.session_state["upload"]["tensors"]
     names = list(tensors)
     name = st.selectbox("Tensor", names, key="data.upload_tensor", help="Tensors found in the file.")
-    st.caption(_summary(tensors[name]))
+    stored = st.session_state["upload"].get("types", {}).get(name)
+    st.caption(_summary(tensors[name]) + (f" · stored as {stored} in the file (dequantized)" if stored else ""))
     return (("source", "upload"), ("id", f.file_id), ("name", name))
 
 

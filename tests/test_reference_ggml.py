@@ -86,7 +86,7 @@ def test_bytes_and_values_equal_ggml_without_imatrix(name, kind, shape, seed, sc
     assert_same_as_ggml(tensor(kind, shape, seed, scale), name)
 
 
-@pytest.mark.parametrize("name", WEIGHTED)
+@pytest.mark.parametrize("name", WEIGHTED + LEGACY)
 @pytest.mark.parametrize("kind, shape, seed, scale", ROWS)
 @pytest.mark.parametrize("weights", ["squares", "sparse"])
 def test_bytes_and_values_equal_ggml_with_imatrix(name, kind, shape, seed, scale, weights):
@@ -94,7 +94,7 @@ def test_bytes_and_values_equal_ggml_with_imatrix(name, kind, shape, seed, scale
     assert_same_as_ggml(x, name, importance(x.shape[-1], seed, weights))
 
 
-@pytest.mark.parametrize("name", NEW_TYPES)
+@pytest.mark.parametrize("name", NEW_TYPES + LEGACY)
 def test_special_blocks_equal_ggml(name):
     """All-zero, constant, one-outlier, two-valued and sign-alternating sub-blocks side by side in one row."""
     rng = np.random.default_rng(9)
@@ -107,7 +107,7 @@ def test_special_blocks_equal_ggml(name):
     x[4, :64] = 1e-20
     x[5, 32:64] = np.linspace(-1, 1, 32)
     assert_same_as_ggml(x, name)
-    if name in WEIGHTED:
+    if name in WEIGHTED + LEGACY:
         assert_same_as_ggml(x, name, importance(1024, 1))
         assert_same_as_ggml(x, name, np.ones(1024, np.float32))
 

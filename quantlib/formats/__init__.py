@@ -98,5 +98,6 @@ __all__ = [
     "FloatFormat", "MXFormat", "GGMLFormat", "SCALINGS", "PARTIAL", "MX_EXPONENTS", "MX_TIES", "MX_BLOCK", "NV_BLOCK",
     "GGML_BLOCK", "BNB_BLOCK_SIZES", "INT_GROUP_SIZES", "GRID_KINDS", "TABLE_COLUMNS",
 ]
-from .kquants import KQUANT_FORMATS, GGMLBlocks, KQuantFormat, kquant_dequantize, kquant_quantize, to_ggml_bytes  # noqa: E402
+from .kquants import (KQUANT_FORMATS, GGMLBlocks, KQuantFormat, ggml_table, kquant_dequantize, kquant_quantize,  # noqa: E402
+                      proxy_importance, superblock_view, to_ggml_bytes)
 from .lowbit import GRANULARITIES, PACKINGS, binary_quantize, ternary_quantize  # noqa: E402

@@ -700,3 +700,20 @@ def iq4(x, qw, use_qw, values, nsub, d, sc, L):  # pragma: no cover - compiled
             idd = F(1) / scales[0] if scales[0] != 0 else F(0)
             for j in range(32):
                 Lb[j] = best_index(values, idd * xb[j])
+
+
+@nb.njit(parallel=True, **_opts)
+def qx0_weighted(x, qw, sigma2, rows_blocks, nmax, d, L):  # pragma: no cover - compiled
+    """quantize_row_q{4,5}_0_impl: blocks of 32, weights qw * sqrt(sigma2_row + x**2), make_qx_quants(32, nmax)
+    (19 candidate scales); fp16 d, codes L = l + nmax."""
+    for i in nb.prange(x.shape[0]):
+        xb = x[i]
+        r = i // rows_blocks
+        q = qw[i % rows_blocks]
+        w = np.empty(32, np.float32)
+        Ls = np.empty(32, np.int64)
+        for l in range(32):
+            w[l] = q[l] * F(math.sqrt(sigma2[r] + xb[l] * xb[l]))
+        d[i] = fp16(make_qx(32, nmax, xb, Ls, w, True))
+        for l in range(32):
+            L[i, l] = Ls[l]

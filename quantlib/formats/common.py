@@ -20,6 +20,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from .._checks import as_float_array
 from ..schemes import QuantResult, Setting
 
 F32 = np.float32
@@ -155,3 +156,26 @@ def blocked_result(name: str, s: dict[str, Any], r: Blocked, bpe: float) -> Quan
 def label(name: str) -> str:
     """A registry name as a format label: ``fp8_e4m3fn`` -> ``FP8 E4M3FN``."""
     return name.upper().replace("_", " ")
+
+
+# -------------------------------------------------------------------------------- importance
+def check_imatrix(imatrix: Any, x: np.ndarray, block: int, name: str) -> tuple[np.ndarray, int]:
+    """(float32 weights, row length) for ``imatrix`` on tensor ``x``: one finite weight >= 0 per column."""
+    n = x.shape[-1]
+    if np.ndim(imatrix) != 1 or np.size(imatrix) != n:
+        raise ValueError(f"{name}: imatrix needs one weight per column of the last axis ({n} for shape {x.shape}); "
+                         f"got shape {np.shape(imatrix)}")
+    w = as_float_array(imatrix, "imatrix")
+    if np.any(w < 0):
+        raise ValueError(f"{name}: imatrix weights must be >= 0 (llama.cpp's are mean squared activations); "
+                         f"got {int(np.count_nonzero(w < 0))} negative")
+    if n % block:
+        raise ValueError(f"{name} with an imatrix quantizes rows: the last axis ({n}, shape {x.shape}) must be a "
+                         f"multiple of its block size {block}")
+    return np.ascontiguousarray(w, dtype=F32), n
+
+
+def imatrix_setting() -> Setting:
+    return Setting("imatrix", np.ndarray, None,
+                   "Importance weights, one per column (llama.cpp's imatrix / quant_weights); None: ggml's "
+                   "reference quantizer.", optional=True)

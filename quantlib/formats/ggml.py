@@ -10,7 +10,7 @@ import numpy as np
 
 from .._checks import as_float_array, check_choice
 from ..schemes import QuantResult, SchemeSpec, fixed_bits, register
-from .common import F32, PARTIAL, Blocked, GGMLBlocks, blocked_result, fixed_width, partial_setting, split_blocks, unblock
+from .common import F32, PARTIAL, Blocked, GGMLBlocks, check_imatrix, imatrix_setting, blocked_result, fixed_width, partial_setting, split_blocks, unblock
 from .grids import FormatGrid
 
 @dataclass(frozen=True)
@@ -55,10 +55,17 @@ def _times_inverse(xb: np.ndarray, d: np.ndarray) -> np.ndarray:
     return y if np.all(np.isfinite(inv)) else np.nan_to_num(y, nan=0.0, posinf=1e9, neginf=-1e9)
 
 
-def ggml_quantize(x: object, fmt: str, *, partial_block: str = "pad") -> Blocked:
-    """llama.cpp block quantization with gguf.quants' float32 arithmetic; ``scales`` = stored fp16 d."""
+def ggml_quantize(x: object, fmt: str, *, partial_block: str = "pad", imatrix: object = None) -> Blocked:
+    """llama.cpp block quantization with gguf.quants' float32 arithmetic; ``scales`` = stored fp16 d.
+
+    ``imatrix`` (one weight >= 0 per column of the last axis, a multiple of 32): ggml's
+    ``quantize_row_q4_0_impl`` etc. — weights ``imatrix[c] * sqrt(mean_row x**2 + x**2)``; Q4_0 / Q5_0
+    take the best of 19 candidate scales (make_qx_quants), Q4_1 a weighted scale-and-minimum search
+    (make_qkx3_quants). Q8_0 ignores it, as ggml does."""
     f = GGML_FORMATS[check_choice(fmt, "ggml format", GGML_FORMATS)]
     x = as_float_array(x)
+    if imatrix is not None and f.name != "q8_0":
+        return _ggml_weighted(x, f, imatrix)
     xb = split_blocks(x, GGML_BLOCK, check_choice(partial_block, "partial_block", PARTIAL), f.name)
     with np.errstate(over="ignore", invalid="ignore"):  # |x| near float32's max: refused by _fp16 below
         d, vals, q, lo = _ggml_rule(xb, f)
@@ -66,6 +73,25 @@ def ggml_quantize(x: object, fmt: str, *, partial_block: str = "pad") -> Blocked
     d16 = _fp16(d, "scale d", f.name)
     deq = d16 * vals if offsets is None else d16 * vals + offsets
     return Blocked(unblock(q, x), unblock(deq, x), d16.reshape(-1), None if offsets is None else offsets.reshape(-1))
+
+
+def _ggml_weighted(x: np.ndarray, f: GGMLFormat, imatrix: object) -> Blocked:
+    from . import _ggml_numba as k
+
+    w, n = check_imatrix(imatrix, x, GGML_BLOCK, f.name)
+    xb = np.ascontiguousarray(x.reshape(-1, GGML_BLOCK))
+    sigma2 = k.row_sigma2(np.ascontiguousarray(x.reshape(-1, n)), F32(n))
+    d = np.zeros(xb.shape[0], F32)
+    q = np.zeros(xb.shape, np.int64)
+    if f.rule == "min_max":
+        m = np.zeros(xb.shape[0], F32)
+        k.qx1_weighted(xb, w.reshape(-1, GGML_BLOCK), sigma2, n // GGML_BLOCK, 2**f.bits - 1, d, m, q)
+        d16, m16 = _fp16(d, "scale d", f.name), _fp16(m, "minimum", f.name)
+        return Blocked(unblock(q.astype(np.uint8), x), unblock(d16[:, None] * q.astype(F32) + m16[:, None], x), d16, m16)
+    half = 2 ** (f.bits - 1)
+    k.qx0_weighted(xb, w.reshape(-1, GGML_BLOCK), sigma2, n // GGML_BLOCK, half, d, q)
+    d16 = _fp16(d, "scale d", f.name)
+    return Blocked(unblock(q.astype(np.uint8), x), unblock(d16[:, None] * (q.astype(F32) - F32(half)), x), d16)
 
 
 def _ggml_rule(xb: np.ndarray, f: GGMLFormat) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
@@ -129,13 +155,13 @@ def ggml_blocks(name: str, r: Blocked, size: int) -> GGMLBlocks:
 
 def _ggml_spec(f: GGMLFormat) -> SchemeSpec:
     def run(x: np.ndarray, s: dict[str, Any]) -> QuantResult:
-        r = ggml_quantize(x, f.name, partial_block=s["partial_block"])
+        r = ggml_quantize(x, f.name, partial_block=s["partial_block"], imatrix=s["imatrix"])
         res = blocked_result(f.name, s, r, f.bits + f.scale_bits * r.scales.size / x.size)
         return replace(res, blocks=ggml_blocks(f.name, r, x.size))
 
     text, formula = _GGML_TEXT[f.name]
     return SchemeSpec(f.name, "ggml", f"llama.cpp {f.name.upper()}, blocks of 32 with a float16 scale; {text}",
-                      formula, (partial_setting(),), run, fixed_width, grid=ggml_grid, view=ggml_view,
+                      formula, (partial_setting(), imatrix_setting()), run, fixed_width, grid=ggml_grid, view=ggml_view,
                       code_bits=fixed_bits(f.bits))
 
 
@@ -158,6 +184,14 @@ def ggml_grid(name: str, s: dict[str, Any], result: QuantResult | None) -> Forma
 
 def ggml_view(name: str, x: np.ndarray, s: dict[str, Any], r: QuantResult) -> tuple[np.ndarray, np.ndarray]:
     f = GGML_FORMATS[name]
+    if s.get("imatrix") is not None and name != "q8_0":  # the weighted search: its stored d (and min)
+        b = r.blocks
+        xb = x.reshape(-1, GGML_BLOCK)
+        off = 0 if b.dmin is None else b.dmin[:, None]
+        half = 0 if f.rule == "min_max" else 2 ** (f.bits - 1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            y = np.where(b.d[:, None] == 0, F32(0), (xb - off) / b.d[:, None])
+        return unblock(y, x), unblock(b.q.astype(F32) - F32(half), x)
     xb = split_blocks(x, GGML_BLOCK, s["partial_block"], name)
     with np.errstate(over="ignore", invalid="ignore"):
         d, vals, _, lo = _ggml_rule(xb, f)

@@ -47,7 +47,7 @@ import numpy as np
 from .._checks import as_float_array, check_choice
 from .._shared import latex_g
 from ..schemes import QuantResult, SchemeSpec, Setting, fixed_bits, register
-from .common import F32, PARTIAL, GGMLBlocks, fixed_width, partial_setting, split_blocks, unblock
+from .common import F32, PARTIAL, GGMLBlocks, check_imatrix, fixed_width, imatrix_setting, partial_setting, split_blocks, unblock
 from .grids import FormatGrid
 
 
@@ -126,23 +126,6 @@ KQUANT_FORMATS: dict[str, KQuantFormat] = {f.name: f for f in (
                  "ternary (BitNet b1.58) as TQ1_0, two bits per trit (faster to unpack).",
                  r"d = \max_b |x|,\quad t_i = \mathrm{round}\!\left(\tfrac{x_i}{d}\right)\in\{-1,0,1\},\quad \hat x_i = \mathrm{fp16}(d)\, t_i"),
 )}
-
-
-# -------------------------------------------------------------------------------- importance
-def check_imatrix(imatrix: Any, x: np.ndarray, block: int, name: str) -> tuple[np.ndarray, int]:
-    """(float32 weights, row length) for ``imatrix`` on tensor ``x``: one finite weight >= 0 per column."""
-    n = x.shape[-1]
-    if np.ndim(imatrix) != 1 or np.size(imatrix) != n:
-        raise ValueError(f"{name}: imatrix needs one weight per column of the last axis ({n} for shape {x.shape}); "
-                         f"got shape {np.shape(imatrix)}")
-    w = as_float_array(imatrix, "imatrix")
-    if np.any(w < 0):
-        raise ValueError(f"{name}: imatrix weights must be >= 0 (llama.cpp's are mean squared activations); "
-                         f"got {int(np.count_nonzero(w < 0))} negative")
-    if n % block:
-        raise ValueError(f"{name} with an imatrix quantizes rows: the last axis ({n}, shape {x.shape}) must be a "
-                         f"multiple of its block size {block}")
-    return np.ascontiguousarray(w, dtype=F32), n
 
 
 # -------------------------------------------------------------------------------- quantize
@@ -361,12 +344,6 @@ def to_ggml_bytes(result: QuantResult) -> bytes:
 
 
 # -------------------------------------------------------------------------------- specs
-def imatrix_setting() -> Setting:
-    return Setting("imatrix", np.ndarray, None,
-                   "Importance weights, one per column (llama.cpp's imatrix / quant_weights); None: ggml's "
-                   "reference quantizer.", optional=True)
-
-
 def _run(f: KQuantFormat):
     def run(x: np.ndarray, s: dict[str, Any]) -> QuantResult:
         b = kquant_quantize(x, f.name, imatrix=s.get("imatrix"), partial_block=s["partial_block"])
@@ -437,3 +414,93 @@ def _spec(f: KQuantFormat) -> SchemeSpec:
 
 for _f in KQUANT_FORMATS.values():
     register(_spec(_f))
+
+
+# -------------------------------------------------------------------------------- inspection
+GGML_TABLE_COLUMNS = ("type", "bits/weight", "size bytes", "MSE", "SQNR dB", "weighted MSE", "note")
+
+
+def proxy_importance(x: object) -> np.ndarray:
+    """A stand-in importance matrix from the weights alone: the mean of x**2 over each column of the
+    last axis (llama.cpp's imatrix is the mean squared *activation* of each column, which a lone
+    weight tensor does not have)."""
+    x = as_float_array(x)
+    rows = x.reshape(-1, x.shape[-1]).astype(np.float64)
+    return (rows * rows).mean(axis=0).astype(F32)
+
+
+def ggml_table(x: object, imatrix: object = None, names: tuple[str, ...] | None = None) -> Any:
+    """Every ggml type on ``x`` at default settings, like the table llama.cpp's quantize prints: bits per
+    weight, size of the tensor in bytes, MSE, SQNR and the importance-weighted MSE
+    ``sum_c w_c mean_r e_rc**2 / sum_c w_c`` (None: with the proxy weights, for comparison). With
+    ``imatrix`` the types that take importance weights use them. A type that refuses the tensor
+    (for example rows that are not whole super-blocks with an imatrix) gets its message in ``note``."""
+    import pandas as pd
+
+    from ..schemes import SCHEMES, Quantizer
+
+    x = as_float_array(x)
+    w = proxy_importance(x) if imatrix is None else as_float_array(imatrix, "imatrix")
+    names = names or tuple(n for n, s in SCHEMES.items() if s.family == "ggml")
+    rows = []
+    for name in names:
+        spec = SCHEMES[name]
+        kw = {"imatrix": imatrix} if imatrix is not None and any(s.name == "imatrix" for s in spec.settings) else {}
+        kw = {} if name == "q8_0" else kw
+        row = dict.fromkeys(GGML_TABLE_COLUMNS, np.nan) | {"type": name.upper(), "note": ""}
+        try:
+            r = Quantizer(name, **kw)(x)
+        except ValueError as exc:
+            rows.append(row | {"note": str(exc)})
+            continue
+        e2 = (x.astype(np.float64) - r.dequantized) ** 2
+        m = r.metrics(x)
+        wm = float((e2.reshape(-1, x.shape[-1]).mean(axis=0) * w).sum() / max(float(w.sum()), 1e-300))
+        rows.append(row | {"bits/weight": r.bits_per_element, "size bytes": int(round(r.bits_per_element * x.size / 8)),
+                           "MSE": m.mse, "SQNR dB": m.sqnr_db, "weighted MSE": wm,
+                           "note": "ggml ignores importance" if imatrix is not None and name in ("q8_0", "tq1_0", "tq2_0")
+                           else ""})
+    return pd.DataFrame(rows, columns=list(GGML_TABLE_COLUMNS))
+
+
+def superblock_view(x: object, result: QuantResult, index: int = 0) -> dict[str, Any]:
+    """One (super-)block of a ggml-family result, field by field: ``d`` (and ``dmin``), a DataFrame of its
+    sub-blocks (scale code, min code, effective scale d·sc, effective min dmin·m, max |error|), and
+    (sub-blocks × elements) arrays of the element codes, the values x and the errors x̂ − x."""
+    import pandas as pd
+
+    b = getattr(result, "blocks", None)
+    if not isinstance(b, GGMLBlocks):
+        raise TypeError(f"superblock_view needs a ggml-family result; got {getattr(result, 'scheme', result)!r}")
+    nb_ = b.q.shape[0]
+    if not 0 <= index < nb_:
+        raise ValueError(f"block index {index} is out of range; this tensor has {nb_} blocks (0..{nb_ - 1})")
+    block = b.q.shape[1]
+    f = KQUANT_FORMATS.get(b.type)
+    sub = f.sub if f is not None else block
+    flat = np.concatenate([as_float_array(x).reshape(-1), np.full(nb_ * block - b.size, np.nan, F32)])
+    xs = flat[index * block:(index + 1) * block].reshape(-1, sub)
+    xh = np.concatenate([result.dequantized.reshape(-1), np.full(nb_ * block - b.size, np.nan, F32)])
+    err = (xh[index * block:(index + 1) * block].reshape(-1, sub) - xs)
+    if f is not None:
+        scale, off = sub_block_params(b)
+        scale, off = scale[index], off[index]
+    else:  # q8_0 / q4_0 / q4_1 / q5_0: one scale (and min) per block of 32
+        scale = b.d[index:index + 1]
+        off = np.zeros(1, F32) if b.dmin is None else b.dmin[index:index + 1]
+    with np.errstate(invalid="ignore"):
+        table = pd.DataFrame({
+            "sub-block": np.arange(xs.shape[0]),
+            "scale code": b.sc[index] if b.sc is not None else np.full(xs.shape[0], -1),
+            "min code": b.mc[index] if b.mc is not None else np.full(xs.shape[0], -1),
+            "scale d·sc": scale.astype(np.float64), "offset": off.astype(np.float64),
+            "max |error|": np.nanmax(np.abs(err), axis=1),
+        })
+    if b.sc is None:
+        table = table.drop(columns=["scale code"])
+    if b.mc is None:
+        table = table.drop(columns=["min code"])
+    return {"type": b.type, "index": index, "blocks": nb_, "d": float(b.d[index]),
+            "dmin": None if b.dmin is None else float(b.dmin[index]), "sub_blocks": table,
+            "codes": b.q[index].reshape(-1, sub), "x": xs, "error": err,
+            "bytes": b.raw[index].tobytes()}
