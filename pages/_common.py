@@ -13,6 +13,7 @@ import streamlit as st
 import pages
 import quantlib as ql
 from quantlib import export
+from quantlib.gguf_file import gguf_bytes
 from quantlib.metrics import ValueHistograms, value_histograms
 
 SIZES = [2**k for k in range(10, 25, 2)]  # 1 K ... 16 M, log steps
@@ -318,6 +319,11 @@ def result_files(stem: str, result: ql.QuantResult, metrics: Mapping[str, Any], 
         ("Python snippet", f"{stem}.py",
          lambda: export.python_snippet(source_dict(source), [(result.scheme, dict(result.settings))]), "text/x-python"),
     ]
+    blocks = result.blocks
+    if isinstance(blocks, ql.formats.GGMLBlocks) and result.codes.shape[-1] % blocks.q.shape[1] == 0 \
+            and result.codes.ndim <= 4:  # a llama.cpp type in whole rows of blocks: the tensor as llama.cpp stores it
+        name = dict(source).get("name") or "tensor"
+        files.append(("tensor .gguf", f"{stem}.gguf", lambda: gguf_bytes(result, str(name)), "application/octet-stream"))
     return files
 
 

@@ -80,3 +80,18 @@ def test_compare_ranks_the_new_types():
     assert set(names) <= set(next(w for w in at.selectbox if w.label == "Scheme").options)
     text = " ".join(str(f.to_dict()) for f in frames(at)) + " ".join(m.value for m in at.markdown)
     assert all(n in text for n in names)
+
+
+def test_explore_offers_the_tensor_as_gguf_that_gguf_py_reads_back(tmp_path):
+    gguf = pytest.importorskip("gguf")
+    at = open_app("explore", {"scheme": "q5_k"})
+    labels = [b.label for b in at.get("download_button")]
+    assert "tensor .gguf" in labels
+    from pages._common import result_files
+    r = ql.Quantizer("q5_k")(X)
+    produce = next(f for f in result_files("x", r, {}, (("source", "synthetic"),)) if f[0] == "tensor .gguf")[2]
+    path = tmp_path / "x.gguf"
+    path.write_bytes(produce())
+    t = gguf.GGUFReader(str(path)).tensors[0]
+    assert t.tensor_type.name == "Q5_K" and t.name == "tensor"
+    np.testing.assert_array_equal(gguf.quants.dequantize(t.data, t.tensor_type).reshape(-1), r.dequantized)
