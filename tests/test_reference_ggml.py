@@ -13,6 +13,9 @@ import ctypes
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 import quantlib as ql
 import quantlib.formats as fm
@@ -137,3 +140,24 @@ def test_bits_per_weight_are_ggml_type_sizes(name):
     r = ql.Quantizer(name)(x)
     assert r.bits_per_element == 8 * ggml.ggml_row_size(t, 4096) / 4096
     assert len(ql.to_ggml_bytes(r)) == ggml.ggml_row_size(t, 4096)
+
+
+@st.composite
+def rows_and_weights(draw):
+    """A (rows, k * 256) float32 tensor of hypothesis-chosen values (ties, repeats, zeros, wide magnitudes)
+    and, half of the time, importance weights with zeros among them."""
+    rows, k = draw(st.integers(1, 3)), draw(st.integers(1, 2))
+    scale = draw(st.sampled_from([1e-3, 1.0, 37.0, 1e3]))
+    pool = draw(hnp.arrays(np.float32, 16, elements=st.floats(-4, 4, width=32)))  # few distinct values: ties
+    x = draw(hnp.arrays(np.float32, (rows, 256 * k),
+                        elements=st.one_of(st.floats(-8, 8, width=32), st.sampled_from(list(pool)))))
+    w = draw(st.none() | hnp.arrays(np.float32, 256 * k, elements=st.floats(0, 100, width=32)))
+    return (x * np.float32(scale)).astype(np.float32), w
+
+
+@pytest.mark.parametrize("name", NEW_TYPES + LEGACY)
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(case=rows_and_weights())
+def test_hypothesis_tensors_equal_ggml(name, case):
+    x, w = case
+    assert_same_as_ggml(x, name, w if name in WEIGHTED + LEGACY else None)

@@ -127,6 +127,14 @@ def split_blocks(x: np.ndarray, size: int, partial: str, name: str) -> np.ndarra
     return np.concatenate((flat, np.full(size - rem, flat[-1], flat.dtype))).reshape(-1, size)
 
 
+def first_min_max(xb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's minimum and maximum as C's ``if (v < min) min = v`` loop finds them: the first of the
+    equal extremes, so a block of +0 and -0 keeps the sign of its first zero (np.min may pick either)."""
+    lo, hi = xb.min(axis=1, keepdims=True), xb.max(axis=1, keepdims=True)
+    first = lambda m: np.take_along_axis(xb, np.argmax(xb == m, axis=1)[:, None], axis=1)  # noqa: E731
+    return first(lo), first(hi)
+
+
 def unblock(yb: np.ndarray, x: np.ndarray) -> np.ndarray:
     return yb.reshape(-1)[: x.size].reshape(x.shape)
 

@@ -10,7 +10,8 @@ import numpy as np
 
 from .._checks import as_float_array, check_choice
 from ..schemes import QuantResult, SchemeSpec, fixed_bits, register
-from .common import F32, PARTIAL, Blocked, GGMLBlocks, check_imatrix, imatrix_setting, blocked_result, fixed_width, partial_setting, split_blocks, unblock
+from .common import (F32, PARTIAL, Blocked, GGMLBlocks, blocked_result, check_imatrix, first_min_max, fixed_width,
+                     imatrix_setting, partial_setting, split_blocks, unblock)
 from .grids import FormatGrid
 
 @dataclass(frozen=True)
@@ -46,13 +47,14 @@ def _fp16(v: np.ndarray, what: str, name: str) -> np.ndarray:
     return h
 
 
-def _times_inverse(xb: np.ndarray, d: np.ndarray) -> np.ndarray:
-    """``x * fl32(1/d)`` (0 where d is 0). A subnormal d makes 1/d inf: then x * inf is clipped to the
-    end codes and 0 * inf counts as 0 (gguf casts inf to an integer there; either way fp16(d) = 0)."""
+def _times_inverse(xb: np.ndarray, d: np.ndarray, bad: float = -1e9) -> np.ndarray:
+    """``x * fl32(1/d)`` (0 where d is 0). A subnormal d makes 1/d inf, and x * inf is inf or NaN: ggml's
+    cast of such a value to its 8-bit code gives 0 (x86's integer conversion of a non-finite float is
+    0x80000000, whose low byte is 0), so it becomes ``bad``, a value whose code is 0 (fp16(d) = 0 anyway)."""
     with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
         inv = np.where(d == 0, F32(0), F32(1) / d)
         y = xb * inv
-    return y if np.all(np.isfinite(inv)) else np.nan_to_num(y, nan=0.0, posinf=1e9, neginf=-1e9)
+    return y if np.all(np.isfinite(inv)) else np.where(np.isfinite(y), y, F32(bad))
 
 
 def ggml_quantize(x: object, fmt: str, *, partial_block: str = "pad", imatrix: object = None) -> Blocked:
@@ -99,18 +101,19 @@ def _ggml_rule(xb: np.ndarray, f: GGMLFormat) -> tuple[np.ndarray, np.ndarray, n
     lo = None
     if f.rule == "absmax":
         d = np.abs(xb).max(axis=1, keepdims=True) / F32(127)
-        y = _times_inverse(xb, d)
+        y = _times_inverse(xb, d, 0.0)
         t = np.trunc(y)
         q = np.clip(t + np.copysign((np.abs(y - t) >= 0.5).astype(F32), y), -127, 127).astype(np.int8)  # half away
         vals = q.astype(F32)
     elif f.rule == "signed_max":
         half = 2 ** (f.bits - 1)
         m = np.take_along_axis(xb, np.abs(xb).argmax(axis=1)[:, None], axis=1)
+        m = np.where(m == 0, F32(0), m)  # ggml starts from max = +0: an all-zero block of -0 keeps it (d = -0)
         d = m / F32(-half)
         q = np.clip(np.trunc(_times_inverse(xb, d) + F32(half + 0.5)), 0, 2 * half - 1).astype(np.uint8)
         vals = q.astype(F32) - F32(half)
     else:
-        lo, hi = xb.min(axis=1, keepdims=True), xb.max(axis=1, keepdims=True)
+        lo, hi = first_min_max(xb)
         d = (hi - lo) / F32(15)
         q = np.clip(np.trunc(_times_inverse(xb - lo, d) + F32(0.5)), 0, 15).astype(np.uint8)
         vals = q.astype(F32)

@@ -46,8 +46,9 @@ import numpy as np
 
 from .._checks import as_float_array, check_choice
 from .._shared import latex_g
-from ..schemes import QuantResult, SchemeSpec, Setting, fixed_bits, register
-from .common import F32, PARTIAL, GGMLBlocks, check_imatrix, fixed_width, imatrix_setting, partial_setting, split_blocks, unblock
+from ..schemes import QuantResult, SchemeSpec, fixed_bits, register
+from .common import (F32, PARTIAL, GGMLBlocks, check_imatrix, first_min_max, fixed_width, imatrix_setting,
+                     partial_setting, split_blocks, unblock)
 from .grids import FormatGrid
 
 
@@ -180,7 +181,8 @@ def _ternary(f: KQuantFormat, xb: np.ndarray, size: int) -> GGMLBlocks:
     amax = np.abs(xb).max(axis=1)
     with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
         inv = np.where(amax == 0, F32(0), F32(1) / amax)
-        y = np.nan_to_num(xb * inv[:, None], nan=0.0, posinf=1.0, neginf=-1.0)
+        y = xb * inv[:, None]
+        y = np.where(np.isfinite(y), y, F32(0))  # lroundf(inf) + 1 is 1 in ggml's int: a 0 trit
     t = np.trunc(y)
     r = t + np.copysign((np.abs(y - t) >= F32(0.5)).astype(F32), y)  # lroundf: half away from zero
     d16 = _fp16(amax)
@@ -190,12 +192,12 @@ def _ternary(f: KQuantFormat, xb: np.ndarray, size: int) -> GGMLBlocks:
 
 def _q5_1_ref(xb: np.ndarray, size: int) -> GGMLBlocks:
     """quantize_row_q5_1_ref: d = (max - min) / 31, id = 1/d, q = (uint8)((x - min) * id + 0.5)."""
-    lo = xb.min(axis=1)
+    lo, hi = (v[:, 0] for v in first_min_max(xb))
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        d = (xb.max(axis=1) - lo) / F32(31)
+        d = (hi - lo) / F32(31)
         inv = np.where(d == 0, F32(0), F32(1) / d)
         y = (xb - lo[:, None]) * inv[:, None]
-        y = np.nan_to_num(y, nan=0.0, posinf=31.0, neginf=0.0)
+        y = np.where(np.isfinite(y), y, F32(0))  # ggml's (uint8_t) of inf / NaN is 0 on x86 (fp16(d) is 0 then)
     q = np.clip(np.trunc(y + F32(0.5)), 0, 31).astype(np.int64)
     d16, m16 = _fp16(d), _fp16(lo)
     _check_fp16("q5_1", d16, m16)
