@@ -31,6 +31,7 @@ MAX_TENSORS = 4096
 MAX_KV = 1 << 20
 MAX_DIMS = 4  # GGML_MAX_DIMS
 MAX_DEPTH = 4  # arrays of arrays
+MAX_FLOAT_BYTES = 800 * 2**20  # all tensors as float32, as for .npz members (a 1.7-bit TQ1_0 grows ~19x)
 _SCALAR = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
 _PLAIN = {"F32": "<f4", "F16": "<f2", "F64": "<f8", "I8": "i1", "I16": "<i2", "I32": "<i4", "I64": "<i8"}
 
@@ -139,6 +140,9 @@ def _header(data: bytes) -> tuple[dict[str, Any], list[tuple[str, tuple[int, ...
         if off + nbytes > body:
             raise GGUFError(f"tensor {name!r} ({tname}, shape {shape}) claims bytes {off:,}..{off + nbytes:,} of the "
                             f"data section, which has {max(body, 0):,} (truncated or forged)")
+    total = 4 * sum(math.prod(i[1]) for i in infos)
+    if total > MAX_FLOAT_BYTES:
+        raise GGUFError(f"the tensors would take {total:,} bytes as float32, over the {MAX_FLOAT_BYTES:,}-byte limit")
     if len({i[0] for i in infos}) != len(infos):
         raise GGUFError("two tensors share a name")
     return meta, infos, start

@@ -136,6 +136,8 @@ BAD = [
     pytest.param(padded(header() + tensor_info(dims=(100,), ttype=12)) + b"\0" * 4096, "not a multiple", id="partial-block"),
     pytest.param(padded(header() + tensor_info(dims=(32,)))[:-8], "truncated", id="no-data"),
     pytest.param(padded(header(2) + tensor_info() + tensor_info()) + b"\0" * 256, "share a name", id="duplicate"),
+    pytest.param(padded(header() + tensor_info(dims=(2**14, 2**14), ttype=34)) + b"\0" * (2**28 // 256 * 54),
+                 "over the 838,860,800-byte limit", id="dequantizes-too-big"),
 ]
 
 

@@ -30,7 +30,8 @@ search of their own (``make_qp_quants``). With imatrix the last axis must be a m
 tq1_0 / tq2_0, and so does quantlib. iq4_nl / iq4_xs always use ggml's search (``ggml_quantize_chunk``
 runs it with or without weights; weights x**2 without).
 
-All arithmetic is ggml's float32 sequence (see :mod:`._ggml_numba`): the dequantized values equal
+All arithmetic is ggml's float32 sequence in numba kernels (see :mod:`._ggml_numba`; numba is a
+dependency, and ``QUANTLIB_NO_NUMBA`` does not apply: these searches have no numpy path): the dequantized values equal
 gguf's dequantization of the bytes ``ggml_quantize_chunk`` writes, and :func:`to_ggml_bytes` gives
 those bytes. A sub-block whose stored scale code is 0 keeps the codes of its own search (as ggml)
 and dequantizes to ``-dmin * mc_j``. A super-block scale beyond float16 (|x| above ~1e6) would be
