@@ -84,16 +84,16 @@ def _ggml_weighted(x: np.ndarray, f: GGMLFormat, imatrix: object) -> Blocked:
     xb = np.ascontiguousarray(x.reshape(-1, GGML_BLOCK))
     sigma2 = k.row_sigma2(np.ascontiguousarray(x.reshape(-1, n)), F32(n))
     d = np.zeros(xb.shape[0], F32)
-    q = np.zeros(xb.shape, np.int64)
+    q = np.zeros(xb.shape, np.uint8)
     if f.rule == "min_max":
         m = np.zeros(xb.shape[0], F32)
         k.qx1_weighted(xb, w.reshape(-1, GGML_BLOCK), sigma2, n // GGML_BLOCK, 2**f.bits - 1, d, m, q)
         d16, m16 = _fp16(d, "scale d", f.name), _fp16(m, "minimum", f.name)
-        return Blocked(unblock(q.astype(np.uint8), x), unblock(d16[:, None] * q.astype(F32) + m16[:, None], x), d16, m16)
+        return Blocked(unblock(q, x), unblock(d16[:, None] * q.astype(F32) + m16[:, None], x), d16, m16)
     half = 2 ** (f.bits - 1)
     k.qx0_weighted(xb, w.reshape(-1, GGML_BLOCK), sigma2, n // GGML_BLOCK, half, d, q)
     d16 = _fp16(d, "scale d", f.name)
-    return Blocked(unblock(q.astype(np.uint8), x), unblock(d16[:, None] * (q.astype(F32) - F32(half)), x), d16)
+    return Blocked(unblock(q, x), unblock(d16[:, None] * (q.astype(F32) - F32(half)), x), d16)
 
 
 def _ggml_rule(xb: np.ndarray, f: GGMLFormat) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
