@@ -161,3 +161,20 @@ def rows_and_weights(draw):
 def test_hypothesis_tensors_equal_ggml(name, case):
     x, w = case
     assert_same_as_ggml(x, name, w if name in WEIGHTED + LEGACY else None)
+
+
+@pytest.mark.parametrize("name", NEW_TYPES)
+def test_live_formula_shows_the_first_blocks_stored_scales(name):
+    """The formula carries the numbers ggml stores: the fp16 d of block 0 (and its first sub-block's codes)."""
+    from quantlib._shared import latex_g
+
+    x = tensor("laplace", (2, 512), 7)
+    r = ql.Quantizer(name)(x)
+    text = ql.SCHEMES[name].live_formula(r)
+    raw = np.frombuffer(ql.to_ggml_bytes(r), np.uint8).reshape(r.blocks.raw.shape)[0]
+    d_offset = {"q5_1": 0, "q2_k": 80, "q3_k": 108, "q4_k": 0, "q5_k": 0, "q6_k": 208, "iq4_nl": 0, "iq4_xs": 0,
+                "tq1_0": 52, "tq2_0": 64}[name]  # where ggml's block struct keeps its fp16 d
+    d = float(raw[d_offset:d_offset + 2].view(np.float16)[0])
+    assert latex_g(d) in text
+    assert "sub-block 0" in text or fm.KQUANT_FORMATS[name].nsub == 1
+    assert latex_g(float(r.dequantized.reshape(-1)[0])) in text
