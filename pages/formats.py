@@ -49,9 +49,11 @@ def block_inspector(source: tuple, scheme: str, settings: dict) -> None:
     """One block of a ggml-type result, field by field (super-block scales, sub-block codes, elements, errors)."""
     st.subheader("ggml block inspector")
     c = st.columns([1, 1, 2])
-    importance = c[1].toggle("Importance weights", value=False, key="formats.imatrix", **ui.KEEP,
+    takes = any(s.name == "imatrix" for s in ql.SCHEMES[scheme].settings)  # tq1_0 / tq2_0: ggml ignores it
+    importance = c[1].toggle("Importance weights", value=False, key="formats.imatrix", **ui.KEEP, disabled=not takes,
                              help="Quantize with an importance matrix, as llama-quantize --imatrix does. A lone tensor "
-                                  "has no activations, so the stand-in is each column's mean x² over the rows.")
+                                  "has no activations, so the stand-in is each column's mean x² over the rows."
+                                  + ("" if takes else " This type takes none (as in ggml).")) and takes
     try:
         r = ggml_result(source, scheme, frozen(settings), importance)
         nb = r.blocks.q.shape[0]

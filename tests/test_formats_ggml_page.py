@@ -95,3 +95,16 @@ def test_explore_offers_the_tensor_as_gguf_that_gguf_py_reads_back(tmp_path):
     t = gguf.GGUFReader(str(path)).tensors[0]
     assert t.tensor_type.name == "Q5_K" and t.name == "tensor"
     np.testing.assert_array_equal(gguf.quants.dequantize(t.data, t.tensor_type).reshape(-1), r.dequantized)
+
+
+@pytest.mark.parametrize("name", ["q8_0", "q4_1", "iq4_nl", "tq1_0"])
+def test_block_inspector_opens_every_kind_of_ggml_block_with_importance_on(name):
+    at = open_app("formats", {"formats.scheme": name, "formats.imatrix": "true", "formats.block": "5"})
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    metrics = {m.label: m.value for m in at.metric}
+    nbytes = {"q8_0": 34, "q4_1": 20, "iq4_nl": 18, "tq1_0": 54}[name]
+    assert metrics["bytes"] == str(nbytes)
+    kw = {} if name == "tq1_0" else {"imatrix": proxy_importance(X)}
+    r = ql.Quantizer(name, **kw)(X)
+    d = np.frombuffer(ql.to_ggml_bytes(r)[5 * nbytes:6 * nbytes][52 if name == "tq1_0" else 0:][:2], np.float16)[0]
+    assert metrics["d (fp16)"] == f"{float(d):.6g}"
