@@ -141,6 +141,36 @@ def engine() -> None:
     row("histogram, 2048 bins, 16 M", ours, ref, "np.histogram", 0.6)
 
 
+def ggml_kquants() -> None:
+    """q4_k on 16 M values (rows of 4096) against ggml's own C quantizer (ggml-python's
+    ggml_quantize_chunk, single-threaded as llama-quantize runs one tensor per thread); same bytes checked."""
+    import ctypes
+
+    try:
+        import ggml
+    except ImportError:
+        ROWS.append(("q4_k quantize, 16 M (vs ggml's C quantizer)", "-", "<= 3x", "SKIP", "ggml-python not installed"))
+        return
+    x = ql.synthetic("normal", 2**24, 0).reshape(-1, 4096)
+    rows, n = x.shape
+    fptr = ctypes.POINTER(ctypes.c_float)
+    for name, imatrix in (("q4_k", None), ("q4_k", np.abs(x[:64]).mean(axis=0) ** 2)):
+        t = getattr(ggml, f"GGML_TYPE_{name.upper()}")
+        dst = np.zeros(ggml.ggml_row_size(t, n) * rows, np.uint8)
+        w = None if imatrix is None else np.ascontiguousarray(imatrix, np.float32)
+
+        def theirs() -> None:
+            ggml.ggml_quantize_chunk(t, x.ctypes.data_as(fptr), dst.ctypes.data, 0, rows, n,
+                                     None if w is None else w.ctypes.data_as(fptr))
+
+        def ours() -> bytes:
+            return ql.to_ggml_bytes(ql.Quantizer(name, **({} if w is None else {"imatrix": w}))(x))
+
+        a, b = interleaved(ours, theirs, repeats=3)
+        label = f"{name} quantize, 16 M, rows of 4096" + (", with imatrix" if w is not None else "")
+        row(label, a, b, "ggml_quantize_chunk (C, 1 thread)", 3.0, ours() == dst.tobytes(), "same bytes")
+
+
 def _slider_reruns(at_a, key_a: str, at_b, key_b: str, bits=(7, 6, 5, 4, 6)) -> tuple[float, float]:
     """Median rerun seconds after moving the bits slider, the two apps alternately."""
     ta, tb = [], []
@@ -356,6 +386,7 @@ def main() -> None:
     cold_start()  # first, before this process's own imports warm anything it shares with the children
     engine()
     rate_distortion_chart()
+    ggml_kquants()
     apptest(a.quick)
     if not a.quick:
         memory()

@@ -13,6 +13,7 @@ import streamlit as st
 import pages
 import quantlib as ql
 from quantlib import export, figures
+from quantlib.gguf_file import gguf_bytes
 from quantlib.metrics import ValueHistograms, value_histograms
 
 SIZES = [2**k for k in range(10, 25, 2)]  # 1 K ... 16 M, log steps
@@ -27,7 +28,7 @@ KL_BINS = 256  # histogram bins of the pages' KL divergence (metrics cards, tabl
 PANEL = {"data.source": "synthetic", "data.sample": None, "data.distribution": "normal", "data.size": 2**16,
          "data.seed": 0, "data.layout": "vector",
          **{f"data.{name}": default for opts in DIST_OPTIONS.values() for name, default, *_ in opts}}
-UPLOAD_TYPES = ["npy", "npz", "csv", "safetensors", "onnx"]
+UPLOAD_TYPES = ["npy", "npz", "csv", "safetensors", "onnx", "gguf"]
 
 #: Passed to every control: its value lives in the URL under its key (a copied link reproduces the
 #: view; Streamlit leaves values at their default out and drops a link value the widget would not
@@ -96,12 +97,14 @@ def _upload_panel() -> tuple | None:
     """File uploader + tensor picker; the file is read with the safe loaders and kept for the
     session, so it follows the user to every page (an uploader comes up empty on each page)."""
     f = st.file_uploader("Tensor file", type=UPLOAD_TYPES, key="data.file",
-                         help="A .npy, .npz, .csv, .safetensors or .onnx file (up to 200 MB). Never unpickled; "
-                              "NaN/Inf, complex and object arrays are refused.")
+                         help="A .npy, .npz, .csv, .safetensors, .onnx or .gguf file (up to 200 MB). Never "
+                              "unpickled; NaN/Inf, complex and object arrays are refused. GGUF tensors of any "
+                              "llama.cpp type are dequantized to float32.")
     current = st.session_state.get("upload")
     if f is not None and (current is None or current["id"] != f.file_id):
         try:
             tensors = ql.load_tensors(f)
+            types = ql.gguf_types(f) if f.name.lower().endswith(".gguf") else {}
         except ValueError as exc:
             st.session_state.pop("upload", None)
             st.session_state["upload.refused"] = (f.file_id, str(exc))
@@ -109,7 +112,7 @@ def _upload_panel() -> tuple | None:
             return None
         for a in tensors.values():
             a.setflags(write=False)
-        st.session_state["upload"] = current = {"id": f.file_id, "file": f.name, "tensors": tensors}
+        st.session_state["upload"] = current = {"id": f.file_id, "file": f.name, "tensors": tensors, "types": types}
         st.session_state.pop("upload.refused", None)
     elif f is None and current is None:
         st.caption("No file yet.")
@@ -122,7 +125,8 @@ def _upload_panel() -> tuple | None:
     names = list(tensors)
     name = st.selectbox("Tensor", names, key="data.upload_tensor", persist_state="session",
                         help="Tensors found in the file.")
-    st.caption(_summary(tensors[name]))
+    stored = current.get("types", {}).get(name)
+    st.caption(_summary(tensors[name]) + (f" · stored as {stored} in the file (dequantized)" if stored else ""))
     return (("source", "upload"), ("id", current["id"]), ("name", name))
 
 
@@ -376,6 +380,11 @@ def result_files(stem: str, result: ql.QuantResult, metrics: Mapping[str, Any], 
          lambda: export.python_snippet(source_dict(source), [(result.scheme, dict(result.settings))], num_bins),
          "text/x-python"),
     ]
+    blocks = result.ggml_blocks
+    if isinstance(blocks, ql.formats.GGMLBlocks) and result.codes.shape[-1] % blocks.q.shape[1] == 0 \
+            and result.codes.ndim <= 4:  # a llama.cpp type in whole rows of blocks: the tensor as llama.cpp stores it
+        name = dict(source).get("name") or "tensor"
+        files.append(("tensor .gguf", f"{stem}.gguf", lambda: gguf_bytes(result, str(name)), "application/octet-stream"))
     return files
 
 

@@ -10,7 +10,7 @@ import streamlit as st
 import quantlib as ql
 from pages import _common as ui
 from quantlib import export, figures
-from quantlib.formats import format_table, grid_landing
+from quantlib.formats import GGMLBlocks, format_table, ggml_table, grid_landing, proxy_importance, superblock_view
 
 DEFAULT_SCHEME = "fp8_e4m3fn"
 DEFAULT_OVERLAY = ["fp8_e5m2", "fp4_e2m1", "nf4"]
@@ -27,6 +27,77 @@ def table(source: tuple, names: tuple[str, ...]):
     """Every registry format ranked on the tensor; keyed by the registry's names too, so a
     scheme registered later is ranked as well."""
     return format_table(ui.load_tensor(source), names, max_samples=TABLE_MAX_SAMPLES)
+
+
+@st.cache_data(max_entries=8, ttl=3600, show_spinner=False)
+def ggml_types_table(source: tuple, importance: bool):
+    """Every ggml type on the tensor (its first TABLE_MAX_SAMPLES values), with the stand-in imatrix or without."""
+    x = ui.load_tensor(source)
+    if x.size > TABLE_MAX_SAMPLES:
+        x = x.reshape(-1, x.shape[-1])[: max(1, TABLE_MAX_SAMPLES // x.shape[-1])] if x.ndim > 1 else x[:TABLE_MAX_SAMPLES]
+    return ggml_table(x, proxy_importance(x) if importance else None)
+
+
+@st.cache_resource(max_entries=4, ttl=3600, show_spinner=False)
+def ggml_result(source: tuple, scheme: str, frozen: tuple, importance: bool) -> ql.QuantResult:
+    x = ui.load_tensor(source)
+    extra = {"imatrix": proxy_importance(x)} if importance else {}
+    return ql.Quantizer(scheme, **dict(frozen), **extra)(x)
+
+
+def block_inspector(source: tuple, scheme: str, settings: dict) -> None:
+    """One block of a ggml-type result, field by field (super-block scales, sub-block codes, elements, errors)."""
+    st.subheader("ggml block inspector")
+    c = st.columns([1, 1, 2])
+    takes = any(s.name == "imatrix" for s in ql.SCHEMES[scheme].settings)  # tq1_0 / tq2_0: ggml ignores it
+    importance = c[1].toggle("Importance weights", value=False, key="formats.imatrix", **ui.KEEP, disabled=not takes,
+                             help="Quantize with an importance matrix, as llama-quantize --imatrix does. A lone tensor "
+                                  "has no activations, so the stand-in is each column's mean x² over the rows."
+                                  + ("" if takes else " This type takes none (as in ggml).")) and takes
+    try:
+        r = ggml_result(source, scheme, frozen(settings), importance)
+        nb = r.ggml_blocks.q.shape[0]
+        index = int(c[0].number_input("Block", 0, nb - 1, value=0, step=1, key="formats.block", **ui.KEEP,
+                                      help=f"Which (super-)block of the {nb:,} to open, in the order ggml stores them."))
+        v = superblock_view(ui.load_tensor(source), r, min(index, nb - 1))
+    except (ValueError, TypeError) as exc:
+        st.error(f"This block cannot be shown: {ui.plain(exc)}")
+        return
+    m = st.columns(4)
+    m[0].metric("d (fp16)", f"{v['d']:.6g}", help="The block's stored float16 scale (of the sub-block scales).")
+    m[1].metric("dmin (fp16)", "—" if v["dmin"] is None else f"{v['dmin']:.6g}",
+                help="The stored float16 scale of the sub-block minimums (the block minimum for Q4_1 / Q5_1).")
+    m[2].metric("sub-blocks", f"{v['codes'].shape[0]} × {v['codes'].shape[1]}", help="Sub-blocks × elements each.")
+    m[3].metric("bytes", f"{len(v['bytes'])}", help="Bytes of this block as ggml stores it (to_ggml_bytes).")
+    st.caption("Per sub-block: its quantized scale and minimum codes and what they mean, "
+               "x̂ = (d·sc)·v[q] + offset, and its largest error.")
+    st.dataframe(v["sub_blocks"], hide_index=True, width="stretch")
+    st.caption("Element codes q (one row per sub-block), as stored:")
+    st.dataframe(v["codes"], width="stretch")
+    st.caption("Errors x̂ − x of the same elements:")
+    st.dataframe(v["error"], width="stretch", column_config={str(i): st.column_config.NumberColumn(format="%.3g")
+                                                              for i in range(v["error"].shape[1])})
+    with st.expander("Raw bytes of this block", expanded=False):
+        st.code(v["bytes"].hex(" "), language=None)
+
+
+def ggml_types_section(source: tuple) -> None:
+    st.subheader("Every ggml type on this tensor")
+    importance = st.toggle("With importance weights", value=False, key="formats.table_imatrix", **ui.KEEP,
+                           help="Quantize with the stand-in importance matrix (each column's mean x² over the rows), "
+                                "as llama-quantize --imatrix; Q8_0 and the ternary types ignore it, as in ggml.")
+    with st.spinner("Quantizing the tensor with every ggml type…"):
+        df = ggml_types_table(source, importance)
+    st.dataframe(df, hide_index=True, width="stretch", height=35 * (len(df) + 1) + 3, column_config={
+        "bits/weight": st.column_config.NumberColumn(format="%.4g"),
+        "size bytes": st.column_config.NumberColumn(format="%d"),
+        "MSE": st.column_config.NumberColumn(format="%.4g"),
+        "SQNR dB": st.column_config.NumberColumn(format="%.2f"),
+        "weighted MSE": st.column_config.NumberColumn(format="%.4g"),
+    })
+    st.caption("Like the table llama.cpp's quantize prints: bits per weight from the block layout, the tensor's size "
+               "in that type, MSE and SQNR; weighted MSE weighs each column's error by the stand-in importance. "
+               "Click a column header to sort.")
 
 
 def frozen(settings: dict) -> tuple:
@@ -122,6 +193,10 @@ st.caption("Symmetric-log axis: linear within ±c (c = the smallest non-zero mag
            "times that block's scale.")
 st.plotly_chart(figs["density"], width="stretch", key="fig.density")
 st.plotly_chart(figs["landing"], width="stretch", key="fig.landing")
+
+if isinstance(result.ggml_blocks, GGMLBlocks):  # a llama.cpp type: its blocks, and all its siblings on this tensor
+    block_inspector(source, scheme, settings)
+    ggml_types_section(source)
 
 st.subheader("Every format on this tensor")
 with st.spinner("Quantizing the tensor with every registry scheme…"):

@@ -27,7 +27,7 @@ from .integer import (
 )
 from .binning import histogram_quantize
 from .data import DISTRIBUTIONS, sample_tensors, synthetic
-from .loaders import load_tensors
+from .loaders import gguf_types, load_tensors
 from .metrics import Metrics, metrics
 from .model import DigitsModel, accuracy_vs_bits, digits_model, layer_sensitivity
 from .params import QuantParams, qrange
@@ -40,6 +40,7 @@ from .golden import check_golden_vectors, golden_vectors
 from . import formats, nonuniform  # noqa: E402,F401  (they register their schemes)
 from . import toolkits  # noqa: E402,F401
 from .toolkits import compare_toolkits  # noqa: E402
+from .formats import to_ggml_bytes  # noqa: E402
 
 _LAZY_SUBMODULES = ("cli", "export", "figures", "teaching", "rd_figures")
 
@@ -81,11 +82,13 @@ __all__ = [
     "register",
     "sample_tensors",
     "sweep_bits",
+    "to_ggml_bytes",
     "synthetic",
     "sweep_threshold",
     "layer_sensitivity",
     "levels",
     "load_tensors",
+    "gguf_types",
     "qparams_from_range",
     "qrange",
     "quantize",

@@ -1,4 +1,4 @@
-"""Safe tensor loaders: .npy, .npz, .csv, .safetensors, .onnx -> {name: float32 array}.
+"""Safe tensor loaders: .npy, .npz, .csv, .safetensors, .onnx, .gguf -> {name: float32 array}.
 
 Nothing is ever unpickled (``allow_pickle=False`` everywhere) and nothing a header merely
 claims is allocated: sizes are checked against the bytes actually present before any array
@@ -9,7 +9,8 @@ Accepted: real floating and integer dtypes (integers are converted to float32), 
 with at least one element (2-D tensors keep their shape). Refused: pickled or object
 arrays, structured, complex and boolean dtypes, truncated files, empty files and
 zero-size or 0-d tensors, NaN/Inf (with the count), unknown extensions, files over
-``max_bytes``, ONNX initializers stored outside the file.
+``max_bytes``, ONNX initializers stored outside the file. GGUF (llama.cpp): every tensor, quantized
+types dequantized by gguf-py; :func:`gguf_types` tells their stored types (see :mod:`quantlib.gguf_file`).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from ._checks import as_float_array
 MAX_FILE_BYTES = 200 * 2**20  # matches server.maxUploadSize in .streamlit/config.toml
 MAX_TENSORS = 4096
 MAX_NPY_HEADER = 10_000  # bytes; numpy's own safe default for untrusted files
-EXTENSIONS = (".npy", ".npz", ".csv", ".safetensors", ".onnx")
+EXTENSIONS = (".npy", ".npz", ".csv", ".safetensors", ".onnx", ".gguf")
 _ST_DTYPES = {"F16": np.float16, "F32": np.float32, "F64": np.float64, "I8": np.int8, "U8": np.uint8,
               "I16": np.int16, "U16": np.uint16, "I32": np.int32, "U32": np.uint32, "I64": np.int64,
               "U64": np.uint64, "BF16": None}
@@ -55,12 +56,35 @@ def load_tensors(source: str | Path | BinaryIO | bytes, *, name: str | None = No
             raise _Refused(f"unknown extension {ext or '(none)'!r}; accepted: {', '.join(EXTENSIONS)}")
         if not data:
             raise _Refused("the file is empty")
-        raw = {".npy": _npy, ".npz": _npz, ".csv": _csv, ".safetensors": _safetensors, ".onnx": _onnx}[ext](data, Path(fname).stem)
+        raw = {".npy": _npy, ".npz": _npz, ".csv": _csv, ".safetensors": _safetensors, ".onnx": _onnx,
+               ".gguf": _gguf}[ext](data, Path(fname).stem)
         if not raw:
             raise _Refused("the file holds no tensors")
         return {k: _to_float(v, k) for k, v in raw.items()}
     except _Refused as exc:
         raise ValueError(f"{fname}: {exc}") from None
+
+
+def gguf_types(source: str | Path | BinaryIO | bytes, *, name: str | None = None,
+               max_bytes: int = MAX_FILE_BYTES) -> dict[str, str]:
+    """``{tensor name: stored ggml type}`` of a .gguf file (``"Q4_K"``, ``"F16"``, ...), the names
+    :func:`load_tensors` gives its tensors; ``source`` as for :func:`load_tensors`."""
+    from .gguf_file import GGUFError, gguf_types as types
+
+    fname, data = _read(source, name or ("a.gguf" if isinstance(source, (bytes, bytearray)) else None), max_bytes)
+    try:
+        return types(data)
+    except GGUFError as exc:
+        raise ValueError(f"{fname}: {exc}") from None
+
+
+def _gguf(data: bytes, stem: str) -> dict[str, np.ndarray]:
+    from .gguf_file import GGUFError, read_gguf
+
+    try:
+        return read_gguf(data)
+    except GGUFError as exc:
+        raise _Refused(str(exc)) from None
 
 
 def _read(source, name, max_bytes) -> tuple[str, bytes]:

@@ -88,6 +88,10 @@ class Setting:
                 raise ValueError(f"setting {self.name!r} must be finite, got {shown(value)}")
         elif self.type is str and not isinstance(value, str):
             raise TypeError(f"setting {self.name!r} must be a string, got {shown(value)}")
+        elif self.type is np.ndarray:  # e.g. importance weights: a read-only float32 copy, checked by the scheme
+            value = np.array(as_float_array(value, self.name), dtype=np.float32)
+            value.setflags(write=False)
+            return value
         if self.choices is not None and value not in self.choices:
             raise ValueError(f"setting {self.name!r} = {shown(value)} is not allowed; choose one of {list(self.choices)}")
         if (self.min is not None and value < self.min) or (self.max is not None and value > self.max):
@@ -123,7 +127,9 @@ class QuantResult:
     ``params``: :class:`QuantParams` for affine schemes, else None; ``levels``: the
     representable values (sorted, float32) when finite and per-tensor, else None;
     ``clip_range``: (lo, hi) beyond which values are clipped, or None; ``blocks``: for block
-    formats, the stored scale of each block (:class:`BlockScales`), else None.
+    formats, the stored scale of each block (:class:`BlockScales`), else None; ``ggml_blocks``:
+    the stored block fields of a llama.cpp type (:class:`quantlib.formats.GGMLBlocks`: what
+    ``to_ggml_bytes`` packs), else None.
     """
 
     scheme: str
@@ -135,6 +141,7 @@ class QuantResult:
     clip_range: tuple[float, float] | None
     bits_per_element: float
     blocks: BlockScales | None = None
+    ggml_blocks: Any = None
 
     def metrics(self, x: object, **options: Any) -> Metrics:
         """:func:`quantlib.metrics` of ``x`` against this result (codes passed for speed);
@@ -275,21 +282,33 @@ class Quantizer:
         """:attr:`label` without the settings named in ``omit`` — for a curve that sweeps them
         (a curve over bit widths is ``symmetric · minmax``, not ``symmetric · bits=8 · minmax``)."""
         omit = set(omit)
+        changed = self._changed()
         parts = [self.name]
         for k, v in self.settings.items():
             s = self.spec.setting(k)
             if k in omit:
                 continue
             if s.in_label:
-                parts.append(str(v) if s.choices is not None and isinstance(v, str) else f"{k}={v}")
-            elif v != s.default:
-                parts.append(f"{k}={v}")
+                parts.append(str(v) if s.choices is not None and isinstance(v, str) else f"{k}={_shown_setting(v)}")
+            elif k in changed:
+                parts.append(f"{k}={_shown_setting(v)}")
         return " · ".join(parts)
 
+    def _changed(self) -> dict[str, Any]:
+        """The settings that differ from their defaults (an array setting differs unless it is the default None)."""
+        def differs(v: Any, d: Any) -> bool:
+            return (v is not d) if isinstance(v, np.ndarray) or isinstance(d, np.ndarray) else bool(v != d)
+
+        return {k: v for k, v in self.settings.items() if differs(v, self.spec.setting(k).default)}
+
     def __repr__(self) -> str:
-        changed = {k: v for k, v in self.settings.items() if v != self.spec.setting(k).default}
+        changed = self._changed()
         args = "".join(f", {k}={v!r}" for k, v in changed.items())
         return f"Quantizer({self.name!r}{args})"
+
+
+def _shown_setting(v: Any) -> str:
+    return f"<{v.size} values>" if isinstance(v, np.ndarray) else str(v)
 
 
 # ----------------------------------------------------------------- integer schemes

@@ -550,7 +550,7 @@ def test_a_wrong_extension_that_bypasses_the_picker_is_refused_and_the_next_uplo
     at = open_app("explore", UPLOAD, timeout=60)
     upload("w.txt", GOOD_NPY)(at)
     assert [e.message for e in at.exception] == [
-        "Invalid file extension: `.txt`. Allowed: ['.npy', '.npz', '.csv', '.safetensors', '.onnx']"]
+        "Invalid file extension: `.txt`. Allowed: ['.npy', '.npz', '.csv', '.safetensors', '.onnx', '.gguf']"]
     at.run()  # the next interaction: the page is back, with its uploader
     assert not at.exception
     upload(*GOOD_UPLOAD)(at)

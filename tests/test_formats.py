@@ -412,7 +412,7 @@ def test_bad_tensors_are_refused_by_every_family(name, x, exc, message):
                      r"'bits' = 13 is out of range; allowed: \[2, 12\]", id="lloyd-bits"),
         pytest.param("log2", {"bits": 1.5}, TypeError, r"'bits' must be an integer, got 1.5", id="log2-bits-type"),
         pytest.param("q4_0", {"block_size": 32}, ValueError,
-                     r"scheme 'q4_0' has no setting\(s\) \['block_size'\]; its settings are \['partial_block'\]", id="unknown-setting"),
+                     r"scheme 'q4_0' has no setting\(s\) \['block_size'\]; its settings are \['imatrix', 'partial_block'\]", id="unknown-setting"),
     ],
 )
 def test_bad_settings_name_the_value_and_what_is_allowed(name, settings, exc, message):

@@ -34,12 +34,34 @@ def _onnx() -> bytes:
     return helper.make_model(g).SerializeToString()
 
 
+def _gguf() -> bytes:
+    """A small GGUF file (gguf-py's writer): metadata of several kinds, an F32 and a Q8_0 tensor."""
+    import tempfile
+    from pathlib import Path
+
+    import gguf
+
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "a.gguf"
+        w = gguf.GGUFWriter(str(path), "fuzz")
+        w.add_array("fuzz.names", ["a", "bc"])
+        w.add_tensor("w", W)
+        w.add_tensor("q", gguf.quants.quantize(np.tile(W.reshape(-1), 3)[:64].reshape(2, 32), gguf.GGMLQuantizationType.Q8_0),
+                     raw_dtype=gguf.GGMLQuantizationType.Q8_0)
+        w.write_header_to_file()
+        w.write_kv_data_to_file()
+        w.write_tensors_to_file()
+        w.close()
+        return path.read_bytes()
+
+
 GOOD = {
     "a.npy": _npy(),
     "a.npz": _npz(),
     "a.csv": b"x,y\n1,2\n3.5,-4\n",
     "a.safetensors": st_save({"w": W, "b": np.arange(3, dtype=np.int16)}),
     "a.onnx": _onnx(),
+    "a.gguf": _gguf(),
 }
 
 

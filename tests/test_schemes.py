@@ -17,7 +17,9 @@ def test_every_scheme_is_complete_and_runs_with_defaults(name):
     assert r.scheme == name and r.codes.shape == X.shape and r.dequantized.dtype == np.float32
     assert np.all(np.isfinite(r.dequantized))
     m = r.metrics(X)
-    assert m.sqnr_db > 10 and m.bits_per_element == r.bits_per_element > 0
+    # 1-2 bit codes (ternary / binary, Q2_K) cannot reach 10 dB on a normal tensor: absmax ternary keeps ~2 dB
+    floor = 10 if (spec.code_bits(r.settings) or 8) > 2 else 1.5
+    assert m.sqnr_db > floor and m.bits_per_element == r.bits_per_element > 0
 
 
 def test_quantizer_matches_the_functional_api():

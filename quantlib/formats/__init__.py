@@ -48,6 +48,11 @@ Families (registry names):
   min) are stored as float16; ``x_hat = fp16(d) * (q - 8 | 16 | 0) (+ fp16(min))``. Codes are the
   stored unsigned values (Q8_0: signed int8). A block scale that overflows float16 (|x| beyond
   about 8e6 for Q8_0, 5e5 for Q4_0) gives inf in ggml; it is refused with a ValueError.
+  ``imatrix=`` (one weight per column) switches Q4_0 / Q4_1 / Q5_0 to ggml's weighted search.
+* **ggml K-quants and friends** (:mod:`.kquants`) — ``q5_1``, ``q2_k``, ``q3_k``, ``q4_k``, ``q5_k``,
+  ``q6_k``, ``iq4_nl``, ``iq4_xs``, ``tq1_0``, ``tq2_0``, bit-exact with ggml's C quantizer (bytes and
+  values, with and without ``imatrix``); :func:`to_ggml_bytes` packs any ggml-family result.
+* **ternary / binary** (:mod:`.lowbit`) — ``ternary`` (BitNet b1.58 absmean), ``binary`` (sign × mean |x|).
 * **integer** — ``int_group``: quantlib's own ``choose_qparams(..., group_size=g)`` / ``quantize`` /
   ``dequantize`` (min-max per group, round half to even; symmetric: signed, zero-point 0,
   s = amax / (2**(b-1) - 1), codes [-2**(b-1), 2**(b-1) - 1]; else unsigned with a zero-point and
@@ -98,3 +103,6 @@ __all__ = [
     "FloatFormat", "MXFormat", "GGMLFormat", "SCALINGS", "PARTIAL", "MX_EXPONENTS", "MX_TIES", "MX_BLOCK", "NV_BLOCK",
     "GGML_BLOCK", "BNB_BLOCK_SIZES", "INT_GROUP_SIZES", "GRID_KINDS", "TABLE_COLUMNS",
 ]
+from .kquants import (KQUANT_FORMATS, GGMLBlocks, KQuantFormat, ggml_table, kquant_dequantize, kquant_quantize,  # noqa: E402
+                      proxy_importance, superblock_view, to_ggml_bytes)
+from .lowbit import GRANULARITIES, PACKINGS, binary_quantize, ternary_quantize  # noqa: E402

@@ -20,6 +20,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from .._checks import as_float_array
 from ..schemes import BlockScales, QuantResult, Setting
 
 F32 = np.float32
@@ -93,6 +94,25 @@ class Blocked(NamedTuple):
     global_scale: float | None = None
 
 
+class GGMLBlocks(NamedTuple):
+    """The stored fields of a ggml-type tensor, one row per block.
+
+    ``d``: fp16 super-block (or block) scale as float32 (nb,); ``dmin``: fp16 scale of the minimums
+    (K-quants with a minimum; for q5_1 the fp16 minimum m itself), or None; ``sc`` / ``mc``: the
+    sub-block scale / minimum codes (nb, nsub) (None for a one-level type); ``q``: the element
+    codes (nb, block), as ggml stores them (unsigned); ``raw``: ggml's bytes (nb, nbytes);
+    ``size``: the tensor's element count (the last block may be padded)."""
+
+    type: str
+    d: np.ndarray
+    dmin: np.ndarray | None
+    sc: np.ndarray | None
+    mc: np.ndarray | None
+    q: np.ndarray
+    raw: np.ndarray
+    size: int
+
+
 def split_blocks(x: np.ndarray, size: int, partial: str, name: str) -> np.ndarray:
     """The flattened tensor as (blocks, size); a short last block is padded with copies of its last value."""
     flat = x.reshape(-1)
@@ -105,6 +125,14 @@ def split_blocks(x: np.ndarray, size: int, partial: str, name: str) -> np.ndarra
             f"(shape {x.shape}). Allowed: sizes {size}, {2 * size}, {3 * size}, ...; or partial_block='pad'"
         )
     return np.concatenate((flat, np.full(size - rem, flat[-1], flat.dtype))).reshape(-1, size)
+
+
+def first_min_max(xb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's minimum and maximum as C's ``if (v < min) min = v`` loop finds them: the first of the
+    equal extremes, so a block of +0 and -0 keeps the sign of its first zero (np.min may pick either)."""
+    lo, hi = xb.min(axis=1, keepdims=True), xb.max(axis=1, keepdims=True)
+    first = lambda m: np.take_along_axis(xb, np.argmax(xb == m, axis=1)[:, None], axis=1)  # noqa: E731
+    return first(lo), first(hi)
 
 
 def unblock(yb: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -150,3 +178,26 @@ def _block_size(n: int, nb: int) -> int:
 def label(name: str) -> str:
     """A registry name as a format label: ``fp8_e4m3fn`` -> ``FP8 E4M3FN``."""
     return name.upper().replace("_", " ")
+
+
+# -------------------------------------------------------------------------------- importance
+def check_imatrix(imatrix: Any, x: np.ndarray, block: int, name: str) -> tuple[np.ndarray, int]:
+    """(float32 weights, row length) for ``imatrix`` on tensor ``x``: one finite weight >= 0 per column."""
+    n = x.shape[-1]
+    if np.ndim(imatrix) != 1 or np.size(imatrix) != n:
+        raise ValueError(f"{name}: imatrix needs one weight per column of the last axis ({n} for shape {x.shape}); "
+                         f"got shape {np.shape(imatrix)}")
+    w = as_float_array(imatrix, "imatrix")
+    if np.any(w < 0):
+        raise ValueError(f"{name}: imatrix weights must be >= 0 (llama.cpp's are mean squared activations); "
+                         f"got {int(np.count_nonzero(w < 0))} negative")
+    if n % block:
+        raise ValueError(f"{name} with an imatrix quantizes rows: the last axis ({n}, shape {x.shape}) must be a "
+                         f"multiple of its block size {block}")
+    return np.ascontiguousarray(w, dtype=F32), n
+
+
+def imatrix_setting() -> Setting:
+    return Setting("imatrix", np.ndarray, None,
+                   "Importance weights, one per column (llama.cpp's imatrix / quant_weights); None: ggml's "
+                   "reference quantizer.", optional=True)
