@@ -41,6 +41,7 @@ from .models import (
     load_model,
     measure_candidates,
     metric_vs_bits,
+    uniform_at_budget,
 )
 from .params import QuantParams, qrange
 from .schemes import SCHEMES, Quantizer, QuantResult, SchemeSpec, Setting, register
@@ -105,4 +106,5 @@ __all__ = [
     "load_model",
     "measure_candidates",
     "metric_vs_bits",
+    "uniform_at_budget",
 ]

@@ -1,5 +1,6 @@
 """all-MiniLM-L6-v2 in numpy against transformers' BertModel, and the model API on real layers."""
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -258,3 +259,57 @@ def test_digits_model_follows_the_same_contract():
     assert s == m.evaluate(W8_PC, layers=["fc1"]) and s.metric == "accuracy"
     df = ql.layer_sensitivity(m, ql.Quantizer("symmetric", bits=2))
     assert list(df["layer"]) == ["fc1", "fc2", "fc3"] and (df["drop"] == df["float_accuracy"] - df["accuracy"]).all()
+
+
+# ------------------------------------------------------------------ the Model impact page on MiniLM
+@pytest.fixture
+def quick_page_model(monkeypatch, quick):
+    """The page's MiniLM evaluated on 12 pairs (same weights, same code): the page test stays short."""
+    import streamlit as st
+
+    import quantlib.models.minilm as minilm
+
+    monkeypatch.setattr(minilm, "minilm_model", lambda: quick)
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    yield quick
+    st.cache_resource.clear()
+    st.cache_data.clear()
+
+
+def test_model_page_on_minilm_switches_model_and_runs_the_planner(quick_page_model, measured):
+    from conftest import open_app
+
+    m = quick_page_model
+    at = open_app("model", {"model.weights.scheme": "symmetric", "model.weights.bits": "4",
+                            "model.weights.granularity": "per_channel", "model.activations.scheme": "none",
+                            "model.curve_schemes": ["symmetric"]}, timeout=300)
+    assert not at.exception and not at.error
+    assert at.selectbox(key="model.name").value == "digits_mlp"
+    at.selectbox(key="model.name").set_value("minilm_l6").run()
+    assert not at.exception and not at.error
+    want = m.evaluate(W4_PC)
+    metrics = {x.label: x for x in at.metric}
+    assert metrics["paraphrase top-1"].value == f"{want['retrieval_top1']:.4f}"
+    assert metrics["mean cosine to float"].value == f"{want['mean_cosine']:.4f}"
+    assert metrics["mean cosine to float"].delta == f"{want['mean_cosine'] - 1:+.4f} vs float"
+    traces = [json.loads(c.proto.spec)["data"][0] for c in at.get("plotly_chart")]
+    heat = next(t for t in traces if t["type"] == "heatmap")
+    assert heat["x"] == ["q", "k", "v", "o", "ffn-up", "ffn-down"], heat["x"]
+    assert heat["y"] == ["0", "1", "2", "3", "4", "5"]
+    sens = next(d.value for d in at.dataframe if "drop" in d.value.columns)
+    assert len(sens) == 36 and list(sens["layer"]) == list(m.linear_layers)
+    # the activation ranges: channel 99 of layer 1's FFN input is the outlier the caption names
+    assert any("Largest: channel 99" in c.value for c in at.caption)
+
+    at.toggle(key="model.plan.run").set_value(True).run()
+    assert not at.exception and not at.error
+    plan = ql.allocate_bits(m, 6.0, [W4_PC, W8_PC], measured=measured)
+    metrics = {x.label: x for x in at.metric}
+    assert metrics["plan: average bits per weight"].value == f"{plan.average_bits:.3f}"
+    assert metrics["plan: mean cosine to float"].value == f"{plan.score['mean_cosine']:.4f}"
+    assert len(at.get("plotly_chart")) == 5  # + the plan on the layer grid
+
+    at.slider(key="model.plan.budget").set_value(3.0).run()  # below the cheapest candidate: a message
+    assert not at.exception
+    assert any("below the cheapest plan" in e.value for e in at.error)

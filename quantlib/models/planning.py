@@ -140,11 +140,13 @@ class BitPlan:
 
 
 def measure_candidates(model: QuantModel, candidates: Sequence[Config], activations: Config | None = None, *,
-                       progress: Progress | None = None) -> pd.DataFrame:
+                       layers: Iterable[str] | None = None, progress: Progress | None = None) -> pd.DataFrame:
     """:func:`layer_sensitivity` of every candidate (weights), stacked, with a ``candidate`` column
-    (its position in ``candidates``). With ``activations`` the drop is measured against the
-    model with only those activations quantized."""
+    (its position in ``candidates``). With ``activations`` they are quantized at every layer in
+    every measurement, and the drop is measured against the model with only those activations
+    quantized. ``layers``: only these (None: all; :func:`allocate_bits` needs all)."""
     qs = _candidates(candidates)
+    chosen = check_layers(model, layers)
     progress = progress or _quiet
     aq = as_quantizer(activations, "activations")
     base = model.evaluate(None, aq).objective_value if aq is not None else None
@@ -153,18 +155,18 @@ def measure_candidates(model: QuantModel, candidates: Sequence[Config], activati
         def step(f: float, text: str, c: int = c) -> None:
             progress((c + f) / len(qs), f"{q.label}: {text}")
 
-        df = _sensitivity_with_activations(model, q, aq, base, step) if aq is not None else \
-            layer_sensitivity(model, q, progress=step)
+        df = _sensitivity_with_activations(model, q, aq, base, chosen, step) if aq is not None else \
+            layer_sensitivity(model, q, layers=chosen, progress=step)
         df.insert(0, "candidate", c)
         frames.append(df)
     return pd.concat(frames, ignore_index=True)
 
 
 def _sensitivity_with_activations(model: QuantModel, q: Quantizer, aq: Quantizer, base: float,
-                                  progress: Progress) -> pd.DataFrame:
+                                  layers: Sequence[str], progress: Progress) -> pd.DataFrame:
     rows = []
-    for i, name in enumerate(model.linear_layers):
-        progress(i / len(model.linear_layers), name)
+    for i, name in enumerate(layers):
+        progress(i / len(layers), name)
         deq, bpw = _quantized(model, q, name)
         s = model.evaluate({name: deq}, aq)
         idx, kind = model.layer_position(name)
@@ -177,6 +179,24 @@ def _candidates(candidates: Sequence[Config]) -> list[Quantizer]:
     if isinstance(candidates, (str, Quantizer)) or not isinstance(candidates, Sequence) or not candidates:
         raise ValueError(f"candidates must be a non-empty list of configurations, got {shown(candidates)}")
     return [as_quantizer(c, f"candidates[{i}]") for i, c in enumerate(candidates)]
+
+
+def check_budget(model: QuantModel, budget: float, candidates: Sequence[Config]) -> np.ndarray:
+    """The bits per weight of every (candidate, layer), after checking that ``budget`` admits at
+    least the plan with every layer at its cheapest candidate (a ``ValueError`` saying how many
+    bits that plan needs otherwise). Cheap: it quantizes each weight once per candidate and
+    measures nothing."""
+    if isinstance(budget, bool) or not isinstance(budget, Real) or not np.isfinite(budget):
+        raise TypeError(f"budget must be a finite number of bits per weight, got {shown(budget)}")
+    qs = _candidates(candidates)
+    layers = list(model.linear_layers)
+    sizes = np.array([model.weights[n].size for n in layers], dtype=np.float64)
+    bits = np.array([[bits_per_weight(model, q, n) for n in layers] for q in qs])
+    cheapest = float((bits.min(axis=0) * sizes).sum() / sizes.sum())
+    if cheapest > budget + 1e-12:
+        raise ValueError(f"budget {budget:g} bits per weight is below the cheapest plan of these candidates "
+                         f"({cheapest:.4f} bits per weight, every layer at its cheapest candidate)")
+    return bits
 
 
 def allocate_bits(model: QuantModel, budget: float, candidates: Sequence[Config], *,
@@ -203,7 +223,7 @@ def allocate_bits(model: QuantModel, budget: float, candidates: Sequence[Config]
     sizes = np.array([model.weights[n].size for n in layers], dtype=np.float64)
     total = sizes.sum()
     if measured is None:
-        bits = np.array([[bits_per_weight(model, q, n) for n in layers] for q in qs])
+        bits = check_budget(model, budget, qs)
     else:
         if set(measured["layer"]) != set(layers) or measured["candidate"].nunique() != len(qs) or \
                 list(measured.drop_duplicates("candidate")["configuration"]) != [q.label for q in qs]:
@@ -249,6 +269,26 @@ def allocate_bits(model: QuantModel, budget: float, candidates: Sequence[Config]
     per_layer = {n: float(bits[current[j], j]) for j, n in enumerate(layers)}
     average = float((bits[current, cols] * sizes).sum() / total)
     return BitPlan(plan, per_layer, average, float(budget), best, pd.DataFrame(rows), measured, search)
+
+
+def uniform_at_budget(model: QuantModel, budget: float, config: Config,
+                      activations: Config | None = None) -> tuple[Quantizer, float, Score] | None:
+    """The widest uniform version of ``config`` that fits ``budget``: the same scheme and settings
+    at the largest bit width (2 ... 16) whose average bits per weight, scales included, is <=
+    ``budget``; with its average and its measured score. None when ``config``'s scheme has no bit
+    width to vary or not even 2 bits fit. A plan is judged against this: same budget, one width."""
+    q = as_quantizer(config, "config")
+    spec = q.spec
+    if not spec.at_bits(8, q.settings) or spec.code_bits(q.settings) is None:
+        return None
+    sizes = np.array([model.weights[n].size for n in model.linear_layers], dtype=np.float64)
+    for b in range(min(16, int(np.floor(budget))), 1, -1):  # b bits per code cost at least b bits per weight
+        cand = Quantizer(q.name, **{**q.settings, **spec.at_bits(b, q.settings)})
+        bits = np.array([bits_per_weight(model, cand, n) for n in model.linear_layers])
+        avg = float((bits * sizes).sum() / sizes.sum())
+        if avg <= budget + 1e-12:
+            return cand, avg, model.evaluate(cand, activations)
+    return None
 
 
 def _measure_plan(model: QuantModel, plan: Mapping[str, Quantizer], aq: Quantizer | None) -> Score:
