@@ -91,10 +91,11 @@ def channels(name: str, layer: str) -> pd.DataFrame:
 
 
 # ------------------------------------------------------------------ controls
-name = st.selectbox("Model", list(ql.MODELS), format_func=lambda n: ql.MODELS[n].title, key="model.name",
-                    **ui.KEEP, help="Every registered model; each is run in numpy from the files in sample_data/.")
+# options are the registry's names (a link carries the name; a format_func would make it carry the title)
+name = st.selectbox("Model", list(ql.MODELS), key="model.name", **ui.KEEP,
+                    help="Every registered model; each is run in numpy from the files in sample_data/.")
 spec = ql.MODELS[name]
-st.caption(f"{spec.description} Activations are quantized dynamically on each batch.")
+st.caption(f"**{spec.title}**. {spec.description} Activations are quantized dynamically on each batch.")
 
 
 def quantizer(role: str, default_scheme: str, allow_none: bool) -> tuple[str, dict] | None:
@@ -172,7 +173,7 @@ chosen = c1.multiselect("Schemes", SCHEMES, default=["asymmetric", "symmetric"],
 target = c2.radio("Quantize", ["weights", "activations", "both"], index=0, key="model.target", horizontal=True,
                   **ui.KEEP, help="What the curve quantizes; the rest stays float.")
 metric = c3.selectbox("Curve metric", metric_opts, index=metric_opts.index(r.objective), key=f"model.{name}.curve_metric",
-                      **ui.KEEP, format_func=lambda k: r.labels[k], help="The score value on the y axis.")
+                      **ui.KEEP, help="The score value on the y axis (names as in the score and the downloads).")
 per_channel = wq is not None and "granularity" in wq[1] and wq[1]["granularity"] != "per_tensor"
 frames = []
 bar = st.progress(0.0, text="Sweeping bit widths…")
