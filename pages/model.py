@@ -50,7 +50,9 @@ def sensitivity_row(name: str, w: Key, a: Key, layer: str, everywhere: bool) -> 
     (the planner's measurement), else only at this one (the heatmap's)."""
     m = model(name)
     if everywhere and a is not None:
-        return ql.measure_candidates(m, [quantizer_of(w)], quantizer_of(a), layers=[layer]).drop(columns="candidate")
+        base = score(name, None, a).objective_value  # the activations-only model, evaluated once
+        return ql.measure_candidates(m, [quantizer_of(w)], quantizer_of(a), layers=[layer],
+                                     baseline=base).drop(columns="candidate")
     return ql.layer_sensitivity(m, quantizer_of(w), quantizer_of(a), layers=[layer])
 
 

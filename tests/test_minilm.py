@@ -115,8 +115,8 @@ def test_float_model_scores_its_own_embeddings_as_identical(model):
     assert s["agreement"] == 1.0 and s["min_cosine"] == pytest.approx(1.0, abs=1e-6)
 
 
-def test_eight_bit_per_channel_weights_keep_mean_cosine_above_0_999(model):
-    s = model.evaluate(W8_PC)
+def test_eight_bit_per_channel_weights_keep_mean_cosine_above_0_999(model, w8):
+    s = w8
     assert s["mean_cosine"] >= 0.999
     assert s["retrieval_top1"] >= s.float_value - 0.01
 
@@ -137,11 +137,17 @@ def test_weights_mapping_replaces_exactly_the_layers_given(model):
     assert np.abs(by_map - model.encode(texts)).max() > 1e-4  # it did change something
 
 
-def test_w8a8_quantizes_every_layer_input(model):
-    w8 = model.evaluate(W8_PC)
+@pytest.fixture(scope="module")
+def w8(model):
+    return model.evaluate(W8_PC)
+
+
+def test_w8a8_quantizes_every_layer_input(model, w8):
     w8a8 = model.evaluate(W8_PC, A8)
     assert w8a8["mean_cosine"] < w8["mean_cosine"]
-    assert model.evaluate(W8_PC, ("asymmetric", {"bits": 8})) == w8a8  # (name, settings) is the same config
+    texts = SENTENCES[:2]  # (name, settings) is the same configuration as the Quantizer
+    np.testing.assert_array_equal(model.encode(texts, W8_PC, ("asymmetric", {"bits": 8})),
+                                  model.encode(texts, W8_PC, A8))
 
 
 def test_per_token_activation_scales_do_not_depend_on_the_rest_of_the_batch(model):
@@ -151,10 +157,10 @@ def test_per_token_activation_scales_do_not_depend_on_the_rest_of_the_batch(mode
     assert np.abs(batch - alone).max() <= 1e-5
 
 
-def test_eval_restart_from_cached_state_equals_a_full_run(model):
+def test_eval_restart_from_cached_state_equals_a_full_run(quick):
     name = "encoder.layer.4.attention.output.dense.weight"
-    fast = model.eval_embeddings(W4_PT, layers=[name])
-    full = model.encode(list(model.eval_sentences), W4_PT, layers=[name])
+    fast = quick.eval_embeddings(W4_PT, layers=[name])
+    full = quick.encode(list(quick.eval_sentences), W4_PT, layers=[name])
     assert np.abs(fast - full).max() <= 1e-6
 
 
@@ -277,13 +283,19 @@ def quick_page_model(monkeypatch, quick):
     st.cache_data.clear()
 
 
-def test_model_page_on_minilm_switches_model_and_runs_the_planner(quick_page_model, measured):
+def quick_bits(m, q) -> dict:
+    """Bits of each layer's weights (bits per weight x size), scales included."""
+    return {n: q(m.weights[n]).bits_per_element * m.weights[n].size for n in m.linear_layers}
+
+
+def test_model_page_on_minilm_switches_model_and_runs_the_planner(quick_page_model):
     from conftest import open_app
 
     m = quick_page_model
     at = open_app("model", {"model.weights.scheme": "symmetric", "model.weights.bits": "4",
                             "model.weights.granularity": "per_channel", "model.activations.scheme": "none",
-                            "model.curve_schemes": ["symmetric"]}, timeout=300)
+                            "model.curve_schemes": ["symmetric"], "model.plan.candidates": [W4_PC.label]},
+                  timeout=300)
     assert not at.exception and not at.error
     assert at.selectbox(key="model.name").value == "digits_mlp"
     at.selectbox(key="model.name").set_value("minilm_l6").run()
@@ -304,12 +316,31 @@ def test_model_page_on_minilm_switches_model_and_runs_the_planner(quick_page_mod
 
     at.toggle(key="model.plan.run").set_value(True).run()
     assert not at.exception and not at.error
-    plan = ql.allocate_bits(m, 6.0, [W4_PC, W8_PC], measured=measured)
+    # one candidate (the heatmap's configuration: its cached scan is reused), so every layer gets it
     metrics = {x.label: x for x in at.metric}
-    assert metrics["plan: average bits per weight"].value == f"{plan.average_bits:.3f}"
-    assert metrics["plan: mean cosine to float"].value == f"{plan.score['mean_cosine']:.4f}"
+    w4 = m.evaluate(W4_PC)
+    avg = sum(quick_bits(m, W4_PC).values()) / sum(m.weights[n].size for n in m.linear_layers)
+    assert metrics["plan: average bits per weight"].value == f"{avg:.3f}"
+    assert metrics["plan: mean cosine to float"].value == f"{w4['mean_cosine']:.4f}"
     assert len(at.get("plotly_chart")) == 5  # + the plan on the layer grid
+    plan_table = next(d.value for d in at.dataframe if "configuration" in d.value.columns and len(d.value) == 36)
+    assert set(plan_table["configuration"]) == {W4_PC.label}
 
     at.slider(key="model.plan.budget").set_value(3.0).run()  # below the cheapest candidate: a message
     assert not at.exception
     assert any("below the cheapest plan" in e.value for e in at.error)
+
+
+def test_planner_with_activations_measures_against_the_activation_only_model():
+    m = ql.load_model("digits_mlp")
+    w3 = ql.Quantizer("symmetric", bits=3, granularity="per_channel", axis=0)
+    df = ql.measure_candidates(m, [w3, W8_PC], A8)
+    base = m.evaluate(None, A8).objective_value
+    for r in df[df["candidate"] == 0].itertuples():
+        alone = m.evaluate({r.layer: w3(m.weights[r.layer]).dequantized}, A8).objective_value
+        assert r.drop == base - alone
+    one = ql.measure_candidates(m, [w3], A8, layers=["fc2"], baseline=base)
+    assert one["drop"].tolist() == df[(df["candidate"] == 0) & (df["layer"] == "fc2")]["drop"].tolist()
+    plan = ql.allocate_bits(m, 5.0, [w3, W8_PC], activations=A8, measured=df)
+    assert plan.average_bits <= 5.0
+    assert plan.score == m.evaluate({n: q(m.weights[n]).dequantized for n, q in plan.plan.items()}, A8)

@@ -140,16 +140,18 @@ class BitPlan:
 
 
 def measure_candidates(model: QuantModel, candidates: Sequence[Config], activations: Config | None = None, *,
-                       layers: Iterable[str] | None = None, progress: Progress | None = None) -> pd.DataFrame:
+                       layers: Iterable[str] | None = None, baseline: float | None = None,
+                       progress: Progress | None = None) -> pd.DataFrame:
     """:func:`layer_sensitivity` of every candidate (weights), stacked, with a ``candidate`` column
     (its position in ``candidates``). With ``activations`` they are quantized at every layer in
     every measurement, and the drop is measured against the model with only those activations
-    quantized. ``layers``: only these (None: all; :func:`allocate_bits` needs all)."""
+    quantized (``baseline``: that objective value if already known, e.g. when measuring one layer
+    at a time). ``layers``: only these (None: all; :func:`allocate_bits` needs all)."""
     qs = _candidates(candidates)
     chosen = check_layers(model, layers)
     progress = progress or _quiet
     aq = as_quantizer(activations, "activations")
-    base = model.evaluate(None, aq).objective_value if aq is not None else None
+    base = (baseline if baseline is not None else model.evaluate(None, aq).objective_value) if aq is not None else None
     frames = []
     for c, q in enumerate(qs):
         def step(f: float, text: str, c: int = c) -> None:
