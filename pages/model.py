@@ -273,7 +273,8 @@ if planned is not None:
     q[0].metric("plan: average bits per weight", f"{planned['average_bits']:.3f}", help=f"budget {budget:g}")
     q[1].metric(f"plan: {r.labels[r.objective]}", f"{ps[r.objective]:.4f}",
                 f"{ps[r.objective] - planned['same'][2][r.objective]:+.4f} vs uniform" if planned["same"] else None)
-    q[2].metric(f"plan: {r.labels[r.metric]}", f"{ps[r.metric]:.4f}")
+    other = r.metric if r.metric != r.objective else "agreement"
+    q[2].metric(f"plan: {r.labels[other]}", f"{ps[other]:.4f}")
     st.dataframe(compare, hide_index=True)
     figs["plan"] = mfig.plan_heatmap(planned["table"])
     st.plotly_chart(figs["plan"], width="stretch", key="fig.plan")

@@ -1,10 +1,13 @@
 """all-MiniLM-L6-v2 in numpy against transformers' BertModel, and the model API on real layers."""
 
+import functools
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import quantlib as ql
 from quantlib.models.minilm import MINILM_DIR, MiniLM
@@ -344,3 +347,23 @@ def test_planner_with_activations_measures_against_the_activation_only_model():
     plan = ql.allocate_bits(m, 5.0, [w3, W8_PC], activations=A8, measured=df)
     assert plan.average_bits <= 5.0
     assert plan.score == m.evaluate({n: q(m.weights[n]).dequantized for n, q in plan.plan.items()}, A8)
+
+
+_DIGITS_CANDIDATES = [ql.Quantizer("symmetric", bits=b, granularity="per_channel", axis=0) for b in (2, 4, 8)]
+
+
+@functools.cache
+def _digits_measured():
+    return ql.measure_candidates(ql.digits_model(), _DIGITS_CANDIDATES)
+
+
+@settings(max_examples=25, deadline=None)
+@given(budget=st.floats(min_value=2.6, max_value=8.6))
+def test_every_plan_fits_its_budget_and_beats_the_cheapest_uniform(budget):
+    m = ql.digits_model()
+    plan = ql.allocate_bits(m, budget, _DIGITS_CANDIDATES, measured=_digits_measured())
+    assert plan.average_bits <= budget + 1e-9
+    cheapest = m.evaluate(_DIGITS_CANDIDATES[0])
+    assert plan.score.objective_value >= cheapest.objective_value
+    fitting = plan.uniform[plan.uniform["fits_budget"]]
+    assert plan.score.objective_value >= fitting["accuracy"].max()  # never worse than a uniform that fits
