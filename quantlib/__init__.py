@@ -29,7 +29,20 @@ from .binning import histogram_quantize
 from .data import DISTRIBUTIONS, sample_tensors, synthetic
 from .loaders import gguf_types, load_tensors
 from .metrics import Metrics, metrics
-from .model import DigitsModel, accuracy_vs_bits, digits_model, layer_sensitivity
+from .models import (
+    MODELS,
+    BitPlan,
+    DigitsModel,
+    Score,
+    accuracy_vs_bits,
+    allocate_bits,
+    digits_model,
+    layer_sensitivity,
+    load_model,
+    measure_candidates,
+    metric_vs_bits,
+    uniform_at_budget,
+)
 from .params import QuantParams, qrange
 from .schemes import SCHEMES, Quantizer, QuantResult, SchemeSpec, Setting, register
 from .sweeps import sweep_bits, sweep_threshold
@@ -101,4 +114,12 @@ __all__ = [
     "golden_vectors",
     "rate_distortion",
     "rd_limits",
+    "MODELS",
+    "BitPlan",
+    "Score",
+    "allocate_bits",
+    "load_model",
+    "measure_candidates",
+    "metric_vs_bits",
+    "uniform_at_budget",
 ]

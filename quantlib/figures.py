@@ -405,13 +405,19 @@ def accuracy_figure(df: pd.DataFrame, metric: str = "accuracy", float_value: flo
     return _layout(fig, f"{metric} vs bits", "bits", metric)
 
 
-def sensitivity_figure(df: pd.DataFrame, float_value: float) -> go.Figure:
-    """Accuracy with one layer quantized at a time."""
-    fig = go.Figure(go.Bar(x=df["layer"], y=df["accuracy"], marker_color=QUANTIZED, name="one layer quantized",
-                           text=[f"{v:.3f}" for v in df["accuracy"]], textposition="outside"))
-    fig.add_hline(y=float_value, line_dash="dot", line_color="grey", annotation_text="float model")
-    fig.update_yaxes(range=[0, 1.05])
-    return _layout(fig, "Per-layer sensitivity", "layer", "accuracy")
+def sensitivity_figure(df: pd.DataFrame, float_value: float, metric: str = "accuracy") -> go.Figure:
+    """The drop of ``metric`` from the float model (``float_value``) with one layer quantized at a
+    time, on an axis that fits the drops (a 0-1 axis of the metric itself makes 0.969, 0.961 and
+    0.954 look equal); each bar is labelled with the metric and its drop."""
+    drop = float_value - df[metric].to_numpy(dtype=float)
+    text = [f"{v:.4g} ({-d:+.3g})" for v, d in zip(df[metric], drop)]
+    fig = go.Figure(go.Bar(x=df["layer"], y=drop, marker_color=QUANTIZED, name="one layer quantized",
+                           text=text, textposition="outside", cliponaxis=False))
+    lo, hi = min(0.0, float(drop.min())), max(0.0, float(drop.max()))
+    pad = max((hi - lo) * 0.15, 1e-6)
+    fig.update_yaxes(range=[lo - (pad if lo < 0 else 0), hi + pad], zeroline=True)
+    return _layout(fig, f"Per-layer sensitivity: drop of {metric} from the float model ({float_value:.4g})",
+                   "layer", f"float {metric} − {metric}")
 
 
 # ------------------------------------------------------------------- value grids (Formats page)

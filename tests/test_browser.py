@@ -88,6 +88,20 @@ def test_compare_in_a_browser(server, browser):
     page.close()
 
 
+def test_model_impact_in_a_browser_on_minilm(server, browser):
+    # MiniLM with float weights and activations: its metrics, one curve, the activation ranges (no scan: short)
+    page = _page(browser, f"{server}/model?model.name=minilm_l6&model.weights.scheme=none"
+                          "&model.activations.scheme=none&model.curve_schemes=symmetric")
+    page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 2", timeout=120_000)
+    _wait_idle(page)
+    s = ql.load_model("minilm_l6").evaluate()
+    assert _metric_text(page, "paraphrase top-1") == f"{s['retrieval_top1']:.4f}"
+    assert page.get_by_text("Largest: channel 99").count() == 1  # the outlier channel of layer 1's FFN input
+    assert page.locator(".js-plotly-plot").count() == 2  # metric vs bits, per-channel ranges
+    page.screenshot(path=str(SHOTS / "model_minilm.png"), full_page=True)
+    page.close()
+
+
 def test_copied_url_reproduces_the_view(server, browser):
     page = _page(browser, f"{server}/?scheme=asymmetric&asymmetric.bits=3&data.distribution=laplace")
     page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 6", timeout=90_000)

@@ -49,7 +49,9 @@ def installed(tmp_path_factory) -> dict:
         t = ql.sample_tensors()
         m = ql.digits_model()
         r = m.evaluate(ql.Quantizer("symmetric", bits=8))
-        print(json.dumps({"file": ql.__file__, "names": sorted(t), "blog": t["blog_example"].tolist(),
+        lm = ql.load_model("minilm_l6")
+        e = lm.encode(["an installed copy reads its own model"])
+        print(json.dumps({"minilm": [len(lm.linear_layers), len(lm.eval_pairs), list(e.shape)],"file": ql.__file__, "names": sorted(t), "blog": t["blog_example"].tolist(),
                           "layers": m.layer_names, "float_accuracy": r["float_accuracy"]}))
     """)
     elsewhere = tmp / "elsewhere"  # cwd outside the repository: nothing found through ''
@@ -63,7 +65,9 @@ def test_wheel_holds_the_package_and_its_sample_data_only(installed):
     names = zipfile.ZipFile(installed["wheel"]).namelist()
     top = {n.split("/")[0] for n in names}
     assert top == {"quantlib", next(n for n in top if n.endswith(".dist-info"))}, top  # no tests/, pages/, app.py
-    for f in ("digits_mlp.npz", "minilm_l6_weights.safetensors", "blog_example.csv", "README.md"):
+    for f in ("digits_mlp.npz", "minilm_l6_weights.safetensors", "blog_example.csv", "README.md",
+              "minilm_l6/model.safetensors", "minilm_l6/tokenizer.json", "minilm_l6/config.json",
+              "minilm_l6/paraphrase_pairs.tsv", "minilm_l6/calibration.txt"):
         assert f"quantlib/sample_data/{f}" in names
     # every module of the checkout is in the wheel (a new subpackage needs listing in pyproject.toml)
     mine = {p.relative_to(ROOT).as_posix() for p in (ROOT / "quantlib").rglob("*.py")}
@@ -83,6 +87,10 @@ def test_installed_wheel_loads_the_digits_model(installed):
     m = ql.digits_model()
     assert installed["layers"] == m.layer_names
     assert installed["float_accuracy"] == m.evaluate()["float_accuracy"] > 0.9
+
+
+def test_installed_wheel_runs_minilm(installed):
+    assert installed["minilm"] == [36, len(ql.load_model("minilm_l6").eval_pairs), [1, 384]]
 
 
 def test_installed_cli_help(installed):

@@ -1,5 +1,7 @@
 """The shipped digits MLP under quantization, and the Model impact page."""
 
+import base64
+import json
 import re
 from pathlib import Path
 
@@ -48,7 +50,9 @@ def test_results_are_deterministic(model):
     assert model.evaluate(weights=q) == model.evaluate(weights=q)
     a = ql.accuracy_vs_bits(model, [("symmetric", {}), ("nf4", {})], [2, 4])
     b = ql.accuracy_vs_bits(model, [("symmetric", {}), ("nf4", {})], [2, 4])
-    assert a.equals(b) and len(a) == 4
+    assert a.equals(b)
+    # symmetric at 2 and 4 bits; nf4 has a fixed width, so one point at its own 4 bits (not a flat line)
+    assert list(zip(a["configuration"], a["bits"])) == [("symmetric", 2), ("symmetric", 4), ("nf4", 4)]
 
 
 def test_forward_matches_a_plain_numpy_mlp(model):
@@ -79,7 +83,8 @@ def test_model_page_runs_its_sweeps_and_follows_the_controls():
     acc = next(m for m in at.metric if m.label == "accuracy")
     r = ql.digits_model().evaluate(ql.Quantizer("asymmetric", bits=8), ql.Quantizer("asymmetric", bits=8))
     assert acc.value == f"{r['accuracy']:.4f}"
-    assert len(at.get("plotly_chart")) == 2
+    # metric vs bits, sensitivity heatmap, sensitivity bars, activation channels (the planner waits for its toggle)
+    assert len(at.get("plotly_chart")) == 4
     at.slider(key="model.weights.bits").set_value(2).run()
     low = ql.digits_model().evaluate(ql.Quantizer("asymmetric", bits=2), ql.Quantizer("asymmetric", bits=8))
     assert next(m for m in at.metric if m.label == "accuracy").value == f"{low['accuracy']:.4f}"
@@ -87,3 +92,22 @@ def test_model_page_runs_its_sweeps_and_follows_the_controls():
     assert not at.exception and not at.error
     at.radio(key="model.target").set_value("activations").run()
     assert not at.exception
+    at.radio(key="model.activations.granularity").set_value("per_token").run()
+    per_token = ql.Quantizer("asymmetric", bits=8, granularity="per_channel", axis=0)
+    want = ql.digits_model().evaluate(ql.Quantizer("nf4"), per_token)
+    assert next(m for m in at.metric if m.label == "accuracy").value == f"{want['accuracy']:.4f}"
+    at.selectbox(key="model.digits_mlp.act_layer").set_value("fc3").run()
+    assert not at.exception and not at.error
+
+
+def test_model_page_sensitivity_bars_show_the_drop_on_a_fitted_axis():
+    at = open_app("model", {"model.weights.bits": "3", "model.activations.scheme": "none"}, timeout=240)
+    specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    spec = next(f for f in specs if f["data"][0]["type"] == "bar" and "drop of accuracy" in f["layout"]["title"]["text"])
+    y = spec["data"][0]["y"]
+    drops = (np.frombuffer(base64.b64decode(y["bdata"]), dtype=y["dtype"]).tolist() if isinstance(y, dict) else y)
+    lo, hi = spec["layout"]["yaxis"]["range"]
+    m = ql.digits_model()
+    df = ql.layer_sensitivity(m, ql.Quantizer("asymmetric", bits=3))
+    assert drops == pytest.approx((df["float_accuracy"] - df["accuracy"]).tolist())
+    assert lo <= min(drops) and max(drops) < hi <= max(drops) * 1.2 + 1e-6  # not a 0-1 axis
