@@ -38,7 +38,7 @@ def test_ternary_types_take_no_importance_weights():
 
 
 def test_label_names_the_weights_without_printing_them():
-    assert ql.Quantizer("q4_k", imatrix=np.ones(512)).label == "q4_k(imatrix=<512 values>)"
+    assert ql.Quantizer("q4_k", imatrix=np.ones(512)).label == "q4_k · imatrix=<512 values>"
     assert ql.Quantizer("q4_k").label == "q4_k"
 
 

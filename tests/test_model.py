@@ -52,7 +52,7 @@ def test_results_are_deterministic(model):
     b = ql.accuracy_vs_bits(model, [("symmetric", {}), ("nf4", {})], [2, 4])
     assert a.equals(b)
     # symmetric at 2 and 4 bits; nf4 has a fixed width, so one point at its own 4 bits (not a flat line)
-    assert list(zip(a["configuration"], a["bits"])) == [("symmetric", 2), ("symmetric", 4), ("nf4", 4)]
+    assert list(zip(a["configuration"], a["bits"])) == [("symmetric · minmax", 2), ("symmetric · minmax", 4), ("nf4", 4)]
 
 
 def test_forward_matches_a_plain_numpy_mlp(model):
