@@ -317,9 +317,10 @@ def setting_widget(scheme: str, s: ql.Setting, prefix: str = "", ndim: int | Non
     if s.tensor_axis and ndim is not None:
         lo, hi = -ndim, ndim - 1
         if key in st.session_state and not lo <= st.session_state[key] <= hi:
-            st.session_state[key] = int(np.clip(st.session_state[key], lo, hi))  # a tensor of fewer axes
+            st.session_state[key] = max(lo, min(hi, int(st.session_state[key])))  # a tensor of fewer axes
     if s.type is int and hi is not None and hi - lo <= 64:
-        return st.slider(label, int(lo), int(hi), value=int(np.clip(s.default, lo, hi)), key=key, help=s.help, **KEEP)
+        return st.slider(label, int(lo), int(hi), value=max(int(lo), min(int(hi), int(s.default))), key=key,
+                         help=s.help, **KEEP)
     if s.type is int:
         return int(st.number_input(label, int(lo), int(hi), value=int(s.default), key=key, help=s.help, step=1, **KEEP))
     return float(st.number_input(label, float(lo), float(hi), value=float(s.default), key=key, help=s.help,

@@ -49,7 +49,7 @@ with controls:
             zp_setting = spec.setting("zero_point")
             if zp_setting.acts(settings, x.ndim):
                 if keys[1] in st.session_state:  # the code range moves with bits / signed / narrow range
-                    st.session_state[keys[1]] = int(np.clip(st.session_state[keys[1]], auto.qmin, auto.qmax))
+                    st.session_state[keys[1]] = max(auto.qmin, min(auto.qmax, int(st.session_state[keys[1]])))
                 settings["zero_point"] = int(st.number_input(
                     "zero-point", min_value=auto.qmin, max_value=auto.qmax, value=int(auto.zero_point), key=keys[1],
                     step=1, **ui.KEEP, help=f"Code that represents 0, within [{auto.qmin}, {auto.qmax}]."))

@@ -190,7 +190,8 @@ def test_the_data_source_is_one_value_across_pages_and_in_each_link(server, brow
     page = _page(browser, f"{server}/?data.distribution=laplace&symmetric.bits=5")
     page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 6", timeout=90_000)
     _wait_idle(page)
-    for name, path in [("Compare", "/compare"), ("Formats", "/formats"), ("Toolkits", "/toolkits"), ("Explore", "/")]:
+    # the first other page is where Streamlit drops the link's value; every page is visited by the next test
+    for name, path in [("Compare", "/compare"), ("Explore", "/")]:
         page.get_by_role("link", name=name).click()
         page.wait_for_function("(p) => window.location.pathname === p", arg=path, timeout=30_000)
         page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 1", timeout=90_000)
