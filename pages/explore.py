@@ -144,7 +144,8 @@ with head:
     st.caption(f"{m['levels_used']:,} levels used · code entropy {m['code_entropy_bits']:.2f} bits · "
                f"{m['bits_per_element']:.3f} bits per element · tensor shape {x.shape}")
 
-if ui.defer_rest("explore", "Error curves against bit width and clipping threshold follow…"):
+# the view the control changed is on screen before the sweeps for a new setting are computed
+if ui.defer_rest("explore", "Error curves against bit width and clipping threshold follow…", key=config):
     st.stop()
 
 st.subheader("Error curves")

@@ -156,6 +156,17 @@ def open_app(page: str = "explore", query: Mapping[str, str | list[str]] | None 
     at.run()
     if settle:
         settle_app(at)
+        # every later run (a widget's .run(), at.run()) settles too: a page leaves the sweeps for a
+        # new setting to a follow-up run that a browser asks for by itself (pages/_common.defer_rest)
+        one_run = at._run
+
+        def run_and_settle(*args, **kwargs):
+            out = one_run(*args, **kwargs)
+            if not at.exception and "_deferred" in at.session_state:
+                out = one_run(timeout=kwargs.get("timeout"))
+            return out
+
+        at._run = run_and_settle
     assert not at.exception, at.exception
     return at
 
