@@ -19,6 +19,7 @@ from ._lazy import plotly_graph_objects as go
 from ._lazy import plotly_io as pio
 from .histograms import uniform_histogram
 from .metrics import ValueHistograms, code_counts, value_histograms
+from .params import code_range_of
 from .schemes import QuantResult
 from .sweeps import subsample
 
@@ -205,21 +206,22 @@ STEPS_SHOWN = 8  # levels either side of the centre of a zoomed staircase
 
 
 def _transfer_params(result: QuantResult, channel: int | None):
-    """Per-tensor params of the result, or of one channel of a per-channel result (None: neither)."""
+    """(per-tensor params, channel index) of the result — its own params, or one channel's of a
+    per-channel result (index None for per-tensor) — or (None, None) when it has neither."""
     from .params import QuantParams
 
     p = result.params
     if p is None:
-        return None
+        return None, None
     if p.per_tensor:
-        return p
+        return p, None
     if p.group_size is None and channel is not None and np.ndim(p.scale) == 1:
         c = int(np.clip(channel, 0, np.size(p.scale) - 1))
         zp = p.zero_point if np.ndim(p.zero_point) == 0 else np.ravel(p.zero_point)[c]
         amax = None if p.amax is None else np.ravel(p.amax)[c]
         return QuantParams(scale=np.ravel(p.scale)[c], zero_point=int(zp), qmin=p.qmin, qmax=p.qmax,
-                           convention=p.convention, amax=amax)
-    return None
+                           convention=p.convention, amax=amax), c
+    return None, None
 
 
 def transfer_figure(x: np.ndarray, result: QuantResult, points: int = 2001, *, window: str = "data range",
@@ -236,21 +238,16 @@ def transfer_figure(x: np.ndarray, result: QuantResult, points: int = 2001, *, w
 
     if window not in TRANSFER_WINDOWS:
         raise ValueError(f"window {window!r} is not one of {list(TRANSFER_WINDOWS)}")
-    p = _transfer_params(result, channel)
+    p, c = _transfer_params(result, channel)
     title = "Transfer function"
-    if p is not None and not p.per_tensor:
-        p = None
-    if p is not None and result.params is not None and not result.params.per_tensor:
-        title += f" (channel {int(np.clip(channel, 0, np.size(result.params.scale) - 1))})"
-        view = result.params.axis
-        xc = np.take(x, int(np.clip(channel, 0, x.shape[view] - 1)), axis=view)
+    if c is not None:  # one channel: its own values' range
+        title += f" (channel {c})"
+        xc = np.take(x, c, axis=result.params.axis)
         lo, hi = float(xc.min()), float(xc.max())
     else:
         lo, hi = value_range if value_range is not None else (float(x.min()), float(x.max()))
-    clip = result.clip_range if p is None else None
+    clip = result.clip_range
     if p is not None:
-        from .params import code_range_of
-
         clip = code_range_of(p)
         step = float(np.asarray(p.scale, dtype=np.float64))
         if window == "steps near zero":

@@ -109,3 +109,12 @@ def test_fixed_width_formats_are_points_at_the_bits_they_cost():
     nf4 = ql.sweep_bits(X.reshape(-1)[:4096], "nf4", [4])
     beside = nf4[nf4["scheme"] == "int_group"]  # nf4 beside int4 with one absmax per block of 64
     assert list(beside["bits_per_element"]) == [4.5]
+
+
+def test_bad_view_arguments_are_refused_with_what_is_allowed():
+    r = ql.Quantizer("symmetric")(X)
+    with pytest.raises(ValueError, match=r"window 'sideways' is not one of \['data range', 'steps near zero'"):
+        figures.transfer_figure(X, r, window="sideways")
+    for bad in [(1.0, -1.0), (0.0, np.inf), (np.nan, 1.0)]:
+        with pytest.raises(ValueError, match="value_range must be finite"):
+            value_histograms(X, r.dequantized, 64, bad)
