@@ -178,3 +178,14 @@ def test_live_formula_shows_the_first_blocks_stored_scales(name):
     assert latex_g(d) in text
     assert "sub-block 0" in text or fm.KQUANT_FORMATS[name].nsub == 1
     assert latex_g(float(r.dequantized.reshape(-1)[0])) in text
+
+
+@pytest.mark.parametrize("name", ["q4_k", "q5_k"])
+def test_a_lone_value_with_zero_importance_matches_ggml(name):
+    """Found by the hypothesis test: a sub-block whose only non-zero value has importance 0 makes
+    ggml divide by a zero weight sum (inf in C); numba's default raised ZeroDivisionError."""
+    x = np.zeros((1, 256), np.float32)
+    x[0, 4] = -0.00675
+    w = np.random.default_rng(0).uniform(0, 100, 256).astype(np.float32)
+    w[4] = 0.0
+    assert_same_as_ggml(x, name, w)

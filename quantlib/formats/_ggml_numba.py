@@ -22,7 +22,9 @@ import numba as nb
 import numpy as np
 
 F = np.float32
-_opts = dict(cache=True, nogil=True)
+# error_model='numpy': a float division by zero gives inf / NaN, as in ggml's C, instead of raising
+# ZeroDivisionError (a sub-block whose only non-zero value has importance 0 divides by a zero sum).
+_opts = dict(cache=True, nogil=True, error_model="numpy")
 MAGIC = F(12582912.0)  # 1.5 * 2**23
 
 
