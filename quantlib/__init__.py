@@ -55,7 +55,15 @@ from . import toolkits  # noqa: E402,F401
 from .toolkits import compare_toolkits  # noqa: E402
 from .formats import to_ggml_bytes  # noqa: E402
 
-_LAZY_SUBMODULES = ("cli", "export", "figures", "teaching", "rd_figures")
+_LAZY_SUBMODULES = ("cli", "export", "figures", "teaching", "rd_figures", "checkpoint", "checkpoint_figures")
+
+
+def checkpoint_report(*args: object, **kwargs: object) -> "object":
+    """Quantize every tensor of a checkpoint with each scheme, on Dask: see :func:`quantlib.checkpoint.checkpoint_report`
+    (imported on first call, so ``import quantlib`` stays free of pandas and dask)."""
+    from .checkpoint import checkpoint_report as run
+
+    return run(*args, **kwargs)
 
 
 def __getattr__(name: str) -> object:
@@ -122,4 +130,5 @@ __all__ = [
     "measure_candidates",
     "metric_vs_bits",
     "uniform_at_budget",
+    "checkpoint_report",
 ]

@@ -443,10 +443,11 @@ class Progress:
         return (self.bytes_total - self.bytes_done) / rate if rate > 0 else None
 
     def line(self) -> str:
-        """``12/40 tensors · 1.20 GB of 4.00 GB · 150.0 MB/s · ETA 19 s``."""
+        """``12/40 tensors · 1.20 GB of 4.00 GB · 150.0 MB/s · ETA 19 s`` (MB below 1 GB)."""
         eta = "ETA -" if self.eta is None else f"ETA {self.eta:.0f} s"
-        return (f"{self.tensors_done}/{self.tensors_total} tensors · {self.bytes_done / 1e9:.2f} GB of "
-                f"{self.bytes_total / 1e9:.2f} GB · {self.bytes_per_second / 1e6:.1f} MB/s · {eta}")
+        unit, div = ("GB", 1e9) if self.bytes_total >= 1e9 else ("MB", 1e6)
+        return (f"{self.tensors_done}/{self.tensors_total} tensors · {self.bytes_done / div:.2f} {unit} of "
+                f"{self.bytes_total / div:.2f} {unit} · {self.bytes_per_second / 1e6:.1f} MB/s · {eta}")
 
 
 class _Thunk:

@@ -1,6 +1,8 @@
 """Command line: ``python -m quantlib report FILE --schemes a,b --bits N [--csv OUT] [--html OUT]``;
 ``python -m quantlib vectors FILE --scheme S [--set NAME=VALUE ...] --out OUT.npz [--manifest OUT.json]``
-writes golden test vectors, ``python -m quantlib vectors --check OUT.npz`` re-checks them.
+writes golden test vectors, ``python -m quantlib vectors --check OUT.npz`` re-checks them;
+``python -m quantlib checkpoint PATH --schemes a,b [--bits N] [--workers N] [--scheduler ADDRESS] --out OUT.parquet
+[--html OUT.html]`` reports a whole checkpoint on Dask (:func:`quantlib.checkpoint_report`).
 
 Every failure — a file the safe loaders refuse, an unknown scheme or tensor, settings a
 scheme cannot apply, an output that cannot be written — ends with one line on stderr
@@ -83,7 +85,89 @@ def build_parser() -> argparse.ArgumentParser:
     vec.add_argument("--manifest", metavar="OUT.json",
                      help="also write the manifest as JSON (with --check: a kept manifest to compare with)")
     vec.add_argument("--check", metavar="VECTORS.npz", help="re-check this vector file instead of writing one")
+    ck = sub.add_parser(
+        "checkpoint", help="report every tensor of a whole checkpoint under each scheme (on Dask)",
+        description="Quantize every tensor of a checkpoint with each scheme, a slice at a time on Dask workers, and "
+                    "write the per-tensor table (parquet) with the size under each scheme and the tensors to keep "
+                    "in 16 bits.",
+        epilog=CHECKPOINT_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ck.add_argument("path", metavar="PATH", help="a .safetensors file, a folder with model.safetensors.index.json, "
+                                                 "or a .gguf file")
+    ck.add_argument("--schemes", metavar="A,B,...", default="symmetric,nf4",
+                    help="comma-separated registry scheme names (default: symmetric,nf4)")
+    ck.add_argument("--bits", metavar="N", type=int, default=None,
+                    help="code width of the bit-swept schemes, 2..16 (default: each scheme's own default)")
+    ck.add_argument("--workers", metavar="N", type=int, default=None,
+                    help="worker processes of the local Dask cluster (default: the cores; 0: no cluster)")
+    ck.add_argument("--scheduler", metavar="ADDRESS",
+                    help="use this running Dask cluster, e.g. tcp://10.0.0.5:8786 (its workers must see PATH)")
+    ck.add_argument("--chunk-mb", metavar="MB", type=float, default=32.0,
+                    help="float32 megabytes (MiB) of one slice of rows of a large tensor (default 32)")
+    ck.add_argument("--out", metavar="OUT.parquet", required=True, help="where to write the report (parquet)")
+    ck.add_argument("--html", metavar="OUT.html", help="also write a standalone HTML page: heatmaps, totals, table")
     return parser
+
+
+CHECKPOINT_EPILOG = """\
+examples:
+  python -m quantlib checkpoint model.safetensors --schemes symmetric,nf4,q4_k --bits 4 --out report.parquet
+  python -m quantlib checkpoint llama-8b/ --schemes nf4,fp8_e4m3fn --workers 2 --out r.parquet --html r.html
+  python -m quantlib checkpoint /shared/llama-70b/ --scheduler tcp://10.0.0.5:8786 --out r.parquet
+
+The report is written only when every tensor is done; a file that cannot be read or a scheduler
+that cannot be reached ends with one error line and no report. Progress (tensors, bytes/s, ETA)
+goes to stderr.
+"""
+
+
+def checkpoint(args: argparse.Namespace) -> str:
+    """Run a checkpoint report and write it; returns the summary to print."""
+    import os
+
+    from . import checkpoint as ck
+    from .checkpoint_figures import report_html
+
+    schemes = _schemes(args.schemes)
+    if args.bits is not None and not 2 <= args.bits <= 16:
+        raise CliError(f"--bits must be in 2..16, got {args.bits}")
+    if not args.chunk_mb > 0:
+        raise CliError(f"--chunk-mb must be > 0, got {args.chunk_mb}")
+    if not Path(args.path).exists():
+        raise CliError(f"{args.path}: no such file or folder")
+
+    def bar(p: ck.Progress) -> None:
+        filled = int(30 * p.tensors_done / max(p.tensors_total, 1))
+        sys.stderr.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {p.line()}   ")
+        sys.stderr.flush()
+
+    try:
+        df = ck.checkpoint_report(args.path, schemes, bits=args.bits, workers=args.workers, scheduler=args.scheduler,
+                                  chunk_bytes=max(4, int(args.chunk_mb * 2**20)), progress=bar)
+    except (ValueError, TypeError) as exc:
+        raise CliError(str(exc)) from None
+    finally:
+        sys.stderr.write("\n")
+    for out, data in ((args.out, lambda: ck.report_parquet(df)),
+                      (args.html, lambda: report_html(df, Path(args.path).name).encode("utf-8"))):
+        if not out:
+            continue
+        tmp = f"{out}.partial"
+        try:
+            Path(tmp).write_bytes(data())
+            os.replace(tmp, out)
+        except OSError as exc:
+            raise CliError(f"cannot write {out}: {exc.strerror or exc}") from None
+    totals = ck.size_totals(df)
+    lines = [f"wrote {args.out}" + (f" and {args.html}" if args.html else "") +
+             f": {df['tensor'].nunique()} tensors × {len(schemes)} schemes"]
+    lines += [f"  {r.scheme:<40s} {r.bytes / 1e6:12.2f} MB  {r.bits_per_element:6.3f} bits/element"
+              for r in totals.itertuples()]
+    keep = ck.keep_in_16bit(df)
+    if not keep.empty:
+        lines.append("keep in 16 bits (SQNR far below the scheme's median):")
+        lines += [f"  {r.scheme}: {r.tensor} ({r.sqnr_db:.1f} dB)" for r in keep.itertuples()]
+    return "\n".join(lines)
 
 
 VECTORS_EPILOG = """\
@@ -261,6 +345,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "vectors":
             print(vectors(args))
+            return 0
+        if args.command == "checkpoint":
+            print(checkpoint(args))
             return 0
         schemes = _schemes(args.schemes)
         df = report(args.file, schemes, args.bits, args.tensor)
