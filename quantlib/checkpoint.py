@@ -21,12 +21,12 @@ per-tensor float scaling, nvfp4's global scale, codebooks fitted to the data, st
 an importance matrix) run on the whole tensor in one task.
 
 What is combined, exactly. Every slice returns sums in float64 — squared error, squared signal,
-element and clip counts, stored bits, and the power sums Σx, Σx², Σx³, Σx⁴ with min / max — and
-the client adds the slices' sums in slice order, so a tensor's metrics are those of the whole
+element and clip counts, stored bits, and its count, mean and central sums Σ(x − mean)^k, k = 2, 3, 4
+with min / max (merged by the exact pairwise update) — and the client adds the slices' sums in slice order, so a tensor's metrics are those of the whole
 tensor (sums, not averages of averages) up to float64 rounding, and the report is identical
 whatever the number of workers or the scheduler. The share beyond 6σ needs the tensor's σ: pass
 2 counts it from pass 1's moments. Statistics: ``std`` (population), ``max_abs_over_std``,
-``excess_kurtosis`` = m4 / m2² − 3 (central moments from the power sums), ``beyond_6sigma`` =
+``excess_kurtosis`` = n·M4 / M2² − 3, ``beyond_6sigma`` =
 share of |x − mean| > 6σ. A constant tensor has std 0: the ratios are NaN.
 """
 
@@ -234,46 +234,52 @@ def _slices(x: np.ndarray):
 
 
 def moments(x: np.ndarray) -> np.ndarray:
-    """``[n, min, max, Σx, Σx², Σx³, Σx⁴]`` of ``x`` in float64, summed slice by slice with numpy's
-    pairwise sum (deterministic: no BLAS, no threads). Two of these add with :func:`add_moments`."""
-    s = np.zeros(4)
+    """``[n, min, max, mean, M2, M3, M4]`` of ``x`` in float64, M_k = Σ(x − mean)^k: per slice of
+    :data:`SUM_SLICE` values with numpy's pairwise sums (deterministic: no BLAS, no threads), the
+    slices merged in order by :func:`add_moments`. Central sums, not raw power sums: a norm weight
+    of mean 1 and σ 1e-3 keeps its kurtosis (raw Σx⁴ would cancel to noise)."""
+    parts = []
     for part in _slices(x):
         a = part.astype(np.float64)
-        p = a.copy()
-        for k in range(4):
-            s[k] += p.sum()
-            if k < 3:
-                p *= a
-    return np.array([x.size, float(x.min()), float(x.max()), *s])
+        mean = float(a.sum()) / a.size
+        a -= mean
+        d2 = a * a
+        parts.append(np.array([a.size, float(part.min()), float(part.max()), mean, float(d2.sum()),
+                               float((d2 * a).sum()), float((d2 * d2).sum())]))
+    return add_moments(*parts)
 
 
 def add_moments(*parts: np.ndarray) -> np.ndarray:
-    """The moments of the concatenation of the slices ``parts`` (added in the order given)."""
-    out = np.array(parts[0], dtype=np.float64)
+    """The moments of the concatenation of the slices ``parts``, merged pairwise in the order given
+    (Chan, Golub & LeVeque's update for M2; Pébay 2008, eq. 2.1, for M3 and M4)."""
+    n, lo, hi, mean, m2, m3, m4 = (float(v) for v in parts[0])
     for p in parts[1:]:
-        out = np.array([out[0] + p[0], min(out[1], p[1]), max(out[2], p[2]), *(out[3:] + p[3:])])
-    return out
+        nb, mb, m2b, m3b, m4b = float(p[0]), float(p[3]), float(p[4]), float(p[5]), float(p[6])
+        na, t = n, n + nb
+        d = mb - mean
+        m4 = (m4 + m4b + d**4 * na * nb * (na * na - na * nb + nb * nb) / t**3
+              + 6 * d * d * (na * na * m2b + nb * nb * m2) / t**2 + 4 * d * (na * m3b - nb * m3) / t)
+        m3 = m3 + m3b + d**3 * na * nb * (na - nb) / t**2 + 3 * d * (na * m2b - nb * m2) / t
+        m2 = m2 + m2b + d * d * na * nb / t
+        mean += d * nb / t
+        n, lo, hi = t, min(lo, float(p[1])), max(hi, float(p[2]))
+    return np.array([n, lo, hi, mean, m2, m3, m4])
 
 
 def _mean_std(m: np.ndarray) -> tuple[float, float]:
-    n = m[0]
-    mean = m[3] / n
-    var = max(m[4] / n - mean * mean, 0.0)
-    return float(mean), float(math.sqrt(var))
+    return float(m[3]), float(math.sqrt(max(m[4], 0.0) / m[0]))
 
 
 def tensor_statistics(m: np.ndarray, beyond: int) -> dict[str, float]:
-    """``std``, ``max_abs_over_std``, ``excess_kurtosis`` and ``beyond_6sigma`` from a tensor's
-    moments (:func:`moments`) and its count of |x − mean| > 6σ."""
+    """``std`` (population), ``max_abs_over_std``, ``excess_kurtosis`` = n·M4 / M2² − 3 and
+    ``beyond_6sigma`` from a tensor's moments (:func:`moments`) and its count of |x − mean| > 6σ;
+    NaN ratios for a constant tensor (σ = 0)."""
     n = m[0]
-    mean, std = _mean_std(m)
-    e1, e2, e3, e4 = m[3] / n, m[4] / n, m[5] / n, m[6] / n
-    m2 = e2 - mean * mean
-    m4 = e4 - 4 * mean * e3 + 6 * mean * mean * e2 - 3 * mean**4
+    _, std = _mean_std(m)
     amax = max(abs(m[1]), abs(m[2]))
-    ok = std > 0
+    ok = std > 0 and m[4] > 0
     return {"std": std, "max_abs_over_std": amax / std if ok else float("nan"),
-            "excess_kurtosis": m4 / (m2 * m2) - 3.0 if ok and m2 > 0 else float("nan"),
+            "excess_kurtosis": n * m[6] / (m[4] * m[4]) - 3.0 if ok else float("nan"),
             "beyond_6sigma": beyond / n}
 
 
@@ -644,7 +650,7 @@ class _runner:
                                  f"{self.timeout:g} s); start some with `dask worker {self.scheduler}`") from None
             return _Dask(client)
         n = self.workers if self.workers is not None else (os.cpu_count() or 1)
-        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None)
+        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0")
         self.closing.append(cluster)
         client = Client(cluster)
         self.closing.insert(0, client)
