@@ -14,4 +14,5 @@ def menu() -> list[st.Page]:
         st.Page("pages/toolkits.py", title="Toolkits", icon=":material/handyman:", url_path="toolkits"),
         st.Page("pages/rate_distortion.py", title="Rate–distortion", icon=":material/show_chart:",
                 url_path="rate_distortion"),
+        st.Page("pages/checkpoint.py", title="Checkpoint", icon=":material/inventory_2:", url_path="checkpoint"),
     ]

@@ -48,7 +48,8 @@ def sqnr_heatmap(report: pd.DataFrame, scheme: str) -> go.Figure:
     top = float(finite.max()) if finite.size else 0.0
     shown = np.where(np.isposinf(z), top, z)
     fig = go.Figure(go.Heatmap(
-        z=shown, x=cols, y=kinds, customdata=np.stack([names, np.vectorize(lambda v: f"{v:.2f}")(z)], axis=-1),
+        z=[[None if math.isnan(v) else v for v in row] for row in shown.tolist()], x=cols, y=kinds,
+        customdata=[[[n, f"{v:.2f}"] for n, v in zip(nr, zr)] for nr, zr in zip(names.tolist(), z.tolist())],
         colorscale="Viridis", colorbar={"title": "SQNR dB"}, xgap=1, ygap=1,
         hovertemplate="layer %{x} · %{y}<br>%{customdata[0]}<br>SQNR %{customdata[1]} dB<extra></extra>",
     ))
