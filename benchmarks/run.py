@@ -459,13 +459,125 @@ def rate_distortion_chart() -> None:
         300.0, note=f"{ours:.2f} s; cold in a fresh process {cold:.2f} s (target 2 s)")
 
 
+CHECKPOINT_SCHEMES = ["symmetric", "nf4", "fp8_e4m3fn"]  # pinned per-tensor range (2 passes), blocks, a cast
+_CHECKPOINT_RUN = """
+import json, sys, time
+from distributed import Client, LocalCluster
+import quantlib as ql
+
+def status(key):
+    return int([l for l in open('/proc/self/status') if l.startswith(key)][0].split()[1]) * 1024
+
+def warm_idle():  # after a warm-up report (imports, numba kernels): reset the peak, return the resident size
+    with open('/proc/self/clear_refs', 'w') as f:
+        f.write('5')
+    return status('VmRSS')
+
+if __name__ == "__main__":
+    path, n, schemes = sys.argv[1], int(sys.argv[2]), sys.argv[3].split(",")
+    with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0") as c, Client(c) as cl:
+        ql.checkpoint_report(sys.argv[4], schemes, bits=4, scheduler=c.scheduler_address)  # warm every worker
+        idle = list(cl.run(warm_idle).values())
+        t = time.perf_counter()
+        df = ql.checkpoint_report(path, schemes, bits=4, scheduler=c.scheduler_address)
+        seconds = time.perf_counter() - t
+        peaks = list(cl.run(status, 'VmHWM').values())
+    print(json.dumps({"seconds": seconds, "client": status('VmHWM'), "idle": idle, "workers": peaks, "rows": len(df)}))
+"""
+
+
+def write_checkpoint(folder: Path, total_bytes: int, shards: int = 4) -> tuple[int, int]:
+    """A synthetic Llama-shaped bf16 checkpoint of about ``total_bytes`` in ``shards`` safetensors files with
+    an index: 4096 x 4096 projections (32 MB each) and their norms. Returns (bytes, largest tensor's bytes)."""
+    rng = np.random.default_rng(0)
+    names = []
+    for i in range(max(1, round(total_bytes / (4 * 2**25)))):
+        for kind in ("self_attn.q_proj", "self_attn.o_proj", "mlp.up_proj", "mlp.down_proj"):
+            names.append((f"model.layers.{i}.{kind}.weight", (4096, 4096)))
+        names.append((f"model.layers.{i}.input_layernorm.weight", (4096,)))
+    folder.mkdir(parents=True, exist_ok=True)
+    wmap, size = {}, 0
+    for s in range(shards):
+        part = names[s::shards]
+        header, offset, blobs = {}, 0, []
+        for name, shape in part:
+            x = rng.standard_normal(shape, dtype=np.float32) * np.float32(0.02)
+            raw = (x.view(np.uint32) >> 16).astype("<u2").tobytes()  # bf16 by truncation
+            header[name] = {"dtype": "BF16", "shape": list(shape), "data_offsets": [offset, offset + len(raw)]}
+            offset += len(raw)
+            blobs.append(raw)
+        head = json.dumps(header).encode()
+        file = f"model-{s + 1:05d}-of-{shards:05d}.safetensors"
+        with open(folder / file, "wb") as f:
+            f.write(len(head).to_bytes(8, "little") + head)
+            for b in blobs:
+                f.write(b)
+        wmap |= dict.fromkeys(header, file)
+        size += offset
+    (folder / "model.safetensors.index.json").write_text(json.dumps({"weight_map": wmap}))
+    return size, 2 * 4096 * 4096
+
+
+def checkpoint_scan(gb: float) -> None:
+    """A synthetic bf16 checkpoint (``gb`` GB; 0.25 by default, 2 with --checkpoint-gb 2) reported under 3 schemes
+    on a LocalCluster of 2 worker processes vs 1 (each timed from the report's start, cluster up and warmed by a
+    tiny report), with the peak RSS (VmHWM) of the client process and of each worker: a worker's peak is judged
+    above its warm idle size (python, numpy, dask, numba kernels), against the float32 slice it holds."""
+    import shutil
+    import tempfile
+
+    from quantlib.checkpoint import DEFAULT_CHUNK_BYTES
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
+    tmp = Path(tempfile.mkdtemp(prefix="ql-bench-ckpt-"))
+    try:
+        size, largest = write_checkpoint(tmp / "ckpt", int(gb * 1e9))
+        warm = tmp / "warm.safetensors"
+        from safetensors.numpy import save_file
+
+        save_file({"w": np.ones((64, 64), np.float32), "v": np.arange(64, dtype=np.float32)}, str(warm))
+        runs = {}
+        for n in (1, 2):
+            out = subprocess.run([sys.executable, "-c", _CHECKPOINT_RUN, str(tmp / "ckpt"), str(n), ",".join(CHECKPOINT_SCHEMES),
+                                  str(warm)],
+                                 cwd=ROOT, env=env, capture_output=True, text=True, check=True).stdout
+            r = json.loads(out.strip().splitlines()[-1])
+            runs.setdefault(n, []).append(r)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    one = min(r["seconds"] for r in runs[1])
+    two = min(r["seconds"] for r in runs[2])
+    client = max(r["client"] for rs in runs.values() for r in rs)
+    workers = [w for rs in runs.values() for r in rs for w in r["workers"]]
+    growth = [w - i for rs in runs.values() for r in rs for w, i in zip(r["workers"], r["idle"])]
+    chunk = DEFAULT_CHUNK_BYTES
+    ok = client < 300e6 and max(growth) < 3 * chunk
+    load = os.getloadavg()[0]
+    row(f"checkpoint report, {size / 1e9:.2f} GB bf16 ({len(CHECKPOINT_SCHEMES)} schemes), 2 workers", two, one,
+        "the same on 1 worker", 0.75, ok,
+        f"{size / one / 1e6:.0f} MB/s on 1, {size / two / 1e6:.0f} MB/s on 2 ({one / two:.2f}x); client peak "
+        f"{client / 1e6:.0f} MB (target < 300); worker peak {max(workers) / 1e6:.0f} MB, of which "
+        f"{max(growth) / 1e6:.0f} MB above its warm idle (target < 3 x the {chunk / 2**20:.0f} MiB float32 slice; "
+        f"largest tensor {largest / 1e6:.0f} MB as stored); load average {load:.1f} on {os.cpu_count()} cores")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="skip the browser, peak-memory and 16 M app runs")
+    ap.add_argument("--checkpoint-gb", type=float, default=0.25,
+                    help="size of the synthetic checkpoint of the Dask row (default 0.25; the issue's size is 2)")
+    ap.add_argument("--only", choices=["checkpoint"], help="run only this row")
     a = ap.parse_args()
+    if a.only == "checkpoint":
+        checkpoint_scan(a.checkpoint_gb)
+        for r in ROWS:
+            print(f"| {r[0]} | {r[1]} | {r[2]} | {r[3]} | {r[4]} |")
+        print(f"CPU: {cpu_summary()}")
+        return
     cold_start()  # first, before this process's own imports warm anything it shares with the children
     engine()
     rate_distortion_chart()
+    checkpoint_scan(a.checkpoint_gb)
     ggml_kquants()
     apptest(a.quick)
     if not a.quick:
