@@ -10,24 +10,27 @@ offsets and a few sums; a worker holds one slice of one tensor (or, for the sche
 one whole tensor).
 
 How a tensor is split. A tensor of more than ``chunk_bytes`` (as float32) is read in slices of
-whole rows (first axis); a 1-D tensor is never split. Each scheme says on its spec how it can be
-sliced (:class:`quantlib.schemes.Chunking`): element-wise casts and block formats slice at any
-multiple of their block (the slice size is rounded to a common multiple of every scheme's block
-and the row length); one scale per row (per-channel or per-group along axis 0) slices by rows;
-a per-tensor min-max calibration is *pinned* first — pass 1 reads the tensor's min and max, pass
-2 quantizes every slice with the scale (and zero-point) the whole tensor gives. Schemes whose
-result depends on the whole tensor in another way (histogram, MSE or percentile calibration,
-per-tensor float scaling, nvfp4's global scale, codebooks fitted to the data, stochastic rounding,
-an importance matrix) run on the whole tensor in one task.
+whole rows (first axis), one task per slice; a 1-D tensor is never split. Each scheme says on its
+spec how it can be sliced (:class:`quantlib.schemes.Chunking`): element-wise casts and block
+formats slice at any multiple of their block (slice sizes are rounded to a common multiple of
+every scheme's block and the row length); one scale per row (per-channel or per-group along axis
+0) slices by rows; a per-tensor min-max calibration is *pinned* first — pass 1 reads the tensor's
+min and max, pass 2 quantizes every slice with the scale (and zero-point) the whole tensor gives.
+Within a task a slice is quantized :data:`PIECES` pieces of rows at a time (the same rules), so a
+worker holds one slice plus one piece's temporaries. Schemes whose result depends on the whole
+tensor in another way (histogram, MSE or percentile calibration, per-tensor float scaling, nvfp4's
+global scale, codebooks fitted to the data, stochastic rounding, an importance matrix) run on the
+whole tensor in one task, which then holds that tensor.
 
-What is combined, exactly. Every slice returns sums in float64 — squared error, squared signal,
-element and clip counts, stored bits, and its count, mean and central sums Σ(x − mean)^k, k = 2, 3, 4
-with min / max (merged by the exact pairwise update) — and the client adds the slices' sums in slice order, so a tensor's metrics are those of the whole
-tensor (sums, not averages of averages) up to float64 rounding, and the report is identical
-whatever the number of workers or the scheduler. The share beyond 6σ needs the tensor's σ: pass
-2 counts it from pass 1's moments. Statistics: ``std`` (population), ``max_abs_over_std``,
-``excess_kurtosis`` = n·M4 / M2² − 3, ``beyond_6sigma`` =
-share of |x − mean| > 6σ. A constant tensor has std 0: the ratios are NaN.
+What is combined, exactly. Every piece returns sums in float64 — squared error, squared signal,
+element and clip counts, stored bits — and every slice its count, mean and central sums
+Σ(x − mean)^k, k = 2, 3, 4, with min / max (merged by the exact pairwise update). Pieces and
+slices are added in row order, so a tensor's metrics are those of the whole tensor (sums, not
+averages of averages) up to float64 rounding, and the report is identical whatever the number
+of workers or the scheduler (the slices depend on the shape, ``chunk_bytes`` and the schemes'
+blocks only). The share beyond 6σ needs the tensor's σ: pass 2 counts it from pass 1's moments.
+Statistics: ``std`` (population), ``max_abs_over_std``, ``excess_kurtosis`` = n·M4 / M2² − 3,
+``beyond_6sigma`` = share of |x − mean| > 6σ. A constant tensor has std 0: the ratios are NaN.
 """
 
 from __future__ import annotations
@@ -57,6 +60,7 @@ from .loaders import (
 INDEX = "model.safetensors.index.json"
 MAX_INDEX_BYTES = 64 * 2**20
 DEFAULT_CHUNK_BYTES = 32 * 2**20  # float32 bytes of one slice of rows
+PIECES = 4  # a slice is quantized a quarter at a time: a worker holds the slice and one piece's temporaries
 SUM_SLICE = 2**20  # elements per float64 temporary when summing
 SIGMAS = 6.0
 #: The report's columns, in order.
@@ -305,42 +309,59 @@ def _error_sums(x: np.ndarray, xhat: np.ndarray) -> tuple[float, float]:
 Config = tuple[str, str, dict]  # (label, scheme, validated settings)
 
 
-def _run_config(x: np.ndarray, scheme: str, settings: dict) -> list:
-    """``[sse, signal, clipped, bits, None]`` of one scheme on ``x``, or ``[.., message]`` when it refuses."""
+def _run_config(x: np.ndarray, scheme: str, settings: dict, piece: int, shared: float) -> list:
+    """``[sse, signal, clipped, bits, None, shared, pieces]`` of one scheme on ``x``, run on pieces of
+    ``piece`` rows (0: whole) whose sums are added in order (bits: the ``shared`` bits of pinned
+    per-tensor parameters counted once), or ``[nan, nan, 0, nan, message, 0, 0]`` when it refuses."""
     from .metrics import clip_mask
     from .schemes import Quantizer
 
-    try:
-        r = Quantizer(scheme, **settings)(x)
-    except (ValueError, TypeError) as exc:
-        return [math.nan, math.nan, 0, math.nan, str(exc)]
-    sse, sig = _error_sums(x, r.dequantized)
-    clipped = int(np.count_nonzero(clip_mask(x, r.params))) if r.params is not None else 0
-    return [sse, sig, clipped, float(r.bits_per_element) * x.size, None]
+    q = Quantizer(scheme, **settings)
+    rows = x.shape[0] if x.ndim >= 2 else 1
+    step = piece if piece and x.ndim >= 2 else rows
+    acc = [0.0, 0.0, 0, 0.0]
+    for a in range(0, rows, step):
+        xs = x[a:a + step] if x.ndim >= 2 else x
+        try:
+            r = q(xs)
+        except (ValueError, TypeError) as exc:
+            return [math.nan, math.nan, 0, math.nan, str(exc), 0.0, 0]
+        sse, sig = _error_sums(xs, r.dequantized)
+        clipped = int(np.count_nonzero(clip_mask(xs, r.params))) if r.params is not None else 0
+        bits = float(r.bits_per_element) * xs.size
+        del r
+        acc = [acc[0] + sse, acc[1] + sig, acc[2] + clipped, acc[3] + bits]
+    pieces = -(-rows // step)
+    acc[3] -= (pieces - 1) * shared
+    return acc + [None, shared, pieces]
 
 
-def _pinned(configs: Sequence[Config], shape: tuple[int, ...], m: np.ndarray) -> list[tuple[str, dict, float]]:
-    """Each sliceable config's (scheme, settings, shared bits), a per-tensor range pinned to the tensor's min / max."""
+def _prepared(configs: Sequence[Config], shape: tuple[int, ...], m: np.ndarray, piece: int
+              ) -> list[tuple[str, dict, int, float]]:
+    """Each config as (scheme, settings, piece rows, shared bits): a sliceable one in pieces, its per-tensor
+    range pinned to the tensor's min / max (moments ``m``); one that needs the whole tensor whole (piece 0)."""
     from .schemes import SCHEMES
 
     out = []
     for _, scheme, s in configs:
         rule = SCHEMES[scheme].chunking(s, shape)
-        if rule is not None and rule.pin is not None:
-            s, shared = rule.pin(dict(s), float(m[1]), float(m[2]))
-            out.append((scheme, s, shared))
+        if rule is None:
+            out.append((scheme, s, 0, 0.0))
+        elif rule.pin is not None:
+            pinned, shared = rule.pin(dict(s), float(m[1]), float(m[2]))
+            out.append((scheme, pinned, piece, shared))
         else:
-            out.append((scheme, s, 0.0))
+            out.append((scheme, s, piece, 0.0))
     return out
 
 
-def whole_task(ref: TensorRef, configs: Sequence[Config]) -> dict:
-    """Everything about a tensor read in one piece: its moments, its count beyond 6σ, and every config's sums."""
+def whole_task(ref: TensorRef, configs: Sequence[Config], piece: int) -> dict:
+    """Everything about a tensor read in one slice: its moments, its count beyond 6σ, every config's sums."""
     x = read_rows(ref, 0, ref.rows)
     m = moments(x)
     mean, std = _mean_std(m)
     return {"moments": m, "beyond": _beyond(x, mean, std),
-            "sums": [_run_config(x, scheme, s) for _, scheme, s in configs]}
+            "sums": [_run_config(x, *c[:2], c[2], c[3]) for c in _prepared(configs, ref.shape, m, piece)]}
 
 
 def moments_task(ref: TensorRef, r0: int, r1: int) -> np.ndarray:
@@ -348,19 +369,19 @@ def moments_task(ref: TensorRef, r0: int, r1: int) -> np.ndarray:
     return moments(read_rows(ref, r0, r1))
 
 
-def slice_task(ref: TensorRef, r0: int, r1: int, m: np.ndarray, configs: Sequence[Config]) -> dict:
+def slice_task(ref: TensorRef, r0: int, r1: int, m: np.ndarray, configs: Sequence[Config], piece: int) -> dict:
     """Pass 2 of a sliced tensor on rows r0:r1, given the tensor's moments ``m``: the count beyond 6σ
     and each sliceable config's sums (per-tensor ranges pinned)."""
     x = read_rows(ref, r0, r1)
     mean, std = _mean_std(m)
-    sums = [_run_config(x, scheme, s) + [shared] for scheme, s, shared in _pinned(configs, ref.shape, m)]
-    return {"beyond": _beyond(x, mean, std), "sums": sums}
+    return {"beyond": _beyond(x, mean, std),
+            "sums": [_run_config(x, *c[:2], c[2], c[3]) for c in _prepared(configs, ref.shape, m, piece)]}
 
 
 def unsliced_task(ref: TensorRef, configs: Sequence[Config]) -> list:
     """The configs that need the whole tensor at once, on a sliced tensor read whole."""
     x = read_rows(ref, 0, ref.rows)
-    return [_run_config(x, scheme, s) for _, scheme, s in configs]
+    return [_run_config(x, scheme, s, 0, 0.0) for _, scheme, s in configs]
 
 
 # ---------------------------------------------------------------- planning
@@ -394,8 +415,9 @@ def schemes_config(schemes: Sequence[Any], bits: int | None = None) -> list[Conf
     return out
 
 
-def _rows_per_slice(ref: TensorRef, configs: Sequence[Config], chunk_bytes: int) -> int:
-    """Rows per slice: about ``chunk_bytes`` of float32, a multiple of what every sliceable config needs."""
+def _rows_per_slice(ref: TensorRef, configs: Sequence[Config], chunk_bytes: int) -> tuple[int, int]:
+    """(rows per slice, rows per piece): a slice is about ``chunk_bytes`` of float32 and is quantized in
+    :data:`PIECES` pieces; both are multiples of the rows every sliceable config needs (its quantum)."""
     from .schemes import SCHEMES
 
     row_len = ref.size // ref.rows
@@ -405,14 +427,15 @@ def _rows_per_slice(ref: TensorRef, configs: Sequence[Config], chunk_bytes: int)
         if rule is not None:
             need = rule.quantum // math.gcd(rule.quantum, row_len)
             step = step * need // math.gcd(step, need)
-    rows = max(1, chunk_bytes // (4 * row_len))
-    return -(-rows // step) * step
+    rows = -(-max(1, chunk_bytes // (4 * row_len)) // step) * step
+    return rows, max(step, rows // PIECES // step * step)
 
 
 @dataclass
 class _Plan:
     ref: TensorRef
     bounds: list[tuple[int, int]]
+    piece: int  # rows a sliceable config is quantized at a time
     sliced: list[int]  # indices of the configs run slice by slice (when there are several slices)
     whole: list[int]  # the others
 
@@ -420,11 +443,11 @@ class _Plan:
 def _plan(ref: TensorRef, configs: Sequence[Config], chunk_bytes: int) -> _Plan:
     from .schemes import SCHEMES
 
-    per = _rows_per_slice(ref, configs, chunk_bytes)
+    per, piece = _rows_per_slice(ref, configs, chunk_bytes)
     bounds = [(r, min(r + per, ref.rows)) for r in range(0, ref.rows, per)] if ref.rows > per else [(0, ref.rows)]
     rules = [SCHEMES[scheme].chunking(s, ref.shape) for _, scheme, s in configs]
     sliced = [i for i, r in enumerate(rules) if r is not None]
-    return _Plan(ref, bounds, sliced, [i for i, r in enumerate(rules) if r is None])
+    return _Plan(ref, bounds, piece, sliced, [i for i, r in enumerate(rules) if r is None])
 
 
 # ---------------------------------------------------------------- running
@@ -499,11 +522,11 @@ def _submit(runner: Any, plan: _Plan, configs: Sequence[Config]) -> list:
     """The tasks whose results finish a tensor, in a fixed order."""
     ref = plan.ref
     if len(plan.bounds) == 1:
-        return [runner.submit(whole_task, ref, list(configs))]
+        return [runner.submit(whole_task, ref, list(configs), plan.piece)]
     parts = [runner.submit(moments_task, ref, r0, r1) for r0, r1 in plan.bounds]
     total = runner.submit(add_moments, *parts)
     sliced = [configs[i] for i in plan.sliced]
-    out = [total] + [runner.submit(slice_task, ref, r0, r1, total, sliced) for r0, r1 in plan.bounds]
+    out = [total] + [runner.submit(slice_task, ref, r0, r1, total, sliced, plan.piece) for r0, r1 in plan.bounds]
     if plan.whole:
         out.append(runner.submit(unsliced_task, ref, [configs[i] for i in plan.whole]))
     return out
@@ -514,8 +537,6 @@ def _finish(plan: _Plan, configs: Sequence[Config], results: list) -> list[dict]
     ref = plan.ref
     if len(plan.bounds) == 1:
         m, beyond, sums = results[0]["moments"], results[0]["beyond"], results[0]["sums"]
-        sums = [s + [0.0] for s in sums]
-        chunks = [1] * len(configs)
     else:
         m, slices = results[0], results[1:1 + len(plan.bounds)]
         beyond = sum(s["beyond"] for s in slices)
@@ -523,28 +544,25 @@ def _finish(plan: _Plan, configs: Sequence[Config], results: list) -> list[dict]
         for j, i in enumerate(plan.sliced):
             per = [s["sums"][j] for s in slices]
             refused = next((p[4] for p in per if p[4] is not None), None)
-            shared = per[0][5]
-            acc = [0.0, 0.0, 0, 0.0]
+            acc = [0.0, 0.0, 0, 0.0, 0]
             for p in per:
-                acc = [acc[0] + p[0], acc[1] + p[1], acc[2] + p[2], acc[3] + p[3]]
-            acc[3] -= (len(per) - 1) * shared  # per-tensor params stored once, counted in every slice
-            sums[i] = acc + [refused, 0.0]
-        if plan.whole:
-            for j, i in enumerate(plan.whole):
-                sums[i] = results[-1][j] + [0.0]
-        chunks = [len(plan.bounds) if i in plan.sliced else 1 for i in range(len(configs))]
+                acc = [acc[0] + p[0], acc[1] + p[1], acc[2] + p[2], acc[3] + p[3], acc[4] + p[6]]
+            acc[3] -= (len(per) - 1) * per[0][5]  # per-tensor params stored once, counted in every slice
+            sums[i] = acc[:4] + [refused, per[0][5], acc[4]]
+        for j, i in enumerate(plan.whole):
+            sums[i] = results[-1][j]
     stats = tensor_statistics(m, beyond)
     n = ref.size
     base = {"layer": layer_index(ref.name), "kind": tensor_kind(ref.name), "shape": "×".join(map(str, ref.shape)),
             "dtype": ref.dtype, "elements": n, "stored_bytes": ref.nbytes, **stats, "file": Path(ref.file).name}
     rows = []
-    for (label, _, _), s, k in zip(configs, sums, chunks):
-        sse, sig, clipped, bits, note = s[:5]
+    for (label, _, _), s in zip(configs, sums):
+        sse, sig, clipped, bits, note, _, pieces = s
         ok = note is None
         rows.append({"tensor": ref.name, "scheme": label,
                      "sqnr_db": _db(sig, sse) if ok else math.nan, "mse": sse / n if ok else math.nan,
                      "clip_ratio": clipped / n if ok else math.nan, "bits_per_element": bits / n if ok else math.nan,
-                     **base, "chunks": k, "note": "" if ok else note})
+                     **base, "chunks": pieces if ok else 0, "note": "" if ok else note})
     return rows
 
 
@@ -575,8 +593,8 @@ def checkpoint_report(path: str | os.PathLike, schemes: Sequence[Any], *, bits: 
     Columns (:data:`COLUMNS`): ``sqnr_db``, ``mse``, ``clip_ratio``, ``bits_per_element`` as
     :meth:`quantlib.QuantResult.metrics` gives them for the whole tensor; the tensor's ``layer``
     and ``kind`` (:mod:`quantlib.checkpoint_names`), ``shape``, stored ``dtype``, ``elements``,
-    ``stored_bytes``, statistics (see the module docstring), ``chunks`` (slices the scheme ran
-    in), ``file``, ``note`` (why a scheme refused this tensor: then its metrics are NaN). Sorted
+    ``stored_bytes``, statistics (see the module docstring), ``chunks`` (pieces of rows the scheme
+    was quantized in; 0 when it refused the tensor), ``file``, ``note`` (why a scheme refused this tensor: then its metrics are NaN). Sorted
     by tensor name, then in the order of ``schemes``; identical for any ``workers`` or scheduler.
     A file that cannot be read, or a scheduler that cannot be reached, raises ValueError naming it:
     there is no partial report.

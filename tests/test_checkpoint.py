@@ -109,11 +109,16 @@ def test_every_tensor_and_scheme_matches_the_quantizer_on_the_whole_tensor(shard
         assert row["bits_per_element"] == pytest.approx(m.bits_per_element, rel=1e-12)
 
 
-def test_large_tensors_were_really_sliced_and_whole_tensor_schemes_were_not(inline):
+def test_large_tensors_were_really_sliced_and_whole_tensor_schemes_were_not(sharded, inline):
     q = inline[inline["tensor"] == "model.layers.0.mlp.gate_proj.weight"].set_index("scheme")["chunks"]
-    assert q[SCHEMES[0].label] == 6 and q["nf4"] == 6 and q["q4_k"] == 6  # 96 rows, 16 a slice (q4_k: 2-row steps)
+    # 96 rows: 6 slices of 16 rows (8 KiB), each quantized in 4 pieces of 4 rows (q4_k needs 2-row steps)
+    assert q[SCHEMES[0].label] == 24 and q["nf4"] == 24 and q["q4_k"] == 24
+    plan = ck._plan(next(r for r in ck.open_checkpoint(sharded[0]) if r.name.endswith("0.mlp.gate_proj.weight")),
+                    ck.schemes_config(SCHEMES), CHUNK)
+    assert plan.bounds == [(r, r + 16) for r in range(0, 96, 16)] and plan.piece == 4
     assert q[SCHEMES[-1].label] == 1
-    assert (inline[inline["kind"] == "norm"]["chunks"] == 1).all()  # 1-D: never split
+    norms = inline[inline["kind"] == "norm"]  # 1-D: never split (0 pieces: refused, e.g. per-channel on a vector)
+    assert ((norms["chunks"] == 1) | ((norms["chunks"] == 0) & (norms["note"] != ""))).all()
 
 
 def test_statistics_match_numpy_and_scipy(sharded, inline):
