@@ -468,6 +468,9 @@ import quantlib as ql
 def status(key):
     return int([l for l in open('/proc/self/status') if l.startswith(key)][0].split()[1]) * 1024
 
+def warm(path, schemes):
+    return len(ql.checkpoint_report(path, schemes, bits=4, workers=0))
+
 def warm_idle():  # after a warm-up report (imports, numba kernels): reset the peak, return the resident size
     with open('/proc/self/clear_refs', 'w') as f:
         f.write('5')
@@ -476,7 +479,7 @@ def warm_idle():  # after a warm-up report (imports, numba kernels): reset the p
 if __name__ == "__main__":
     path, n, schemes = sys.argv[1], int(sys.argv[2]), sys.argv[3].split(",")
     with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0") as c, Client(c) as cl:
-        ql.checkpoint_report(sys.argv[4], schemes, bits=4, scheduler=c.scheduler_address)  # warm every worker
+        cl.run(warm, sys.argv[4], schemes)  # every worker: imports, numba kernels
         idle = list(cl.run(warm_idle).values())
         t = time.perf_counter()
         df = ql.checkpoint_report(path, schemes, bits=4, scheduler=c.scheduler_address)
@@ -535,7 +538,8 @@ def checkpoint_scan(gb: float) -> None:
         warm = tmp / "warm.safetensors"
         from safetensors.numpy import save_file
 
-        save_file({"w": np.ones((64, 64), np.float32), "v": np.arange(64, dtype=np.float32)}, str(warm))
+        w = np.random.default_rng(1).standard_normal((512, 512), dtype=np.float32)  # over the numba kernels' size
+        save_file({"w": w, "v": w[0].copy()}, str(warm))
         runs = {}
         for n in (1, 2):
             out = subprocess.run([sys.executable, "-c", _CHECKPOINT_RUN, str(tmp / "ckpt"), str(n), ",".join(CHECKPOINT_SCHEMES),
