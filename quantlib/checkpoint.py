@@ -348,7 +348,10 @@ def _prepared(configs: Sequence[Config], shape: tuple[int, ...], m: np.ndarray, 
         if rule is None:
             out.append((scheme, s, 0, 0.0))
         elif rule.pin is not None:
-            pinned, shared = rule.pin(dict(s), float(m[1]), float(m[2]))
+            try:
+                pinned, shared = rule.pin(dict(s), float(m[1]), float(m[2]))
+            except (ValueError, TypeError):  # settings the scheme refuses: each piece refuses them the same way
+                pinned, shared = s, 0.0
             out.append((scheme, pinned, piece, shared))
         else:
             out.append((scheme, s, piece, 0.0))

@@ -493,7 +493,10 @@ def _integer_chunking(symmetric: bool) -> Callable[[Mapping[str, Any], tuple[int
         if s["granularity"] == "per_tensor":
             if s["scale"] is not None:
                 return Chunking(1)
-            return Chunking(1, pin) if s["calibration"] == "minmax" else None
+            # a manual scale on the symmetric grid keeps zero-point 0 (or qmin): the unsigned grid's middle
+            # zero-point cannot be pinned through it
+            pinnable = s["calibration"] == "minmax" and not (symmetric and not s["signed"])
+            return Chunking(1, pin) if pinnable else None
         if len(shape) < 2 and s["granularity"] == "per_group":
             return Chunking(s["group_size"])
         q = row_quantum(shape, s["axis"])

@@ -345,3 +345,37 @@ def test_the_cli_writes_the_report_and_no_report_on_error(sharded, tmp_path, cap
 ], ids=lambda v: str(v))
 def test_layer_and_kind_from_common_naming_schemes(name, layer, kind):
     assert layer_index(name) == layer and tensor_kind(name) == kind
+
+
+# ---------------------------------------------------------------- the specs' slicing rules
+def _sliceable():
+    out = []
+    for name, spec in ql.SCHEMES.items():
+        for extra in ({}, {"granularity": "per_channel"}, {"granularity": "per_group", "group_size": 64},
+                      {"scaling": "per_channel"}, {"power_of_two": True, "bits": 4}, {"narrow_range": True, "bits": 3},
+                      {"signed": False}, *({"convention": c, "bits": 4} for c in ql.CONVENTIONS)):
+            try:
+                q = ql.Quantizer(name, **extra)
+                q(np.linspace(-1, 1, 48 * 256, dtype=np.float32).reshape(48, 256))
+            except ValueError:  # a setting the scheme lacks, or a combination it refuses on any tensor
+                continue
+            if spec.chunking(q.settings, (48, 256)) is not None and q.label not in [p.id for p in out]:
+                out.append(pytest.param(q, id=q.label))
+    return out
+
+
+@pytest.mark.parametrize("q", _sliceable())
+def test_a_spec_that_says_it_slices_gives_the_whole_tensors_values_on_every_slice(q):
+    """Chunking is knowledge on the spec: every scheme that claims it, run on row slices at its quantum (per-tensor
+    ranges pinned from the whole tensor's min and max), rebuilds exactly the values it gives the whole tensor."""
+    x = (np.random.default_rng(7).standard_normal((48, 256)) * np.linspace(0.5, 3, 48)[:, None]).astype(np.float32)
+    x[5, 7] = 9.0  # an outlier: the per-tensor range is not any slice's range
+    whole = q(x)
+    rule = q.spec.chunking(q.settings, x.shape)
+    settings, shared = rule.pin(dict(q.settings), float(x.min()), float(x.max())) if rule.pin else (q.settings, 0.0)
+    rows = max(1, rule.quantum // 256) if rule.quantum > 256 else 1
+    rows = rows * 3  # slices of several rows, a multiple of the quantum
+    parts = [ql.Quantizer(q.name, **settings)(x[a:a + rows]) for a in range(0, 48, rows)]
+    assert np.array_equal(np.concatenate([p.dequantized for p in parts]), whole.dequantized)
+    bits = sum(p.bits_per_element * p.dequantized.size for p in parts) - (len(parts) - 1) * shared
+    assert bits / x.size == pytest.approx(whole.bits_per_element, rel=1e-12)
