@@ -379,3 +379,33 @@ def test_a_spec_that_says_it_slices_gives_the_whole_tensors_values_on_every_slic
     assert np.array_equal(np.concatenate([p.dequantized for p in parts]), whole.dequantized)
     bits = sum(p.bits_per_element * p.dequantized.size for p in parts) - (len(parts) - 1) * shared
     assert bits / x.size == pytest.approx(whole.bits_per_element, rel=1e-12)
+
+
+# ---------------------------------------------------------------- any shape, any slice size
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as hs  # noqa: E402
+
+HYPO_SCHEMES = [ql.Quantizer("symmetric", bits=4), ql.Quantizer("asymmetric", bits=3, granularity="per_channel"),
+                ql.Quantizer("nf4"), ql.Quantizer("q4_0"), ql.Quantizer("fp8_e5m2")]
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=hs.integers(1, 40), cols=hs.sampled_from([32, 64, 96, 256]), half=hs.booleans(),
+       chunk=hs.integers(4, 3 * 2**14), seed=hs.integers(0, 2**16))
+def test_any_shape_and_slice_size_gives_the_whole_tensors_metrics(tmp_path_factory, rows, cols, half, chunk, seed):
+    from safetensors.numpy import save_file
+
+    x = (np.random.default_rng(seed).standard_t(3, (rows, cols)) * 0.05).astype(np.float16 if half else np.float32)
+    path = tmp_path_factory.mktemp("hypo") / "t.safetensors"
+    save_file({"model.layers.0.mlp.up_proj.weight": x}, str(path))
+    df = ql.checkpoint_report(path, HYPO_SCHEMES, workers=0, chunk_bytes=chunk)
+    x32 = x.astype(np.float32)
+    for q, (_, row) in zip(HYPO_SCHEMES, df.iterrows()):
+        try:
+            m = q(x32).metrics(x32)
+        except ValueError as exc:
+            assert row["note"] == str(exc)
+            continue
+        assert row["mse"] == pytest.approx(m.mse, rel=sum_rtol(x.size), abs=0)
+        assert row["clip_ratio"] == m.clip_ratio
+        assert row["bits_per_element"] == pytest.approx(m.bits_per_element, rel=1e-12)
