@@ -58,7 +58,7 @@ from .formats import to_ggml_bytes  # noqa: E402
 _LAZY_SUBMODULES = ("cli", "export", "figures", "teaching", "rd_figures", "checkpoint", "checkpoint_figures")
 
 
-def checkpoint_report(*args: object, **kwargs: object) -> "object":
+def checkpoint_report(*args: object, **kwargs: object) -> "pandas.DataFrame":  # noqa: F821
     """Quantize every tensor of a checkpoint with each scheme, on Dask: see :func:`quantlib.checkpoint.checkpoint_report`
     (imported on first call, so ``import quantlib`` stays free of pandas and dask)."""
     from .checkpoint import checkpoint_report as run

@@ -40,7 +40,7 @@ import math
 import mmap
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,7 +53,6 @@ from .loaders import (
     bf16_to_float32,
     safetensors_header,
     safetensors_header_length,
-    safetensors_itemsize,
     safetensors_numpy_dtype,
 )
 
@@ -609,7 +608,7 @@ def checkpoint_report(path: str | os.PathLike, schemes: Sequence[Any], *, bits: 
         raise ValueError(f"workers must be a non-negative integer or None, got {workers!r}")
     refs = open_checkpoint(path)
     plans = [_plan(r, configs, chunk_bytes) for r in refs]
-    with _runner(workers, scheduler, timeout) as runner:
+    with _Runner(workers, scheduler, timeout) as runner:
         return _run(runner, plans, configs, progress)
 
 
@@ -642,7 +641,7 @@ def _run(runner: Any, plans: list[_Plan], configs: Sequence[Config], progress: C
     return df
 
 
-class _runner:
+class _Runner:
     """Context manager: the inline runner, a LocalCluster's client, or a client of ``scheduler``."""
 
     def __init__(self, workers: int | None, scheduler: str | None, timeout: float) -> None:

@@ -279,11 +279,12 @@ def test_a_truncated_shard_is_named(sharded, tmp_path):
         ql.checkpoint_report(d, ["nf4"], workers=0)
 
 
-@pytest.mark.parametrize("shard", ["../outside.safetensors", "/etc/passwd", "sub/../../outside.safetensors"],
-                         ids=["dotdot", "absolute", "nested-dotdot"])
+@pytest.mark.parametrize("shard", ["../outside.safetensors", "/etc/passwd", "sub/../../outside.safetensors",
+                                   "link.safetensors"], ids=["dotdot", "absolute", "nested-dotdot", "symlink-out"])
 def test_an_index_pointing_outside_the_folder_is_refused(sharded, tmp_path, shard):
     d = _copy(sharded, tmp_path)
     (tmp_path / "outside.safetensors").write_bytes((d / "model-00001-of-00003.safetensors").read_bytes())
+    (d / "link.safetensors").symlink_to(tmp_path / "outside.safetensors")
     index = json.loads((d / ck.INDEX).read_text())
     index["weight_map"][next(iter(index["weight_map"]))] = shard
     (d / ck.INDEX).write_text(json.dumps(index))
