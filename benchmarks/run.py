@@ -17,6 +17,7 @@ import argparse
 import contextlib
 import io
 import json
+import math
 import os
 import platform
 import socket
@@ -502,19 +503,17 @@ def write_checkpoint(folder: Path, total_bytes: int, shards: int = 4) -> tuple[i
     wmap, size = {}, 0
     for s in range(shards):
         part = names[s::shards]
-        header, offset, blobs = {}, 0, []
-        for name, shape in part:
-            x = rng.standard_normal(shape, dtype=np.float32) * np.float32(0.02)
-            raw = (x.view(np.uint32) >> 16).astype("<u2").tobytes()  # bf16 by truncation
-            header[name] = {"dtype": "BF16", "shape": list(shape), "data_offsets": [offset, offset + len(raw)]}
-            offset += len(raw)
-            blobs.append(raw)
+        header, offset = {}, 0
+        for name, shape in part:  # the header first (offsets follow from the shapes), then one tensor at a time
+            header[name] = {"dtype": "BF16", "shape": list(shape), "data_offsets": [offset, offset + 2 * math.prod(shape)]}
+            offset += 2 * math.prod(shape)
         head = json.dumps(header).encode()
         file = f"model-{s + 1:05d}-of-{shards:05d}.safetensors"
         with open(folder / file, "wb") as f:
             f.write(len(head).to_bytes(8, "little") + head)
-            for b in blobs:
-                f.write(b)
+            for name, shape in part:
+                x = rng.standard_normal(shape, dtype=np.float32) * np.float32(0.02)
+                f.write((x.view(np.uint32) >> 16).astype("<u2").tobytes())  # bf16 by truncation
         wmap |= dict.fromkeys(header, file)
         size += offset
     (folder / "model.safetensors.index.json").write_text(json.dumps({"weight_map": wmap}))
