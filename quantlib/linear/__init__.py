@@ -15,6 +15,8 @@ from ._base import (
     transformed_result,
 )
 from . import rtn  # noqa: E402,F401  (registers its spec)
+from . import gptq  # noqa: E402,F401
+from . import hqq  # noqa: E402,F401
 
 __all__ = [
     "LINEAR_METHODS",
