@@ -65,8 +65,8 @@ def initial_params(wg: np.ndarray, nbits: int, axis: int, round_zero: bool) -> t
     mn = wg.min(axis=axis, keepdims=True)
     mx = wg.max(axis=axis, keepdims=True)
     denom = mx - mn
-    with np.errstate(divide="ignore"):
-        s = np.float32(2**nbits - 1) / denom
+    with np.errstate(divide="ignore"):  # torch evaluates ``max_v / denom`` as ``reciprocal(denom) * max_v``
+        s = (np.float32(1) / denom) * np.float32(2**nbits - 1)
     s = np.where(np.abs(denom) <= 1e-4, np.float32(1), s)
     s = np.minimum(s, np.float32(2e4)).astype(np.float32)
     z = -mn * s
