@@ -233,3 +233,39 @@ def test_damping_makes_a_singular_hessian_usable(small):
     w, x = small
     r = ql.quantize_linear(w, x[:20], "gptq", bits=4, group_size=32)  # 20 tokens, 64 channels: rank ≤ 20
     assert np.all(np.isfinite(r.weight))
+
+
+def test_invariants_on_random_layers_and_settings():
+    """Any shape and setting: codes on the grid, zero-points in range, the effective weight is the
+    grid applied to the codes, and a per-row grid is the min-max of the original row."""
+    from hypothesis import given, settings, strategies as st
+
+    @settings(max_examples=40, deadline=None, derandomize=True, database=None)
+    @given(out_f=st.integers(1, 12), in_f=st.integers(1, 40), bits=st.integers(2, 8),
+           group=st.sampled_from([None, 1, 3, 8, 16, 64]), sym=st.booleans(), act=st.booleans(),
+           static=st.booleans(), block=st.sampled_from([1, 5, 128]), tokens=st.integers(1, 60))
+    def check(out_f, in_f, bits, group, sym, act, static, block, tokens):
+        rng = np.random.default_rng(out_f * 41 + in_f)
+        w = rng.standard_normal((out_f, in_f)).astype(np.float32)
+        x = rng.standard_normal((tokens, in_f)).astype(np.float32)
+        x[:, rng.random(in_f) < 0.1] = 0  # some dead channels
+        r = ql.quantize_linear(w, x, "gptq", bits=bits, group_size=group, symmetric=sym, act_order=act,
+                               static_groups=static, block_size=block)
+        d = r.details
+        g = d["g_idx"]
+        assert d["codes"].max() <= 2**bits - 1 and d["zeros"].min() >= 0 and d["zeros"].max() <= 2**bits - 1
+        assert d["scales"].shape == (out_f, -(-in_f // (group or in_f)))
+        grid = d["scales"][:, g] * (d["codes"].astype(np.float32) - d["zeros"][:, g].astype(np.float32))
+        np.testing.assert_array_equal(r.weight, grid)
+        assert np.all(r.weight[:, d["dead_columns"]] == 0)
+        assert np.all(np.isfinite(d["column_error"])) and np.all(d["column_error"] >= 0)
+        if group is None:  # the original row's range with 0 in it (symmetric: ±max|w|, or [0, max])
+            lo, hi = np.minimum(w.min(axis=1), 0), np.maximum(w.max(axis=1), 0)
+            if sym:
+                hi = np.maximum(-lo, hi)
+                lo = np.where(lo < 0, -hi, 0)
+            empty = (lo == 0) & (hi == 0)
+            lo, hi = np.where(empty, -1, lo), np.where(empty, 1, hi)
+            np.testing.assert_array_equal(d["scales"][:, 0], (hi - lo).astype(np.float32) / np.float32(2**bits - 1))
+
+    check()
