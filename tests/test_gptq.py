@@ -276,3 +276,9 @@ def test_invariants_on_random_layers_and_settings():
             np.testing.assert_array_equal(d["scales"][:, 0], (hi - lo).astype(np.float32) / np.float32(2**bits - 1))
 
     check()
+
+
+def test_direct_call_checks_the_hessians_shape(small):
+    w, x = small
+    with pytest.raises(ValueError, match="Hessian must be"):
+        G.gptq_quantize(w, G.hessian(x[:, :10]))

@@ -187,6 +187,9 @@ def gptq_quantize(weight: np.ndarray, h: np.ndarray, *, bits: int = 4, group_siz
     weight so that a column is one contiguous vector.
     """
     out_f, in_f = weight.shape
+    if np.shape(h) != (in_f, in_f):
+        raise ValueError(f"the Hessian must be ({in_f}, {in_f}) for a weight with {in_f} input columns, "
+                         f"got shape {np.shape(h)}")
     gs = check_group_size(group_size, in_f)
     per_row = group_size is None or group_size == -1
     maxq = np.float32(2**bits - 1)
