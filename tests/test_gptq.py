@@ -282,3 +282,11 @@ def test_direct_call_checks_the_hessians_shape(small):
     w, x = small
     with pytest.raises(ValueError, match="Hessian must be"):
         G.gptq_quantize(w, G.hessian(x[:, :10]))
+
+
+def test_bits_32_is_the_float_layer(small):
+    w, x = small
+    r = ql.quantize_linear(w, x, "gptq", bits=32)
+    np.testing.assert_array_equal(r.weight, w)
+    assert r.bits_per_element == 32.0
+    np.testing.assert_allclose(r.forward(x), x @ w.T, rtol=0, atol=0)

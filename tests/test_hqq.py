@@ -178,3 +178,10 @@ def test_non_finite_weight_is_refused(w_small):
 def test_configure_sets_nbits():
     settings, wq = ql.LINEAR_METHODS["hqq"].configure(3)
     assert settings["nbits"] == 3 and wq is None
+
+
+def test_nbits_32_is_the_float_layer(w_small):
+    r = ql.quantize_linear(w_small, None, "hqq", nbits=32)
+    np.testing.assert_array_equal(r.weight, w_small)
+    assert r.bits_per_element == 32.0
+    np.testing.assert_array_equal(r.forward(w_small[:4]), w_small[:4] @ w_small.T)
