@@ -79,8 +79,9 @@ def _losses(w: np.ndarray, candidates: list[np.ndarray], gram: np.ndarray, token
     per = max(1, _BATCH_ELEMENTS // w.size)
     g32 = gram.astype(np.float32)
     for i in range(0, len(candidates), per):
-        d = np.stack(candidates[i:i + per]) - w[None]
-        out[i:i + per] = np.einsum("bij,bij->b", d @ g32, d, dtype=np.float64)
+        d = (np.stack(candidates[i:i + per]) - w[None]).reshape(-1, w.shape[1])  # one BLAS call for the batch
+        rows = np.einsum("ij,ij->i", d @ g32, d)  # per-row quadratic forms d G dᵀ
+        out[i:i + per] = rows.reshape(-1, w.shape[0]).sum(axis=1, dtype=np.float64)
     return out / (tokens * w.shape[0])
 
 
