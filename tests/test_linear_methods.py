@@ -60,15 +60,22 @@ OFF = {
 }
 
 
+def off_bound(x: np.ndarray, w: np.ndarray, method: str) -> np.ndarray:
+    """Worst-case float32 error of an "off" layer per output: n-term sums (plus a few roundings per term for x/s,
+    W*s) bounded by Σ|x_j w_j|; a rotation sums the rotated terms, |(xR)_k| ≤ ‖x‖₂, so 2 n u ‖x‖₂ ‖w‖₂ there."""
+    x64, w64 = x.astype(np.float64), w.astype(np.float64)
+    if method == "hadamard":
+        bound = 2 * np.linalg.norm(x64, axis=1)[:, None] * np.linalg.norm(w64, axis=1)[None, :]
+    else:
+        bound = np.abs(x64) @ np.abs(w64).T
+    return sum_rtol(x.shape[1] + 4, np.float32) * bound
+
+
 @pytest.mark.parametrize("method", sorted(OFF))
 def test_forward_is_the_float_layer_when_quantization_is_off(minilm, method):
     w, x = minilm
     r = ql.quantize_linear(w, x, method, **OFF[method])
-    ref = float_out(x, w)
-    bound = np.abs(x).astype(np.float64) @ np.abs(w).astype(np.float64).T  # sum |terms| of each output
-    # scaling or rotating first adds a few float32 roundings per term (x/s, W*s, x@R, W@R): 4 more per term
-    tol = sum_rtol(x.shape[1] + 4, np.float32)
-    assert np.all(np.abs(r.forward(x) - ref) <= tol * bound)
+    assert np.all(np.abs(r.forward(x) - float_out(x, w)) <= off_bound(x, w, method))
     assert np.all(np.abs(r.weight.astype(np.float64) - w) <= sum_rtol(x.shape[1] + 4, np.float32) * np.abs(w).max())
 
 
@@ -407,3 +414,53 @@ def test_bad_settings_are_clear_errors(small, method, kwargs, error, message):
 def test_data_driven_methods_need_inputs(small, method):
     with pytest.raises(ValueError, match="calibration inputs"):
         ql.quantize_linear(small[0], None, method)
+
+
+# ---------------------------------------------------------------------------------------------- invariants
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+PROPS = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@PROPS
+@given(n=st.integers(1, 600), randomize=st.booleans(), seed=st.integers(0, 2**31 - 1))
+def test_every_dimension_gets_an_orthonormal_rotation(n, randomize, seed):
+    from quantlib.linear.hadamard import rotation
+
+    R, how = rotation(n, randomize, seed)
+    np.testing.assert_allclose(R.T @ R, np.eye(n), rtol=0, atol=sum_rtol(n))
+    mags = np.where(R != 0, np.abs(R), np.nan)  # a column's nonzero entries are all ±1/√(its block size)
+    assert np.all(np.nanmax(mags, axis=0) - np.nanmin(mags, axis=0) <= 1e-15)
+
+
+@PROPS
+@given(out=st.integers(1, 24), n=st.integers(1, 70), tokens=st.integers(1, 40), seed=st.integers(0, 2**31 - 1),
+       method=st.sampled_from(sorted(OFF)))
+def test_off_is_the_float_layer_on_any_layer(out, n, tokens, seed, method):
+    rng = np.random.default_rng(seed)
+    w = (rng.standard_normal((out, n)) * np.exp(rng.standard_normal(n))).astype(np.float32)
+    x = (rng.standard_normal((tokens, n)) * np.exp(2 * rng.standard_normal(n))).astype(np.float32)
+    kw = dict(OFF[method], group_size=min(n, 128)) if method == "awq" else OFF[method]
+    r = ql.quantize_linear(w, x, method, **kw)
+    assert np.all(np.abs(r.forward(x) - float_out(x, w)) <= off_bound(x, w, method))
+
+
+@PROPS
+@given(tokens=st.integers(1, 30), n=st.integers(1, 40), threshold=st.floats(0.5, 20), seed=st.integers(0, 2**31 - 1))
+def test_llm_int8_outlier_columns_are_those_reaching_the_threshold(tokens, n, threshold, seed):
+    rng = np.random.default_rng(seed)
+    x = (rng.standard_normal((tokens, n)) * rng.choice([0.5, 8.0, 30.0], n)).astype(np.float32)
+    w = rng.standard_normal((7, n)).astype(np.float32)
+    r = ql.quantize_linear(w, x, "llm_int8", threshold=threshold, outliers="calibration")
+    expected = [j for j in range(n) if max(abs(float(np.float16(v))) for v in x[:, j]) >= threshold]
+    assert r.details["outlier_columns"].tolist() == expected
+
+
+def test_llm_int8_is_8_bit_only_and_calibration_mode_needs_inputs(small):
+    assert ql.LINEAR_METHODS["llm_int8"].configure(8)[0]["threshold"] == 6.0
+    with pytest.raises(ValueError, match="8-bit only"):
+        ql.LINEAR_METHODS["llm_int8"].configure(4)
+    with pytest.raises(ValueError, match="calibration inputs"):
+        ql.quantize_linear(small[0], None, "llm_int8", outliers="calibration")

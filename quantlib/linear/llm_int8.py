@@ -82,6 +82,9 @@ def _fit(w: np.ndarray, x: np.ndarray | None, st: dict[str, Any], wq: Quantizer 
         raise ValueError(f"method 'llm_int8' quantizes its inputs with its own per-token int8 rule and takes no "
                          f"activations= scheme (got {aq.label}); use its settings instead: threshold, outliers, "
                          f"outlier_weights, precision")
+    if x is None and st["outliers"] == "calibration" and st["threshold"] > 0:
+        raise ValueError("llm_int8 with outliers='calibration' needs calibration inputs (tokens, "
+                         f"{w.shape[1]}) to find the outlier columns; got None (or use outliers='per_call')")
     dt = _DTYPES[st["precision"]]
     thr = np.float32(st["threshold"])
     w_p = w.astype(dt).astype(np.float32)
@@ -131,6 +134,13 @@ def _fit(w: np.ndarray, x: np.ndarray | None, st: dict[str, Any], wq: Quantizer 
     return LinearResult("llm_int8", dict(st), eff, float(bits), w, details, None, forward)
 
 
+def _at_bits(bits: int, settings: dict[str, Any], wq: Quantizer | None) -> tuple[dict[str, Any], Quantizer | None]:
+    """LLM.int8 exists at 8 bits only (its codes are int8 by definition)."""
+    if bits != 8:
+        raise ValueError(f"method 'llm_int8' is 8-bit only (int8 codes with 16-bit outlier columns); got bits={bits}")
+    return settings, wq
+
+
 LLM_INT8 = register_method(LinearMethod(
     name="llm_int8",
     title="LLM.int8()",
@@ -154,4 +164,5 @@ LLM_INT8 = register_method(LinearMethod(
     fit=_fit,
     needs_inputs=False,
     default_weights=None,
+    at_bits=_at_bits,
 ))
