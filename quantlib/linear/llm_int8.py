@@ -147,7 +147,8 @@ LLM_INT8 = register_method(LinearMethod(
     description="Input columns with an outlier |x| ≥ threshold stay in 16 bits; every other column goes through an "
                 "int8 matmul with one absmax scale per token and one per output row (vector-wise), int32 "
                 "accumulation, float rescale.",
-    formula=r"y = \frac{c\,r^\top}{127^2}\odot\big(Q_8(X_{:,\bar O})\,Q_8(W_{:,\bar O})^\top\big) + X_{:,O}\,W_{:,O}^\top,"
+    formula=r"y = \frac{c\,r^\top}{127^2}\odot\big(Q_8(X_{:,\bar O})\,Q_8(W_{:,\bar O})^\top\big)"
+            r" + X_{:,O}\,W_{:,O}^\top,"
             r"\quad O = \{j : \max_t |x_{tj}| \ge \tau\}",
     source="Dettmers et al. 2022, LLM.int8() (NeurIPS), Sec. 3; reference bitsandbytes 0.50.2 CPU path "
            "(MatMul8bitLt, int8_vectorwise_quant, int8_mixed_scaled_mm), matched side by side in the tests.",
