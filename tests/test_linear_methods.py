@@ -137,6 +137,16 @@ def awq_pseudo_quantize_symmetric(w: np.ndarray, bits: int = 4, group: int = 128
     return (np.clip(np.round(g / s), -2 ** (bits - 1), 2 ** (bits - 1) - 1) * s).reshape(w.shape)
 
 
+def test_awq_fixed_alpha_skips_the_search(small):
+    w, x = small
+    r = ql.quantize_linear(w, x, "awq", alpha=0.25, clip=False)
+    s = np.maximum(np.abs(x.astype(np.float64)).mean(axis=0) ** 0.25, 1e-4)
+    np.testing.assert_allclose(r.details["scales"], s / np.sqrt(s.max() * s.min()), rtol=1e-6)
+    assert r.details["alpha"] == 0.25 and r.details["losses"].shape == (1,)
+    s32 = r.details["scales"]
+    np.testing.assert_allclose(r.weight, awq_pseudo_quantize(w * s32) / s32, rtol=1e-6)
+
+
 def test_awq_clip_search_is_autoawqs(small):
     """AutoAWQ's _compute_best_clip on every token: per row and group the shrink 1 − i/20 (i < 10) with the least
     per-group output MSE, the weight clamped to ± that fraction of the group's max|w|. Symmetric INT4 here: with a
@@ -395,14 +405,15 @@ def test_bad_shapes_and_values_are_clear_errors(small, method, case, message):
     ("smoothquant", dict(alpha=1.5), ValueError, "alpha.*range"),
     ("smoothquant", dict(alpha=-0.1), ValueError, "alpha.*range"),
     ("smoothquant", dict(alpha="half"), TypeError, "alpha"),
-    ("awq", dict(alpha=0.5), ValueError, "no setting"),
+    ("awq", dict(beta=0.5), ValueError, "no setting"),
+    ("awq", dict(alpha=1.2), ValueError, "alpha.*range"),
     ("awq", dict(grid=0), ValueError, "grid"),
     ("hadamard", dict(seed=-1), ValueError, "seed"),
     ("llm_int8", dict(threshold=-1.0), ValueError, "threshold"),
     ("llm_int8", dict(outliers="some"), ValueError, "outliers"),
     ("llm_int8", dict(weights=W8), ValueError, "own rule"),
     ("llm_int8", dict(activations=A8), ValueError, "own per-token"),
-], ids=["alpha-high", "alpha-low", "alpha-str", "awq-unknown", "awq-grid", "seed", "threshold", "outliers",
+], ids=["alpha-high", "alpha-low", "alpha-str", "awq-unknown", "awq-alpha", "awq-grid", "seed", "threshold", "outliers",
         "int8-weights", "int8-activations"])
 def test_bad_settings_are_clear_errors(small, method, kwargs, error, message):
     w, x = small
