@@ -73,14 +73,16 @@ def _weight_mean(w: np.ndarray, g: int) -> np.ndarray:
     return (a / (np.repeat(gmax, sizes, axis=1) + 1e-6)).mean(axis=0)
 
 
-def _losses(w: np.ndarray, candidates: list[np.ndarray], gram: np.ndarray, tokens: int) -> np.ndarray:
-    """``mean((x Dᵀ)²)`` for each effective weight in ``candidates`` (float64 sums of float32 products)."""
-    out = np.empty(len(candidates))
+def _losses(w: np.ndarray, scales: list[np.ndarray], wq: Quantizer | None, gram: np.ndarray,
+            tokens: int) -> np.ndarray:
+    """``mean((x Dᵀ)²)``, ``D = Q(W s)/s − W``, for each ``s`` in ``scales``; candidates are built and
+    scored a batch at a time (at most ``_BATCH_ELEMENTS`` weights held), float64 sums of float32 products."""
+    out = np.empty(len(scales))
     per = max(1, _BATCH_ELEMENTS // w.size)
     g32 = gram.astype(np.float32)
-    for i in range(0, len(candidates), per):
-        d = (np.stack(candidates[i:i + per]) - w[None]).reshape(-1, w.shape[1])  # one BLAS call for the batch
-        rows = np.einsum("ij,ij->i", d @ g32, d)  # per-row quadratic forms d G dᵀ
+    for i in range(0, len(scales), per):
+        d = np.stack([round_weight(wq, w * s)[0] / s - w for s in scales[i:i + per]]).reshape(-1, w.shape[1])
+        rows = np.einsum("ij,ij->i", d @ g32, d)  # per-row quadratic forms d G dᵀ, one BLAS call for the batch
         out[i:i + per] = rows.reshape(-1, w.shape[0]).sum(axis=1, dtype=np.float64)
     return out / (tokens * w.shape[0])
 
@@ -119,8 +121,7 @@ def _fit(w: np.ndarray, x: np.ndarray | None, st: dict[str, Any], wq: Quantizer 
     alphas = np.arange(st["grid"]) / st["grid"] if st["alpha"] is None else np.array([st["alpha"]])
     gram = x.astype(np.float64).T @ x
     scales = [awq_scales(x_mean, a, w_mean).astype(np.float32) for a in alphas]
-    candidates = [round_weight(wq, w * s)[0] / s for s in scales]
-    losses = _losses(w, candidates, gram, x.shape[0])
+    losses = _losses(w, scales, wq, gram, x.shape[0])
     best = int(np.argmin(losses))  # the first minimum, as the reference's strict <
     s = scales[best]
     ws = w * s
