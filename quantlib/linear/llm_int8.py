@@ -30,6 +30,7 @@ Settings:
   in ``precision``.
 - ``precision``: ``float16`` (bitsandbytes and the paper) or ``float32``: the dtype inputs and
   weights are rounded to before anything else; the outlier part is computed in float32 from them.
+  A value beyond float16's range (±65504) becomes ±inf there, as in a float16 model.
 
 ``weight`` is the effective weight of the calibration decomposition (stored float columns + the
 dequantized int8 columns); ``bits_per_element`` counts ``precision`` bits for stored float
