@@ -41,8 +41,12 @@ def low_rank_inputs(rng, tokens=2048, channels=384, factors=48, noise=0.1, dead=
 @pytest.fixture(scope="module")
 def gptqmodel():
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # importing it must not reach the network
-    pytest.importorskip("gptqmodel")
-    torch = pytest.importorskip("torch")
+    try:
+        import gptqmodel  # noqa: F401
+    except ImportError:
+        pytest.fail("GPTQModel, the GPTQ reference, is missing: the README's test command installs it "
+                    "(pip install --no-deps gptqmodel==7.7.0)")
+    import torch
     from gptqmodel.quantization.config import QuantizeConfig
     from gptqmodel.quantization.gptq import GPTQ
 
