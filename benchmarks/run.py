@@ -564,6 +564,108 @@ def checkpoint_scan(gb: float) -> None:
         f"largest tensor {largest / 1e6:.0f} MB as stored); load average {load:.1f} on {os.cpu_count()} cores")
 
 
+def linear_methods() -> None:
+    """GPTQ and HQQ on a 1536x384 layer (MiniLM's ffn-up shape), 4 bits, group 128 / 64. GPTQ gets
+    4,096 low-rank-plus-noise calibration tokens (48 factors over 384 channels, as real activations
+    are correlated) and is judged against GPTQModel's own GPTQ on the same layer (torch, 2 threads;
+    codes compared) and against numpy's X.T @ X + Cholesky + inverse of the same size (the linear
+    algebra GPTQ cannot avoid); HQQ against the hqq package's Quantizer.quantize on CPU."""
+    import torch
+
+    from quantlib.linear import gptq as G
+    from quantlib.linear import hqq as H
+
+    torch.set_num_threads(2)
+    rng = np.random.default_rng(0)
+    w = (0.05 * rng.standard_normal((1536, 384))).astype(np.float32)
+    x = (rng.standard_normal((4096, 48)) @ rng.standard_normal((48, 384))
+         + 0.1 * rng.standard_normal((4096, 384))).astype(np.float32)
+
+    def ours():
+        return G.gptq_quantize(w, G.hessian(x), bits=4, group_size=128, symmetric=True, damp=0.01)
+
+    def linalg():
+        h = x.T @ x
+        return np.linalg.inv(np.linalg.cholesky(h))
+
+    a, b = interleaved(ours, linalg, repeats=5)
+    full = _timed(lambda: ql.quantize_linear(w, x, "gptq", bits=4, group_size=128))
+    row("GPTQ 1536x384, 4,096 tokens, 4 bits g128", a, b, "numpy X.T@X + Cholesky + inverse", 25.0,
+        note=f"{a:.2f} s; quantize_linear with its RTN comparison and per-column errors {full:.2f} s")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            from gptqmodel.quantization.config import QuantizeConfig
+            from gptqmodel.quantization.gptq import GPTQ
+    except ImportError:
+        ROWS.append(("GPTQ 1536x384 (vs GPTQModel)", "-", "<= 0.5x", "SKIP", "gptqmodel not installed"))
+    else:
+        def theirs():
+            lin = torch.nn.Linear(384, 1536, bias=False)
+            lin.weight.data = torch.from_numpy(w.copy())
+            cfg = QuantizeConfig(bits=4, group_size=128, sym=True, damp_percent=0.01, damp_auto_increment=0.0,
+                                 act_group_aware=False, fallback=None, offload_to_disk=False)
+            g = GPTQ(lin, cfg)
+            g.quantizer.configure(perchannel=True)
+            g.add_batch(torch.from_numpy(x.copy()), None)
+            return g.quantize(blocksize=128)
+
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            a, b = interleaved(ours, theirs, repeats=2)
+            q, scale, zero, g_idx, *_ = theirs()
+        codes = np.rint(q.numpy() / scale.numpy()[:, g_idx]) + zero.numpy()[:, g_idx]
+        rows_same = float(np.mean(np.all(codes == ours().codes, axis=1)))
+        row("GPTQ 1536x384, 4,096 tokens, 4 bits g128", a, b, "GPTQModel 7.7.0 GPTQ (torch CPU)", 0.5,
+            rows_same > 0.97, f"rows with identical codes {rows_same:.1%} (the rest: one float tie, then its own path)")
+    try:
+        from hqq.core.quantize import Quantizer as HQQQuantizer
+    except ImportError:
+        ROWS.append(("HQQ 1536x384 (vs hqq)", "-", "<= 0.5x", "SKIP", "hqq not installed"))
+        return
+    t = torch.from_numpy(w)
+    a, b = interleaved(lambda: H.hqq_quantize(w, nbits=4, group_size=64),
+                       lambda: HQQQuantizer.quantize(t, nbits=4, group_size=64, axis=1, round_zero=True, bitpack=False,
+                                                     device="cpu"), repeats=3)
+    wq, _ = HQQQuantizer.quantize(t, nbits=4, group_size=64, axis=1, round_zero=True, bitpack=False, device="cpu")
+    same = float(np.mean(wq.numpy().reshape(w.shape) == H.hqq_quantize(w, nbits=4, group_size=64)["codes"]))
+    row("HQQ 1536x384, 4 bits g64 (20 solver steps at most)", a, b, "hqq 0.2.8 Quantizer.quantize (torch CPU)", 0.5,
+        same > 0.999, f"identical codes {same:.4%}")
+
+
+def scaling_rotation_methods() -> None:
+    """awq, smoothquant, hadamard and llm_int8 (issue 15) on MiniLM's layer-1 FFN input (1536 x 384, whose input
+    channel 99 reaches |x| 30) with 4,096 tokens resampled from its calibration inputs; each against the float
+    matmul x @ W.T of the same layer in the same run. "fit" = quantize_linear (the search, scaling, rotation and
+    weight rounding); "forward" = the quantized layer on the 4,096 tokens (activation quantization included)."""
+    m = ql.load_model("minilm_l6")
+    layer = "encoder.layer.1.intermediate.dense.weight"
+    w = np.array(m.weights[layer], dtype=np.float32)
+    cal = m.calibration_inputs(layer)
+    x = cal[np.random.default_rng(0).integers(0, len(cal), 4096)]
+    cases = [("awq", 60.0, "4-bit g128 asymmetric, 20 alphas + clip search"),
+             ("smoothquant", 3.0, "W8A8: 8-bit per-channel weights, 8-bit per-tensor dynamic activations"),
+             ("hadamard", 4.0, "Paley-12 x Sylvester-32 rotation, 4-bit per-channel weights"),
+             ("llm_int8", 3.0, "threshold 6, outliers per call, float16 outlier weights")]
+    for name, limit, what in cases:
+        fit, base = interleaved(lambda: ql.quantize_linear(w, x, name), lambda: x @ w.T, repeats=3)
+        r = ql.quantize_linear(w, x, name)
+        row(f"{name} fit, 1536x384 layer, 4,096 tokens ({what})", fit, base, "float matmul x @ W.T", limit,
+            note=f"output error {r.output_error(x):.2e}")
+        fwd, base = interleaved(lambda: r.forward(x), lambda: x @ w.T, repeats=5)
+        row(f"{name} forward, 4,096 tokens", fwd, base, "float matmul x @ W.T", 6.0 if name == "llm_int8" else 3.0)
+    from quantlib.linear.hadamard import fwht, paley, rotation
+
+    R = rotation(384)[0].astype(np.float32)
+    h12 = paley(5).astype(np.float32) / np.float32(np.sqrt(384))
+
+    def fast() -> np.ndarray:  # (H_12 ⊗ H_32) / √384 by a 32-point FWHT and a 12 x 12 product
+        return np.einsum("tij,ia->taj", fwht(x.reshape(-1, 12, 32)), h12).reshape(-1, 384)
+
+    dense, fast_t = interleaved(lambda: x @ R, fast)
+    row("Hadamard rotation of 4,096 x 384 inputs: dense x @ R (used)", dense, fast_t,
+        "FWHT (32-point butterflies + 12x12)", 1.0, note=f"max |diff| {np.abs(x @ R - fast()).max():.1e}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="skip the browser, peak-memory and 16 M app runs")
@@ -582,11 +684,13 @@ def main() -> None:
     rate_distortion_chart()
     checkpoint_scan(a.checkpoint_gb)
     ggml_kquants()
+    linear_methods()
     apptest(a.quick)
     if not a.quick:
         memory()
         minilm_memory()
         browser()
+    scaling_rotation_methods()
     minilm()  # last: its torch + MiniLM would raise the peak RSS that fork + exec children inherit
     import torch
 
