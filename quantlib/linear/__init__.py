@@ -15,13 +15,17 @@ from ._base import (
     transformed_result,
 )
 from . import rtn  # noqa: E402,F401  (registers its spec)
+from .model import average_bits, evaluate_layers, quantize_layers  # noqa: E402
 
 __all__ = [
     "LINEAR_METHODS",
     "LinearMethod",
     "LinearResult",
+    "average_bits",
     "check_inputs",
     "check_weight",
+    "evaluate_layers",
+    "quantize_layers",
     "quantize_linear",
     "register_method",
     "transformed_result",
