@@ -124,9 +124,10 @@ st.caption("Methods that change *what* is rounded — GPTQ's error feedback, AWQ
 
 left, right = st.columns([1, 2], gap="medium")
 with left:
-    kind = st.radio("Layer", ["model", "upload"], horizontal=True, key="methods.source", **ui.KEEP,
-                    format_func={"model": "a layer of a shipped model", "upload": "upload a weight and inputs"}.get,
-                    help="A real layer with the inputs the model feeds it on its calibration text, or your own pair.")
+    # options are plain names: a link carries the option itself (a format_func would make it carry the label)
+    kind = st.radio("Layer source", ["model", "upload"], horizontal=True, key="methods.source", **ui.KEEP,
+                    help="model: a real layer with the inputs the model feeds it on its calibration text; upload: "
+                         "your own weight and inputs.")
 
 
 def upload(role: str, label: str, helptext: str) -> np.ndarray | None:
@@ -190,32 +191,15 @@ with left:
                                                "or .safetensors, read without unpickling.")
         x_up = upload("inputs", "Inputs file", "(tokens, in_features): the layer's inputs, some of which calibrate "
                                                "and the rest measure.")
-        if w_up is None or x_up is None:
-            right.info("**Upload a weight and its inputs** on the left: the weight (out_features, in_features), the "
-                       "inputs (tokens, in_features), as .npy, .npz or .safetensors. Or choose a layer of a shipped "
-                       "model.", icon=":material/upload_file:")
-            st.stop()
-        problem = pair_problem(w_up, x_up)
-        if problem:
-            right.error(ui.plain(problem), icon=":material/error:")
-            st.stop()
-        source = ("upload", st.session_state["methods.weight"]["id"], st.session_state["methods.inputs"]["id"],
-                  w_up.shape, x_up.shape)
-        st.session_state["methods.pair"] = {"key": source, "weight": w_up,
-                                            "inputs": x_up if x_up.ndim == 2 else x_up[None, :]}
+        source = None  # said where the results would be, once every control is drawn (they keep their values)
+        if w_up is not None and x_up is not None and not pair_problem(w_up, x_up):
+            source = ("upload", st.session_state["methods.weight"]["id"], st.session_state["methods.inputs"]["id"],
+                      w_up.shape, x_up.shape)
+            st.session_state["methods.pair"] = {"key": source, "weight": w_up,
+                                                "inputs": x_up if x_up.ndim == 2 else x_up[None, :]}
     share = st.slider("Held-out share of the tokens", 0.05, 0.5, 0.25, step=0.05, key="methods.heldout", **ui.KEEP,
                       help="The last tokens, kept apart: each method calibrates on the others and is measured here.")
-
-try:
-    w, x = load_pair(source)
-    calib, held = compare.split_tokens(x, share)
-except ValueError as exc:
-    right.error(ui.plain(exc))
-    st.stop()
-
-with left:
-    st.caption(f"weight {w.shape[0]} × {w.shape[1]} · {x.shape[0]:,} tokens: {calib.shape[0]:,} calibrate, "
-               f"{held.shape[0]:,} held out")
+    summary = st.empty()
     bits = st.slider("Bits", 2, 8, 4, key="methods.bits", **ui.KEEP,
                      help="Weight code width, set in each method's own way (its bits setting, or its weight scheme's).")
     schemes = list(ql.SCHEMES)
@@ -253,11 +237,11 @@ with left:
 all_methods = list(ql.LINEAR_METHODS)
 with right:
     chosen = st.multiselect("Methods", all_methods, default=all_methods, key="methods.methods", **ui.KEEP,
-                            format_func=lambda n: f"{n} — {ql.LINEAR_METHODS[n].title}",
-                            help="Every registered linear method; each has its settings, formula and source below.")
+                            help="Every registered linear method (" + ", ".join(
+                                f"{n}: {m_.title}" for n, m_ in ql.LINEAR_METHODS.items()) + "); each has its "
+                                "settings, formula and source below.")
 if not chosen:
     right.info("Choose at least one method.")
-    st.stop()
 
 
 def bit_settings(method: str) -> set[str]:
@@ -285,6 +269,25 @@ with right:
                     continue
                 own[s.name] = ui.setting_widget(name_, s, "methods.", 2)
         settings[name_] = frozen({k: v for k, v in own.items() if k not in bit_settings(name_)})
+
+if source is None:
+    if w_up is None or x_up is None:
+        right.info("**Upload a weight and its inputs** on the left: the weight (out_features, in_features), the "
+                   "inputs (tokens, in_features), as .npy, .npz or .safetensors. Or choose a layer of a shipped "
+                   "model.", icon=":material/upload_file:")
+    else:
+        right.error(ui.plain(pair_problem(w_up, x_up)), icon=":material/error:")
+    st.stop()
+try:
+    w, x = load_pair(source)
+    calib, held = compare.split_tokens(x, share)
+except ValueError as exc:
+    right.error(ui.plain(exc))
+    st.stop()
+summary.caption(f"weight {w.shape[0]} × {w.shape[1]} · {x.shape[0]:,} tokens: {calib.shape[0]:,} calibrate, "
+                f"{held.shape[0]:,} held out")
+if not chosen:
+    st.stop()
 
 # ------------------------------------------------------------------ the table
 rows, failed = [], {}
