@@ -79,6 +79,23 @@ def method_result(source: tuple, method: str, settings: tuple, bits: int, weight
                        weights=config_of(applies(method, weights)), activations=config_of(acts))[0]
 
 
+# figures are kept as objects (cache_resource): unpickling a Plotly figure validates it again, as slow as building it
+@st.cache_resource(max_entries=32, ttl=3600, show_spinner=False)
+def curves_view(source: tuple, items: tuple, weights: Key, acts: Key, share: float) -> tuple[pd.DataFrame, Any]:
+    """The curves of ``items`` ((method, settings), each computed and cached by method_curve) and their figure."""
+    curves = pd.concat([method_curve(source, m, s, weights, acts, share) for m, s in items], ignore_index=True)
+    return curves, lfig.error_bits_figure(curves)
+
+
+@st.cache_resource(max_entries=32, ttl=3600, show_spinner=False)
+def column_view(source: tuple, items: tuple, bits: int, weights: Key, acts: Key, share: float) -> Any:
+    """The per-column error figure of ``items`` ((method, settings)) on the held-out tokens (None: no weights)."""
+    _, x = load_pair(source)
+    held = compare.split_tokens(x, share)[1]
+    df = views.column_errors({m: method_result(source, m, s, bits, weights, acts, share) for m, s in items}, held)
+    return None if df is None else lfig.column_error_figure(df)
+
+
 class NotCached(Exception):
     """Raised by :func:`model_score` asked only to look its cache up (exceptions are not cached)."""
 
@@ -369,30 +386,31 @@ if ui.defer_rest("methods", "The error curves, the error per column and the whol
 
 # ------------------------------------------------------------------ curves
 st.subheader("Output error vs bits")
-frames = []
+curved = []
 progress = st.progress(0.0, text="Sweeping bit widths…")
 for i, name_ in enumerate(ok):
     progress.progress(i / len(ok), text=f"Sweeping {name_} over {BITS[0]}–{BITS[-1]} bits…")
     try:
-        frames.append(method_curve(source, name_, settings[name_], weights, acts, share))
+        method_curve(source, name_, settings[name_], weights, acts, share)
+        curved.append((name_, settings[name_]))
     except (ValueError, TypeError) as exc:
         st.warning(ui.plain(f"No curve for {name_}: {exc}"))
 progress.empty()
 figs: dict[str, Any] = {}
-curves = pd.concat(frames, ignore_index=True) if frames else None
-if curves is not None:
-    figs["error_vs_bits"] = lfig.error_bits_figure(curves)
+curves = None
+if curved:
+    curves, figs["error_vs_bits"] = curves_view(source, tuple(curved), weights, acts, share)
     st.plotly_chart(figs["error_vs_bits"], width="stretch", key="fig.error_bits")
 
 st.subheader("Output error per input column")
 rtn_key = "rtn" if "rtn" in ql.LINEAR_METHODS else None
-column_results = dict(results)
-if rtn_key is not None and rtn_key not in column_results:
-    column_results[rtn_key] = method_result(source, rtn_key, (), bits, weights, acts, share)
-cols = views.column_errors(column_results, held)
-if cols is not None:
-    figs["columns"] = lfig.column_error_figure(cols)
-    st.plotly_chart(figs["columns"], width="stretch", key="fig.columns")
+items = [(n, settings[n]) for n in ok]
+if rtn_key is not None and rtn_key not in ok:
+    items.append((rtn_key, ()))
+fig = column_view(source, tuple(items), bits, weights, acts, share)
+if fig is not None:
+    figs["columns"] = fig
+    st.plotly_chart(fig, width="stretch", key="fig.columns")
     st.caption("Each input column's term (Σₜ xₜⱼ²)‖Wⱼ − Ŵⱼ‖² / ‖x Wᵀ‖² on the held-out tokens: RTN rounds every "
                "column on its own; GPTQ lets the columns it quantizes first carry more error, corrected by those "
                "after, for a smaller total.")
