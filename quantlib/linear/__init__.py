@@ -5,6 +5,7 @@
 """
 
 from ._base import (
+    FLOAT,
     LINEAR_METHODS,
     LinearMethod,
     LinearResult,
@@ -15,9 +16,11 @@ from ._base import (
     transformed_result,
 )
 from . import rtn  # noqa: E402,F401  (registers its spec)
+from . import awq, hadamard, llm_int8, smoothquant  # noqa: E402,F401  (each registers its spec)
 from .model import average_bits, evaluate_layers, quantize_layers  # noqa: E402
 
 __all__ = [
+    "FLOAT",
     "LINEAR_METHODS",
     "LinearMethod",
     "LinearResult",

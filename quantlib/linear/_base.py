@@ -32,6 +32,13 @@ from ..schemes import Quantizer, Setting
 #: Settings every method takes besides its own (validated by :func:`quantize_linear`).
 COMMON = ("weights", "activations")
 
+#: ``weights=FLOAT`` / ``activations=FLOAT``: that side stays float32 — quantization turned off
+#: (there is no identity scheme in the registry). The weight then counts 32 bits per element; for
+#: ``activations`` it also overrides a method's ``default_activations`` (SmoothQuant's 8 bits), which
+#: ``None`` does not. Methods with their own rounding (``default_weights`` None) refuse it for
+#: ``weights`` and offer their own off switch.
+FLOAT = "float"
+
 
 @dataclass(frozen=True, eq=False)
 class LinearResult:
@@ -153,6 +160,8 @@ class LinearMethod:
                                  f"weights= scheme (got {shown(weights)}); set its own settings instead: "
                                  f"{[s.name for s in self.settings]}")
             return None
+        if isinstance(weights, str) and weights == FLOAT:
+            return None
         return as_quantizer(self.default_weights if weights is None else weights, "weights")
 
 
@@ -193,8 +202,10 @@ def quantize_linear(weight: object, inputs: object | None, method: str, *, weigh
     ``weight``: ``(out_features, in_features)``; ``inputs``: calibration inputs
     ``(tokens, in_features)`` (may be None for a method that needs no data, e.g. ``rtn``, ``hqq``);
     ``weights``: the registry weight scheme configuration for methods that round with one (rtn,
-    smoothquant, awq, hadamard; see each method's ``default_weights``); ``activations``: a registry
-    scheme configuration applied per call to the (transformed) inputs, None = float inputs;
+    smoothquant, awq, hadamard; see each method's ``default_weights``), or :data:`FLOAT` to keep the
+    weight float32; ``activations``: a registry scheme configuration applied per call to the
+    (transformed) inputs, None = the method's ``default_activations`` (float inputs for most),
+    :data:`FLOAT` = float inputs always;
     ``settings``: the method's own settings (``LINEAR_METHODS[method].settings``).
     Unknown methods or settings, mismatched shapes and non-finite values raise ``ValueError``.
     """
@@ -207,7 +218,10 @@ def quantize_linear(weight: object, inputs: object | None, method: str, *, weigh
     elif spec.needs_inputs:
         raise ValueError(f"method {method!r} needs calibration inputs (tokens, {w.shape[1]}); got None")
     wq = spec.weights_quantizer(weights)
-    aq = as_quantizer(activations if activations is not None else spec.default_activations, "activations")
+    if isinstance(activations, str) and activations == FLOAT:
+        aq = None
+    else:
+        aq = as_quantizer(activations if activations is not None else spec.default_activations, "activations")
     return spec.fit(w, x, s, wq, aq)
 
 
@@ -221,6 +235,20 @@ def quantize_weight_result(wq: Quantizer, w: np.ndarray) -> Any:
     if r.dequantized.shape != w.shape:
         raise ValueError(f"weights scheme {wq.label} returned shape {r.dequantized.shape} for a {w.shape} weight")
     return r
+
+
+def round_weight(wq: Quantizer | None, w: np.ndarray) -> tuple[np.ndarray, float, Any]:
+    """``(Q(w), bits_per_element, QuantResult)`` with the weight scheme ``wq``; ``wq`` None
+    (``weights=FLOAT``) keeps ``w`` as it is: ``(w, 32.0, None)``."""
+    if wq is None:
+        return w, 32.0, None
+    r = quantize_weight_result(wq, w)
+    return r.dequantized, float(r.bits_per_element), r
+
+
+def label(q: Quantizer | None) -> str:
+    """A quantizer's label, or :data:`FLOAT` for a side left in float32."""
+    return FLOAT if q is None else q.label
 
 
 def act_fn(aq: Quantizer | None) -> Callable[[np.ndarray], np.ndarray]:

@@ -7,16 +7,14 @@ from typing import Any
 import numpy as np
 
 from ..schemes import Quantizer
-from ._base import LinearMethod, LinearResult, quantize_weight_result, register_method, transformed_result
+from ._base import LinearMethod, LinearResult, label, register_method, round_weight, transformed_result
 
 
 def _fit(w: np.ndarray, x: np.ndarray | None, s: dict[str, Any], wq: Quantizer | None,
          aq: Quantizer | None) -> LinearResult:
-    assert wq is not None  # default_weights is set
-    r = quantize_weight_result(wq, w)
-    return transformed_result("rtn", {**s, "weights": wq.label}, w, r.dequantized, r.bits_per_element, aq,
-                              weight_result=r,
-                              details={"weights": wq.label, "activations": None if aq is None else aq.label})
+    deq, bits, r = round_weight(wq, w)  # wq None: weights=FLOAT, quantization off
+    return transformed_result("rtn", {**s, "weights": label(wq)}, w, deq, bits, aq, weight_result=r,
+                              details={"weights": label(wq), "activations": None if aq is None else aq.label})
 
 
 RTN = register_method(LinearMethod(
