@@ -238,11 +238,15 @@ with left:
         weights = (wname, frozen(ws))
     act_defaults = [f"{n}: {ql.models.as_quantizer(m_.default_activations).label}"
                     for n, m_ in ql.LINEAR_METHODS.items() if m_.default_activations is not None]
-    aname = st.selectbox("Activation scheme", ["default", *schemes], key="methods.activations", **ui.KEEP,
+    aname = st.selectbox("Activation scheme", ["default", ql.linear.FLOAT, *schemes], key="methods.activations",
+                         **ui.KEEP,
                          help="Quantizes the layer's inputs per call, after the method's own transform. default: "
-                              "float inputs" + (f", except {'; '.join(act_defaults)}" if act_defaults else "") + ".")
+                              "float inputs" + (f", except {'; '.join(act_defaults)}" if act_defaults else "") +
+                              f". {ql.linear.FLOAT}: float inputs for every method.")
     acts: Key = None
-    if aname != "default":
+    if aname == ql.linear.FLOAT:
+        acts = ql.linear.FLOAT
+    elif aname != "default":
         aspec = ql.SCHEMES[aname]
         asettings = aspec.defaults()
         if aspec.at_bits(8, asettings):

@@ -336,7 +336,7 @@ def linear(args: argparse.Namespace) -> pd.DataFrame:
 
 def format_linear(df: pd.DataFrame) -> str:
     shown = pd.DataFrame({
-        "method": df["method"], "bits": df["bits"],
+        "method": df["method"], "bits": ["-" if pd.isna(v) else str(int(v)) for v in df["bits"]],
         "bits/element": [f"{v:.3f}" for v in df["bits_per_element"]],
         "error (calibration)": [f"{v:.4g}" for v in df["calibration_error"]],
         "error (held-out)": ["-" if math.isnan(v) else f"{v:.4g}" for v in df["heldout_error"]],

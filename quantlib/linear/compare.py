@@ -19,6 +19,7 @@ from .._lazy import pandas as pd
 from ..models._base import Config
 from ._base import LINEAR_METHODS, LinearResult, check_inputs, check_weight, quantize_linear
 
+#: ``bits``: the code width set (None for a method without one, such as llm_int8's int8 codes).
 COLUMNS = ("method", "title", "bits", "bits_per_element", "calibration_error", "heldout_error", "seconds")
 
 
@@ -41,11 +42,19 @@ def split_tokens(inputs: object, heldout_share: float) -> tuple[np.ndarray, np.n
     return x[:cut], x[cut:]
 
 
+def has_bits(method: str) -> bool:
+    """Whether ``method`` has a bit width to set (``LinearMethod.configure``'s rule: its own
+    ``at_bits``, a ``bits`` setting, or a weight scheme); LLM.int8's int8 codes, for one, have none."""
+    spec = LINEAR_METHODS[check_choice(method, "method", LINEAR_METHODS)]
+    return spec.at_bits is not None or "bits" in spec.defaults() or spec.default_weights is not None
+
+
 def configured(method: str, bits: int | None, settings: Mapping[str, Any] | None = None,
                weights: Config | None = None) -> tuple[dict[str, Any], Any]:
-    """``(settings, weights quantizer)`` of ``method`` at ``bits`` (None: as given)."""
+    """``(settings, weights quantizer)`` of ``method`` at ``bits`` (None, or a method without a
+    bit width: as given)."""
     spec = LINEAR_METHODS[check_choice(method, "method", LINEAR_METHODS)]
-    if bits is None:
+    if bits is None or not has_bits(method):
         return spec.validate(settings or {}), spec.weights_quantizer(weights)
     return spec.configure(int(bits), settings or {}, weights)
 
@@ -70,7 +79,7 @@ def method_row(weight: object, inputs: object, method: str, *, bits: int | None 
     x = check_inputs(inputs, w.shape[1])
     calib, held = split_tokens(x, heldout_share)
     r, seconds = fit(w, calib, method, bits=bits, settings=settings, weights=weights, activations=activations)
-    return {"method": method, "title": LINEAR_METHODS[method].title, "bits": bits,
+    return {"method": method, "title": LINEAR_METHODS[method].title, "bits": bits if has_bits(method) else None,
             "bits_per_element": r.bits_per_element, "calibration_error": r.output_error(calib),
             "heldout_error": float("nan") if held is None else r.output_error(held), "seconds": seconds}
 
@@ -95,6 +104,8 @@ def compare_methods(weight: object, inputs: object, methods: Sequence[str], *, b
 def error_vs_bits(weight: object, inputs: object, method: str, bits: Iterable[int] = range(2, 9), *,
                   heldout_share: float = 0.25, settings: Mapping[str, Any] | None = None,
                   weights: Config | None = None, activations: Config | None = None) -> pd.DataFrame:
-    """:func:`method_row` of ``method`` at each of ``bits`` (the curve of the Methods page)."""
+    """:func:`method_row` of ``method`` at each of ``bits`` (the curve of the Methods page); one
+    row, at its own width, for a method without a bit width (:func:`has_bits`)."""
+    widths = list(bits) if has_bits(method) else [None]
     return pd.DataFrame([method_row(weight, inputs, method, bits=b, heldout_share=heldout_share, settings=settings,
-                                    weights=weights, activations=activations) for b in bits], columns=list(COLUMNS))
+                                    weights=weights, activations=activations) for b in widths], columns=list(COLUMNS))
