@@ -384,6 +384,16 @@ if rotated:
         if construction is not None:
             st.caption(f"{ql.LINEAR_METHODS[name_].title}: {ui.plain(construction)}")
 
+paired = [(n, df) for n in ok if (df := views.own_column_errors(results[n], n)) is not None]
+if paired:
+    st.subheader("Error per column against RTN's")
+    for name_, df in paired:
+        st.plotly_chart(lfig.column_error_figure(df, f"{ql.LINEAR_METHODS[name_].title}: its error per input column "
+                                                     "against RTN's on the same grid"),
+                        width="stretch", key=f"fig.own_columns.{name_}")
+        st.caption(f"Each column's share of ½ tr(E H Eᵀ) as {name_} splits its error (E = W − Ŵ, H = XᵀX): "
+                   f"{name_} {df[name_].sum():.4g} in all, RTN {df['rtn (same grid)'].sum():.4g}.")
+
 if ui.defer_rest("methods", "The error curves, the error per column and the whole-model comparison follow…",
                  key=(source, bits, weights, acts, share, tuple(sorted(settings.items())))):
     st.stop()

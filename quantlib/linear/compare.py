@@ -105,7 +105,17 @@ def error_vs_bits(weight: object, inputs: object, method: str, bits: Iterable[in
                   heldout_share: float = 0.25, settings: Mapping[str, Any] | None = None,
                   weights: Config | None = None, activations: Config | None = None) -> pd.DataFrame:
     """:func:`method_row` of ``method`` at each of ``bits`` (the curve of the Methods page); one
-    row, at its own width, for a method without a bit width (:func:`has_bits`)."""
+    row, at its own width, for a method without a bit width (:func:`has_bits`). A width the
+    method refuses (HQQ has no 7-bit codes) is left out; if it refuses every one, the first
+    refusal is raised."""
     widths = list(bits) if has_bits(method) else [None]
-    return pd.DataFrame([method_row(weight, inputs, method, bits=b, heldout_share=heldout_share, settings=settings,
-                                    weights=weights, activations=activations) for b in widths], columns=list(COLUMNS))
+    rows, refused = [], []
+    for b in widths:
+        try:
+            rows.append(method_row(weight, inputs, method, bits=b, heldout_share=heldout_share, settings=settings,
+                                   weights=weights, activations=activations))
+        except ValueError as exc:
+            refused.append(exc)
+    if not rows and refused:
+        raise refused[0]
+    return pd.DataFrame(rows, columns=list(COLUMNS))

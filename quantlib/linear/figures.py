@@ -75,15 +75,15 @@ def _peak(a: np.ndarray) -> float:
     return float(np.max(np.abs(a))) / s if s > 0 else float("inf")
 
 
-def column_error_figure(df: pd.DataFrame) -> go.Figure:
-    """Each input column's share of the output error (:func:`~quantlib.linear.views.column_errors`),
-    one line per method, log axis."""
+def column_error_figure(df: pd.DataFrame, title: str = "Output error per input column") -> go.Figure:
+    """Each input column's share of the output error (:func:`~quantlib.linear.views.column_errors`,
+    :func:`~quantlib.linear.views.own_column_errors`), one line per method, log axis."""
     fig = go.Figure()
     for name in df.columns:
         if name != "column":
             fig.add_scatter(x=df["column"], y=df[name], mode="lines", name=str(name), line={"width": 1})
     fig.update_yaxes(type="log", exponentformat="power")
-    return _house(fig, "Output error per input column", xaxis_title="input column",
+    return _house(fig, title, xaxis_title="input column",
                   yaxis_title="share of the output MSE")
 
 

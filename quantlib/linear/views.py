@@ -9,7 +9,9 @@ offers a view only where it applies, without knowing the method's name:
 - :func:`rotation_samples`: the weights and the inputs before and after an orthogonal rotation
   (Hadamard: ``details["rotation"]``, and ``rotated_weight`` when kept);
 - :func:`column_errors`: each input column's share of the output error, for any result with an
-  effective weight (GPTQ moves error between columns; RTN rounds each on its own).
+  effective weight (GPTQ moves error between columns; RTN rounds each on its own);
+- :func:`own_column_errors`: a method's own per-column split of its error beside RTN's on the same
+  grid, where the method records both (GPTQ: ``column_error``, ``rtn_column_error``).
 """
 
 from __future__ import annotations
@@ -82,3 +84,16 @@ def column_errors(results: Mapping[str, LinearResult], inputs: np.ndarray) -> pd
         e = power * np.sum(d * d, axis=0)
         out[k] = e / total if total > 0 else np.where(e > 0, np.inf, 0.0)
     return pd.DataFrame(out)
+
+
+def own_column_errors(result: LinearResult, name: str) -> pd.DataFrame | None:
+    """``column``, ``name`` (the method's own per-column error, ``details["column_error"]``) and
+    ``rtn (same grid)`` (``details["rtn_column_error"]``); None when either is missing."""
+    d = result.details
+    if "column_error" not in d or "rtn_column_error" not in d:
+        return None
+    own = np.asarray(d["column_error"], dtype=np.float64).reshape(-1)
+    rtn = np.asarray(d["rtn_column_error"], dtype=np.float64).reshape(-1)
+    if own.size != rtn.size:
+        return None
+    return pd.DataFrame({"column": np.arange(own.size), name: own, "rtn (same grid)": rtn})
