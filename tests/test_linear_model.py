@@ -159,3 +159,20 @@ def test_every_registered_method_sweeps_its_bits(layer, method):
     curve = compare.error_vs_bits(w, x, method, (3, 5))
     assert len(curve) == (2 if compare.has_bits(method) else 1)
     assert np.isfinite(curve["heldout_error"]).all() and (curve["bits_per_element"] > 0).all()
+
+
+def test_a_method_that_changes_the_forward_runs_as_its_forward_in_the_model(digits):
+    """SmoothQuant W8A8 scales and quantizes each layer's input: the model runs each result's
+    forward (composed here by hand, layer by layer, with the bias and the ReLU)."""
+    if "smoothquant" not in ql.LINEAR_METHODS:
+        pytest.skip("smoothquant is not registered")
+    results = ql.quantize_layers(digits, "smoothquant", bits=8)
+    h = digits.test_x.astype(np.float32)
+    for i, (name, _, b) in enumerate(digits.layers):
+        h = results[name].forward(h).astype(np.float64) + b
+        if i < len(digits.layers) - 1:
+            h = np.maximum(h, 0.0).astype(np.float32)
+    linears = {n: r.forward for n, r in results.items()}
+    np.testing.assert_array_equal(digits.forward(digits.test_x, linears=linears), h)
+    score = ql.evaluate_layers(digits, results)
+    assert score["agreement"] >= 0.97  # W8A8 keeps nearly every prediction of the float MLP
