@@ -124,7 +124,7 @@ def whole_model(name: str, method: str, settings: tuple, bits: int, weights: Key
     m = model(name)
     t0 = time.perf_counter()
     results = ql.quantize_layers(
-        m, method, bits=bits, weights=config_of(args[4]), activations=config_of(acts), **dict(settings),
+        m, method, bits=bits if compare.has_bits(method) else None, weights=config_of(args[4]), activations=config_of(acts), **dict(settings),
         progress=lambda i, n, layer: bar.progress(i / max(n, 1), text=f"{method}: {layer or 'evaluating the model'} "
                                                                         f"({i}/{n})"))
     fit = time.perf_counter() - t0
