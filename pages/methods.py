@@ -470,6 +470,7 @@ with st.expander("Downloads", expanded=False):
         files.append(("curves .csv", "methods_curves.csv", lambda: export.metrics_csv(curves), "text/csv"))
     if model_table is not None:
         files.append(("model .csv", "methods_model.csv", lambda: export.metrics_csv(model_table), "text/csv"))
-    files += [(f"{n} .html", f"methods_{n}.html", (lambda f=f: export.figure_html(f)), "text/html")
-              for n, f in figs.items()]
+    if figs:
+        files.append(("figures .html", "methods_figures.html", lambda: export.figures_html(figs, "Methods"),
+                      "text/html"))
     ui.downloads("Results", files)

@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from conftest import open_app
@@ -193,3 +194,23 @@ def test_a_link_reproduces_the_view_and_hostile_values_fall_back():
                                "methods.source": "<script>"})
     assert not bad.exception and bad.slider(key="methods.bits").value == 4
     assert "methods.bits" not in bad.query_params
+
+
+def test_downloads_the_table_and_the_figures_in_one_file(monkeypatch):
+    from plotly.offline import get_plotlyjs
+    from streamlit.runtime.media_file_manager import MediaFileManager
+
+    produced = {}
+    register = MediaFileManager.add_deferred
+
+    def keep(self, fn, mimetype, coordinates, file_name=None, **kw):
+        produced[file_name] = fn
+        return register(self, fn, mimetype, coordinates, file_name=file_name, **kw)
+
+    monkeypatch.setattr(MediaFileManager, "add_deferred", keep)
+    at = open_app("methods", {"methods.model": "digits_mlp", "methods.methods": ["rtn"]})
+    data = produced["methods.csv"]()
+    got = pd.read_csv(io.BytesIO(data if isinstance(data, bytes) else data.encode()))
+    assert got["heldout_error"].tolist() == pytest.approx(table(at)["error (held-out)"].tolist(), rel=1e-12)
+    html = produced["methods_figures.html"]()
+    assert html.count(get_plotlyjs()[:300]) == 1 and html.count("Plotly.newPlot(") == 2  # curves, per column
