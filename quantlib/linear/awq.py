@@ -9,7 +9,7 @@ lose less, and the inputs are divided by the same scale::
     α*   = argmin L(α) over α ∈ {0, 1/n, …, (n−1)/n}   (n = ``grid``, 20 as the reference)
     y    = Qa(x / s) @ Q(clip(W · s))^T
 
-``α = 0`` gives ``s = 1``: plain round-to-nearest, so the chosen ``α`` is never worse than RTN with
+A fixed ``alpha`` skips the search (for a slider). ``α = 0`` gives ``s = 1``: plain round-to-nearest, so the chosen ``α`` is never worse than RTN with
 the same weight scheme on the calibration inputs. ``duo_scaling`` (AutoAWQ's default, not the
 paper's) uses ``s = mean|x|^α / (mean ŵ^(1−α) + 1e-4)`` with ``ŵ = |w| / max|w|`` per group.
 ``s`` is clamped to ≥ 1e-4 before normalising, as the reference does (a channel whose inputs are
@@ -73,14 +73,16 @@ def _weight_mean(w: np.ndarray, g: int) -> np.ndarray:
     return (a / (np.repeat(gmax, sizes, axis=1) + 1e-6)).mean(axis=0)
 
 
-def _losses(w: np.ndarray, candidates: list[np.ndarray], gram: np.ndarray, tokens: int) -> np.ndarray:
-    """``mean((x Dᵀ)²)`` for each effective weight in ``candidates`` (float64 sums of float32 products)."""
-    out = np.empty(len(candidates))
+def _losses(w: np.ndarray, scales: list[np.ndarray], wq: Quantizer | None, gram: np.ndarray,
+            tokens: int) -> np.ndarray:
+    """``mean((x Dᵀ)²)``, ``D = Q(W s)/s − W``, for each ``s`` in ``scales``; candidates are built and
+    scored a batch at a time (at most ``_BATCH_ELEMENTS`` weights held), float64 sums of float32 products."""
+    out = np.empty(len(scales))
     per = max(1, _BATCH_ELEMENTS // w.size)
     g32 = gram.astype(np.float32)
-    for i in range(0, len(candidates), per):
-        d = (np.stack(candidates[i:i + per]) - w[None]).reshape(-1, w.shape[1])  # one BLAS call for the batch
-        rows = np.einsum("ij,ij->i", d @ g32, d)  # per-row quadratic forms d G dᵀ
+    for i in range(0, len(scales), per):
+        d = np.stack([round_weight(wq, w * s)[0] / s - w for s in scales[i:i + per]]).reshape(-1, w.shape[1])
+        rows = np.einsum("ij,ij->i", d @ g32, d)  # per-row quadratic forms d G dᵀ, one BLAS call for the batch
         out[i:i + per] = rows.reshape(-1, w.shape[0]).sum(axis=1, dtype=np.float64)
     return out / (tokens * w.shape[0])
 
@@ -116,11 +118,10 @@ def _fit(w: np.ndarray, x: np.ndarray | None, st: dict[str, Any], wq: Quantizer 
     g = st["group_size"]
     x_mean = np.abs(x.astype(np.float64)).mean(axis=0)
     w_mean = _weight_mean(w, g) if st["duo_scaling"] else None
-    alphas = np.arange(st["grid"]) / st["grid"]
+    alphas = np.arange(st["grid"]) / st["grid"] if st["alpha"] is None else np.array([st["alpha"]])
     gram = x.astype(np.float64).T @ x
     scales = [awq_scales(x_mean, a, w_mean).astype(np.float32) for a in alphas]
-    candidates = [round_weight(wq, w * s)[0] / s for s in scales]
-    losses = _losses(w, candidates, gram, x.shape[0])
+    losses = _losses(w, scales, wq, gram, x.shape[0])
     best = int(np.argmin(losses))  # the first minimum, as the reference's strict <
     s = scales[best]
     ws = w * s
@@ -151,6 +152,8 @@ AWQ = register_method(LinearMethod(
     source="Lin et al. 2024, AWQ (MLSys), Sec. 3.2; reference casper-hansen/AutoAWQ awq/quantize/quantizer.py "
            "(_search_best_scale, _compute_best_scale, _compute_best_clip) and mit-han-lab/llm-awq auto_scale.py.",
     settings=(
+        Setting("alpha", float, None, "A fixed α in [0, 1] instead of the search (None: search the grid).",
+                min=0.0, max=1.0, optional=True),
         Setting("grid", int, 20, "Number of α candidates 0, 1/n, …, (n−1)/n (the reference: 20).", min=1, max=200),
         Setting("clip", bool, True, "Search a per-group clipping of the scaled weight (AutoAWQ's apply_clip)."),
         Setting("group_size", int, 128, "Input channels per group of the clip search and of duo scaling's weight "

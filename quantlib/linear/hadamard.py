@@ -128,7 +128,8 @@ def hadamard_matrix(n: int) -> tuple[np.ndarray, str]:
         if n % k == 0 and not (n // k) & (n // k - 1):
             kind = "I" if q % 4 == 3 else "II"
             return (np.kron(paley(q), sylvester(n // k)),
-                    f"Kronecker product of a Paley {kind} matrix of order {k} (q = {q}) and Sylvester of order {n // k}")
+                    f"Kronecker product of a Paley {kind} matrix of order {k} (q = {q}) "
+                    f"and Sylvester of order {n // k}")
     sizes = [1 << b for b in range(n.bit_length() - 1, -1, -1) if n >> b & 1]
     H = np.zeros((n, n), dtype=np.int64)
     start = 0
@@ -153,9 +154,8 @@ def rotation(n: int, randomize: bool = False, seed: int = 0) -> tuple[np.ndarray
 
 
 def _stats(a: np.ndarray) -> dict[str, float]:
-    a64 = np.asarray(a, dtype=np.float64)
-    std = float(a64.std())
-    amax = float(np.abs(a64).max()) if a64.size else 0.0
+    std = float(np.std(a, dtype=np.float64))
+    amax = float(np.abs(a).max()) if a.size else 0.0
     return {"max": amax, "std": std, "max_over_std": amax / std if std > 0 else float("inf")}
 
 

@@ -30,6 +30,7 @@ Settings:
   in ``precision``.
 - ``precision``: ``float16`` (bitsandbytes and the paper) or ``float32``: the dtype inputs and
   weights are rounded to before anything else; the outlier part is computed in float32 from them.
+  A value beyond float16's range (±65504) becomes ±inf there, as in a float16 model.
 
 ``weight`` is the effective weight of the calibration decomposition (stored float columns + the
 dequantized int8 columns); ``bits_per_element`` counts ``precision`` bits for stored float
@@ -82,6 +83,9 @@ def _fit(w: np.ndarray, x: np.ndarray | None, st: dict[str, Any], wq: Quantizer 
         raise ValueError(f"method 'llm_int8' quantizes its inputs with its own per-token int8 rule and takes no "
                          f"activations= scheme (got {aq.label}); use its settings instead: threshold, outliers, "
                          f"outlier_weights, precision")
+    if x is None and st["outliers"] == "calibration" and st["threshold"] > 0:
+        raise ValueError("llm_int8 with outliers='calibration' needs calibration inputs (tokens, "
+                         f"{w.shape[1]}) to find the outlier columns; got None (or use outliers='per_call')")
     dt = _DTYPES[st["precision"]]
     thr = np.float32(st["threshold"])
     w_p = w.astype(dt).astype(np.float32)
@@ -131,13 +135,21 @@ def _fit(w: np.ndarray, x: np.ndarray | None, st: dict[str, Any], wq: Quantizer 
     return LinearResult("llm_int8", dict(st), eff, float(bits), w, details, None, forward)
 
 
+def _at_bits(bits: int, settings: dict[str, Any], wq: Quantizer | None) -> tuple[dict[str, Any], Quantizer | None]:
+    """LLM.int8 exists at 8 bits only (its codes are int8 by definition)."""
+    if bits != 8:
+        raise ValueError(f"method 'llm_int8' is 8-bit only (int8 codes with 16-bit outlier columns); got bits={bits}")
+    return settings, wq
+
+
 LLM_INT8 = register_method(LinearMethod(
     name="llm_int8",
     title="LLM.int8()",
     description="Input columns with an outlier |x| ≥ threshold stay in 16 bits; every other column goes through an "
                 "int8 matmul with one absmax scale per token and one per output row (vector-wise), int32 "
                 "accumulation, float rescale.",
-    formula=r"y = \frac{c\,r^\top}{127^2}\odot\big(Q_8(X_{:,\bar O})\,Q_8(W_{:,\bar O})^\top\big) + X_{:,O}\,W_{:,O}^\top,"
+    formula=r"y = \frac{c\,r^\top}{127^2}\odot\big(Q_8(X_{:,\bar O})\,Q_8(W_{:,\bar O})^\top\big)"
+            r" + X_{:,O}\,W_{:,O}^\top,"
             r"\quad O = \{j : \max_t |x_{tj}| \ge \tau\}",
     source="Dettmers et al. 2022, LLM.int8() (NeurIPS), Sec. 3; reference bitsandbytes 0.50.2 CPU path "
            "(MatMul8bitLt, int8_vectorwise_quant, int8_mixed_scaled_mm), matched side by side in the tests.",
@@ -154,4 +166,5 @@ LLM_INT8 = register_method(LinearMethod(
     fit=_fit,
     needs_inputs=False,
     default_weights=None,
+    at_bits=_at_bits,
 ))

@@ -14,6 +14,11 @@ Degenerate channels: where ``max|X_j| = 0`` or ``max|W_j| = 0`` the formula give
 ``s_j = 1`` (the channel is left as it is). The reference (``smoothquant/smooth.py``) instead clamps
 ``max|W_j|`` and ``s_j`` to ≥ 1e-5, which leaves the calibration product unchanged but scales the
 channel of a *new* input by up to 1e5; elsewhere the two agree exactly.
+
+``bits_per_element`` adds the float32 ``s`` (``32 / out_features`` per weight); a deployment folds
+``s`` into the previous LayerNorm and stores nothing extra. ``weights="float"`` and
+``activations="float"`` together turn quantization off (the layer is then exact up to float32
+rounding of ``x / s`` and ``W s``).
 """
 
 from __future__ import annotations
@@ -65,7 +70,8 @@ SMOOTHQUANT = register_method(LinearMethod(
     title="SmoothQuant",
     description="Divide each input channel by s = max|x|^α / max|w|^(1−α) and multiply the weight's column by it: "
                 "activation outliers move into the weights, so per-tensor 8-bit activations lose less.",
-    formula=r"s_j = \frac{\max|X_j|^{\alpha}}{\max|W_{:,j}|^{1-\alpha}},\quad y = Q_a(x/s)\,Q(W\,\mathrm{diag}(s))^\top",
+    formula=r"s_j = \frac{\max|X_j|^{\alpha}}{\max|W_{:,j}|^{1-\alpha}},"
+            r"\quad y = Q_a(x/s)\,Q(W\,\mathrm{diag}(s))^\top",
     source="Xiao et al. 2023, SmoothQuant (ICML), Eq. 4; reference mit-han-lab/smoothquant smooth.py "
            "(smooth_ln_fcs); zero channels: s = 1 here, clamped to 1e-5 there.",
     settings=(
