@@ -98,6 +98,8 @@ CASES = {
     "4bit-g96-block64-act-order": dict(bits=4, group_size=96, symmetric=False, block_size=64, act_order=True),
     "4bit-g100-short-last-group": dict(bits=4, group_size=100, symmetric=False),
     "4bit-g128-damp0.1": dict(bits=4, group_size=128, symmetric=True, damp=0.1),
+    "4bit-g32-sym-edge-rows": dict(bits=4, group_size=32, symmetric=True, edge_rows=True),
+    "3bit-per-row-asym-edge-rows": dict(bits=3, group_size=-1, symmetric=False, edge_rows=True),
 }
 
 
@@ -106,6 +108,11 @@ def test_codes_match_gptqmodel_up_to_ties(gptqmodel, case):
     kw = {"damp": 0.01, "block_size": 128, "act_order": False, "static_groups": False, **CASES[case]}
     rng = np.random.default_rng(sorted(CASES).index(case))
     w = rng.standard_normal((256, 384)).astype(np.float32)
+    if kw.pop("edge_rows", False):  # rows all ≥ 0 or all ≤ 0 (symmetric keeps min at 0), an all-zero row and group
+        w[:8] = np.abs(w[:8])
+        w[8:16] = -np.abs(w[8:16])
+        w[16] = 0
+        w[17, :32] = 0
     x = low_rank_inputs(rng, dead=(5, 200))  # two dead channels: the reference zeroes their weights
     ours = G.gptq_quantize(w, G.hessian(x), **kw)
     compare(ours, gptqmodel(w, x, **kw))
@@ -269,3 +276,9 @@ def test_invariants_on_random_layers_and_settings():
             np.testing.assert_array_equal(d["scales"][:, 0], (hi - lo).astype(np.float32) / np.float32(2**bits - 1))
 
     check()
+
+
+def test_direct_call_checks_the_hessians_shape(small):
+    w, x = small
+    with pytest.raises(ValueError, match="Hessian must be"):
+        G.gptq_quantize(w, G.hessian(x[:, :10]))

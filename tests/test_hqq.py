@@ -54,9 +54,10 @@ def tie_groups(w, r, ref_zero, *, nbits, group_size, axis, solver, **_):
     wg = H.groups_of(w, group_size, axis)
     s = np.float32(1) / r["scale"]
     dist = np.full(off.shape, np.inf, np.float32)
-    for k in range(r["steps"] + 1):  # the zero-point each iteration rounded with
-        z = r["zero0"] if k == 0 else H.optimize_zero(wg, s, r["zero0"], nbits, axis, lp_norm=0.7, beta=10.0,
-                                                      kappa=1.01, iterations=k, solver=solver)[0]
+    trace: list = []
+    H.optimize_zero(wg, s, r["zero0"], nbits, axis, lp_norm=0.7, beta=10.0, kappa=1.01, iterations=20,
+                    solver=solver, trace=trace)
+    for z in trace + [r["zero"]]:  # the zero-point each iteration rounded with, and the final one
         pre = wg * s + z
         d = np.abs(np.abs(pre - np.floor(pre)) - 0.5)
         dist = np.minimum(dist, d.min(axis=axis, keepdims=True))

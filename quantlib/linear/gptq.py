@@ -187,6 +187,9 @@ def gptq_quantize(weight: np.ndarray, h: np.ndarray, *, bits: int = 4, group_siz
     weight so that a column is one contiguous vector.
     """
     out_f, in_f = weight.shape
+    if np.shape(h) != (in_f, in_f):
+        raise ValueError(f"the Hessian must be ({in_f}, {in_f}) for a weight with {in_f} input columns, "
+                         f"got shape {np.shape(h)}")
     gs = check_group_size(group_size, in_f)
     per_row = group_size is None or group_size == -1
     maxq = np.float32(2**bits - 1)
@@ -223,6 +226,7 @@ def gptq_quantize(weight: np.ndarray, h: np.ndarray, *, bits: int = 4, group_siz
             scales[g], zeros[g] = s, z
     src = np.arange(in_f) if perm is None else perm
     scale, zero = (row_scale, row_zero) if per_row else (None, None)
+    tmp = np.empty((min(block_size, in_f), out_f), np.float32)  # the rank-1 update, computed in place
     for i1 in range(0, in_f, block_size):
         i2 = min(i1 + block_size, in_f)
         w1 = wt[i1:i2].copy()
@@ -243,7 +247,9 @@ def gptq_quantize(weight: np.ndarray, h: np.ndarray, *, bits: int = 4, group_siz
             codes[j], q[j] = c, qj
             e = (w - qj) / u1[i, i]
             err[j] = e
-            w1[i + 1:] -= u1[i, i + 1:, None] * e
+            k = i2 - j - 1
+            np.multiply(u1[i, i + 1:, None], e, out=tmp[:k])
+            w1[i + 1:] -= tmp[:k]
         wt[i2:] -= u[i1:i2, i2:].T @ err[i1:i2]
 
     column_error = 0.5 * np.sum(np.square(err, dtype=np.float64), axis=1)

@@ -92,14 +92,18 @@ def shrink(x: np.ndarray, beta: float, lp_norm: float) -> np.ndarray:
 
 
 def optimize_zero(wg: np.ndarray, s: np.ndarray, z: np.ndarray, nbits: int, axis: int, *, lp_norm: float,
-                  beta: float, kappa: float, iterations: int, solver: str) -> tuple[np.ndarray, int]:
+                  beta: float, kappa: float, iterations: int, solver: str,
+                  trace: list[np.ndarray] | None = None) -> tuple[np.ndarray, int]:
     """The half-quadratic zero-point solver (see the module docstring); returns z and the
-    number of steps run. Vectorised over the whole weight: the loop is over iterations."""
+    number of steps run. Vectorised over the whole weight: the loop is over iterations.
+    ``trace``, when given, receives the zero-point each step rounded with (the start first)."""
     qmax = np.float32(2**nbits - 1)
     steps = 0
     if solver == "legacy":
         best = np.float32(np.inf)
         for _ in range(iterations):
+            if trace is not None:
+                trace.append(z)
             wq = _quant(wg, s, z, qmax)
             wr = (wq - z) / s
             e = shrink(wg - wr, beta, lp_norm)
@@ -115,6 +119,8 @@ def optimize_zero(wg: np.ndarray, s: np.ndarray, z: np.ndarray, nbits: int, axis
     lp = max(lp_norm, 0.1)
     z_prev = z
     for _ in range(iterations):
+        if trace is not None:
+            trace.append(z)
         wq = _quant(wg, s, z, qmax)
         wr = (wq - z) / s
         err = np.mean(np.abs(wg - wr), dtype=np.float32)
