@@ -124,7 +124,8 @@ def whole_model(name: str, method: str, settings: tuple, bits: int, weights: Key
     m = model(name)
     t0 = time.perf_counter()
     results = ql.quantize_layers(
-        m, method, bits=bits if compare.has_bits(method) else None, weights=config_of(args[4]), activations=config_of(acts), **dict(settings),
+        m, method, bits=bits if compare.has_bits(method) else None, weights=config_of(args[4]),
+        activations=config_of(acts), **dict(settings),
         progress=lambda i, n, layer: bar.progress(i / max(n, 1), text=f"{method}: {layer or 'evaluating the model'} "
                                                                         f"({i}/{n})"))
     fit = time.perf_counter() - t0
@@ -320,8 +321,8 @@ for i, name_ in enumerate(chosen):
     except (ValueError, TypeError) as exc:
         failed[name_] = str(exc)
 progress.empty()
-for name_, msg in failed.items():
-    st.error(ui.plain(f"{name_}: {msg}"), icon=":material/error:")
+for name_, msg in failed.items():  # a method without this width (LLM.int8 is 8-bit only) says so here
+    st.warning(ui.plain(f"{name_} is not in the table: {msg}"), icon=":material/info:")
 if not rows:
     st.stop()
 table = pd.DataFrame(rows)
@@ -350,11 +351,19 @@ def scaling_view(name_: str) -> None:
     alpha = next((s for s in mspec.settings if s.name == "alpha" and s.type is float), None)
     current = dict(settings[name_])
     if alpha is not None:
+        # an optional α (None: the method searches it, as AWQ does) starts at the α the search chose
+        start = current.get("alpha")
+        searched = start is None
+        if searched:
+            start = float(results[name_].details.get("alpha", 0.5))
+        start = round(float(start) * 20) / 20  # on the slider's steps
         a = st.slider("α (this view)", float(alpha.min if alpha.min is not None else 0.0),
-                      float(alpha.max if alpha.max is not None else 1.0), float(current.get("alpha", alpha.default)),
-                      step=0.05, key=f"methods.{name_}.alpha_view", **ui.KEEP,
-                      help="Moves the ranges below live; the method's own α setting above sets the table and curves.")
-        current["alpha"] = float(a)
+                      float(alpha.max if alpha.max is not None else 1.0), start, step=0.05,
+                      key=f"methods.{name_}.alpha_view", **ui.KEEP,
+                      help="Moves the ranges below live (a fixed α instead of a search, for a method that searches "
+                           "it); the method's own settings above set the table and curves.")
+        if not (searched and a == start):
+            current["alpha"] = float(a)
     r = method_result(source, name_, frozen(current), bits, weights, acts, share)
     df = views.channel_scaling(r)
     if df is None:
@@ -443,7 +452,7 @@ if kind == "model":
             try:
                 s = whole_model(source[1], name_, settings.get(name_, ()), bits, weights, acts, bar)
             except (ValueError, TypeError) as exc:
-                st.error(ui.plain(f"{name_} on the whole model: {exc}"))
+                st.warning(ui.plain(f"{name_} on the whole model: {exc}"), icon=":material/info:")
                 continue
             rows_m.append({"method": name_, "average_bits": s["average_bits"],
                            **{s["labels"].get(k, k): v for k, v in s["values"].items() if k in s["labels"]},

@@ -444,6 +444,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.out:
                 _write(df, args.out, "csv")
             print(format_linear(df))
+            for method, why in df.attrs.get("refused", {}).items():
+                print(f"not at {args.bits} bits: {method}: {_one_line(why)}", file=sys.stderr)
             return 0
         schemes = _schemes(args.schemes)
         df = report(args.file, schemes, args.bits, args.tensor)

@@ -86,7 +86,10 @@ def test_default_visit_fits_every_method_on_the_example_layer(layer):
     at = open_app("methods", settle=False)  # the first run: the table and each method's own view
     assert not at.error, [e.value for e in at.error]
     t = table(at)
-    assert list(t["method"]) == list(ql.LINEAR_METHODS)  # every registered method, the toy one included
+    shown_ = list(t["method"])
+    assert shown_ == [m for m in ql.LINEAR_METHODS if m in shown_] and {"rtn", TOY} <= set(shown_)
+    for m in set(ql.LINEAR_METHODS) - set(shown_):  # a method with no 4-bit form (LLM.int8) says why
+        assert any(w.value.replace("\\", "").startswith(f"{m} is not in the table") for w in at.warning), m
     rtn = t[t["method"] == "rtn"].iloc[0]
     assert rtn["error (held-out)"] == pytest.approx(held_error(w, rtn_reference(w, 4), x), rel=1e-5)
     assert rtn["bits/element"] == 4 + 32 / w.shape[1]
@@ -169,15 +172,15 @@ def test_a_mismatched_pair_says_what_is_wrong_and_the_page_stays_alive():
 
 
 def test_every_layer_of_the_digits_model_against_rtn():
-    at = open_app("methods", {"methods.model": "digits_mlp", "methods.bits": "3", "methods.model_run": "true"})
-    assert not at.error, [e.value for e in at.error]
+    at = open_app("methods", {"methods.model": "digits_mlp", "methods.bits": "8", "methods.model_run": "true"})
+    assert not at.error and not at.warning, [e.value for e in [*at.error, *at.warning]]
     t = next(d.value for d in at.dataframe if "average_bits" in d.value.columns)
-    assert list(t["method"]) == list(ql.LINEAR_METHODS)  # every method, llm_int8 at its own int8 too
+    assert list(t["method"]) == list(ql.LINEAR_METHODS)  # every method has an 8-bit form
     m = ql.digits_model()
-    ref = m.evaluate(ql.Quantizer("symmetric", bits=3, granularity="per_channel", axis=0))
+    ref = m.evaluate(ql.Quantizer("symmetric", bits=8, granularity="per_channel", axis=0))
     rtn = t.iloc[0]
     assert rtn["accuracy"] == ref["accuracy"] and rtn["agreement"] == ref["agreement"]
-    assert rtn["average_bits"] == pytest.approx(3 + 32 * sum(w.shape[0] for w in m.weights.values())
+    assert rtn["average_bits"] == pytest.approx(8 + 32 * sum(w.shape[0] for w in m.weights.values())
                                                 / sum(w.size for w in m.weights.values()))
     assert rtn["accuracy vs rtn"] == 0.0
 
@@ -214,3 +217,26 @@ def test_downloads_the_table_and_the_figures_in_one_file(monkeypatch):
     assert got["heldout_error"].tolist() == pytest.approx(table(at)["error (held-out)"].tolist(), rel=1e-12)
     html = produced["methods_figures.html"]()
     assert html.count(get_plotlyjs()[:300]) == 1 and html.count("Plotly.newPlot(") == 2  # curves, per column
+
+
+def test_smoothquants_alpha_slider_follows_the_papers_formula():
+    """s_j = max|X_j|^α / max|W_j|^(1−α) (Xiao et al. 2023, Eq. 4), written out here: after the
+    α slider moves, the view's max|x_j / s_j| and max|W_:,j s_j| are the formula's."""
+    if "smoothquant" not in ql.LINEAR_METHODS:
+        pytest.skip("smoothquant is not registered")
+    at = open_app("methods", {"methods.model": "digits_mlp", "methods.methods": ["smoothquant"]})
+    at.slider(key="methods.smoothquant.alpha_view").set_value(0.8).run()
+    assert not at.exception and not at.error
+    m = ql.digits_model()
+    w, x = m.weights["fc2"].astype(np.float64), m.calibration_inputs("fc2").astype(np.float64)
+    xm = np.abs(x[: int(round(len(x) * 0.75))]).max(axis=0)
+    wm = np.abs(w).max(axis=0)
+    live = (xm > 0) & (wm > 0)  # the method leaves an all-zero channel unscaled (s = 1)
+    s = np.where(live, xm ** 0.8 / np.where(live, wm, 1.0) ** 0.2, 1.0)
+    fig = next(c for c in charts(at) if "SmoothQuant" in c["layout"]["title"]["text"])
+    from test_pages import values
+
+    after = {t["yaxis"] if "yaxis" in t else "y": values(t["y"]) for t in fig["data"] if t["name"] == "after scaling"}
+    np.testing.assert_allclose(after["y"], xm / s, rtol=1e-5)
+    np.testing.assert_allclose(after["y2"], wm * s, rtol=1e-5)
+    assert "α = 0.80" in fig["layout"]["title"]["text"]

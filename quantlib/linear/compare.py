@@ -88,17 +88,28 @@ def compare_methods(weight: object, inputs: object, methods: Sequence[str], *, b
                     heldout_share: float = 0.25, settings: Mapping[str, Mapping[str, Any]] | None = None,
                     weights: Config | None = None, activations: Config | None = None) -> pd.DataFrame:
     """:func:`method_row` for each of ``methods`` (``settings``: method -> its settings; ``weights``
-    applies to the methods that round with a registry scheme, the others refuse it and use their own)."""
+    applies to the methods that round with a registry scheme, the others refuse it and use their own).
+    A method that has no form at ``bits`` (LLM.int8 is 8-bit only, HQQ has no 7-bit codes) gets no
+    row; ``df.attrs["refused"]`` maps it to its reason."""
     if not methods:
         raise ValueError(f"methods is empty; choose from {list(LINEAR_METHODS)}")
-    rows = []
+    w = check_weight(weight)
+    check_inputs(inputs, w.shape[1])
+    rows, refused = [], {}
     for m in dict.fromkeys(methods):
         check_choice(m, "method", LINEAR_METHODS)
         takes = LINEAR_METHODS[m].default_weights is not None
-        rows.append(method_row(weight, inputs, m, bits=bits, heldout_share=heldout_share,
+        try:
+            configured(m, bits, (settings or {}).get(m), weights if takes else None)
+        except ValueError as exc:
+            refused[m] = str(exc)
+            continue
+        rows.append(method_row(w, inputs, m, bits=bits, heldout_share=heldout_share,
                                settings=(settings or {}).get(m), weights=weights if takes else None,
                                activations=activations))
-    return pd.DataFrame(rows, columns=list(COLUMNS))
+    df = pd.DataFrame(rows, columns=list(COLUMNS))
+    df.attrs["refused"] = refused
+    return df
 
 
 def error_vs_bits(weight: object, inputs: object, method: str, bits: Iterable[int] = range(2, 9), *,
