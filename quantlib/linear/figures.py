@@ -24,8 +24,9 @@ def error_bits_figure(curves: pd.DataFrame, error: str = "heldout_error") -> go.
     for name, part in curves.groupby("method", sort=False):
         part = part.sort_values("bits_per_element")
         fig.add_scatter(x=part["bits_per_element"], y=part[error], mode="lines+markers", name=str(name),
-                        customdata=part["bits"].fillna("own"), hovertemplate="%{customdata} bits · %{x:.3f} bits/element<br>"
-                                                               "error %{y:.3g}<extra>" + str(name) + "</extra>")
+                        customdata=part["bits"].fillna("own"),
+                        hovertemplate="%{customdata} bits · %{x:.3f} bits/element<br>error %{y:.3g}<extra>"
+                                      + str(name) + "</extra>")
     fig.update_yaxes(type="log", exponentformat="power")
     where = "held-out" if error == "heldout_error" else "calibration"
     return _house(fig, f"Output error vs bits per element ({where} tokens)", xaxis_title="bits per element",
