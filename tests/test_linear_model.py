@@ -176,3 +176,41 @@ def test_a_method_that_changes_the_forward_runs_as_its_forward_in_the_model(digi
     np.testing.assert_array_equal(digits.forward(digits.test_x, linears=linears), h)
     score = ql.evaluate_layers(digits, results)
     assert score["agreement"] >= 0.97  # W8A8 keeps nearly every prediction of the float MLP
+
+
+# ------------------------------------------------------------------ views: what a result shows, or None
+def test_column_errors_sum_to_the_output_error_when_input_channels_are_orthogonal(layer):
+    """e_j = (Σ_t x_tj²)‖ΔW_:,j‖² / ‖x Wᵀ‖² are the diagonal terms of the output error: with XᵀX
+    diagonal (orthogonal input channels) they are all of it."""
+    from quantlib.linear import views
+
+    w, _ = layer
+    q, _ = np.linalg.qr(np.random.default_rng(7).standard_normal((300, 24)))
+    x = (q * np.linspace(0.5, 3.0, 24)).astype(np.float32)
+    r = ql.quantize_linear(w, None, "rtn", weights=("symmetric", {"bits": 3, "granularity": "per_channel"}))
+    df = views.column_errors({"rtn": r}, x)
+    assert list(df.columns) == ["column", "rtn"] and len(df) == 24
+    assert df["rtn"].sum() == pytest.approx(r.output_error(x), rel=1e-4)
+
+
+def test_views_are_none_where_a_method_records_nothing_of_the_kind(layer):
+    from quantlib.linear import views
+
+    w, x = layer
+    r = ql.quantize_linear(w, None, "rtn")
+    assert views.channel_scaling(r) is None and views.rotation_samples(r, x) is None
+    assert views.own_column_errors(r, "rtn") is None
+    if "smoothquant" in ql.LINEAR_METHODS:
+        df = views.channel_scaling(ql.quantize_linear(w, x, "smoothquant"))
+        np.testing.assert_array_equal(df["x_max_before"], np.abs(x).max(axis=0))
+    if "hadamard" in ql.LINEAR_METHODS:
+        s = views.rotation_samples(ql.quantize_linear(w, x, "hadamard"), x)
+        # an orthogonal rotation keeps every row's norm: the same total energy before and after
+        assert np.sum(s["weights_after"].astype(np.float64) ** 2) == pytest.approx(np.sum(w.astype(np.float64) ** 2),
+                                                                                   rel=1e-5)
+        assert np.sum(s["inputs_after"].astype(np.float64) ** 2) == pytest.approx(np.sum(x.astype(np.float64) ** 2),
+                                                                                  rel=1e-5)
+    if "gptq" in ql.LINEAR_METHODS:
+        df = views.own_column_errors(ql.quantize_linear(w, x, "gptq", bits=4, group_size=8), "gptq")
+        assert list(df.columns) == ["column", "gptq", "rtn (same grid)"]
+        assert df["gptq"].sum() < df["rtn (same grid)"].sum()  # the error feedback lowers the total
