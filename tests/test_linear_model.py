@@ -214,3 +214,18 @@ def test_views_are_none_where_a_method_records_nothing_of_the_kind(layer):
         df = views.own_column_errors(ql.quantize_linear(w, x, "gptq", bits=4, group_size=8), "gptq")
         assert list(df.columns) == ["column", "gptq", "rtn (same grid)"]
         assert df["gptq"].sum() < df["rtn (same grid)"].sum()  # the error feedback lowers the total
+
+
+def test_minilm_restarts_from_the_first_encoder_layer_linears_change(minilm, monkeypatch):
+    _ = minilm.float_embeddings  # the cached float states
+    blocks = []
+    run_block = minilm._block
+
+    def counting(i, *args, **kwargs):
+        blocks.append(i)
+        return run_block(i, *args, **kwargs)
+
+    monkeypatch.setattr(minilm, "_block", counting)
+    name = "encoder.layer.5.output.dense.weight"
+    minilm.eval_embeddings(linears={name: lambda x, w=minilm.weights[name]: x @ w.T})
+    assert set(blocks) == {5}  # only the last encoder layer ran, once per batch
