@@ -492,40 +492,6 @@ def rate_distortion_chart() -> None:
         300.0, note=f"{ours:.2f} s; cold in a fresh process {cold:.2f} s (target 2 s)")
 
 
-def scaling_rotation_methods() -> None:
-    """awq, smoothquant, hadamard and llm_int8 (issue 15) on MiniLM's layer-1 FFN input (1536 x 384, whose input
-    channel 99 reaches |x| 30) with 4,096 tokens resampled from its calibration inputs; each against the float
-    matmul x @ W.T of the same layer in the same run. "fit" = quantize_linear (the search, scaling, rotation and
-    weight rounding); "forward" = the quantized layer on the 4,096 tokens (activation quantization included)."""
-    m = ql.load_model("minilm_l6")
-    layer = "encoder.layer.1.intermediate.dense.weight"
-    w = np.array(m.weights[layer], dtype=np.float32)
-    cal = m.calibration_inputs(layer)
-    x = cal[np.random.default_rng(0).integers(0, len(cal), 4096)]
-    cases = [("awq", 60.0, "4-bit g128 asymmetric, 20 alphas + clip search"),
-             ("smoothquant", 3.0, "W8A8: 8-bit per-channel weights, 8-bit per-tensor dynamic activations"),
-             ("hadamard", 4.0, "Paley-12 x Sylvester-32 rotation, 4-bit per-channel weights"),
-             ("llm_int8", 3.0, "threshold 6, outliers per call, float16 outlier weights")]
-    for name, limit, what in cases:
-        fit, base = interleaved(lambda: ql.quantize_linear(w, x, name), lambda: x @ w.T, repeats=3)
-        r = ql.quantize_linear(w, x, name)
-        row(f"{name} fit, 1536x384 layer, 4,096 tokens ({what})", fit, base, "float matmul x @ W.T", limit,
-            note=f"output error {r.output_error(x):.2e}")
-        fwd, base = interleaved(lambda: r.forward(x), lambda: x @ w.T, repeats=5)
-        row(f"{name} forward, 4,096 tokens", fwd, base, "float matmul x @ W.T", 6.0 if name == "llm_int8" else 3.0)
-    from quantlib.linear.hadamard import fwht, paley, rotation
-
-    R = rotation(384)[0].astype(np.float32)
-    h12 = paley(5).astype(np.float32) / np.float32(np.sqrt(384))
-
-    def fast() -> np.ndarray:  # (H_12 ⊗ H_32) / √384 by a 32-point FWHT and a 12 x 12 product
-        return np.einsum("tij,ia->taj", fwht(x.reshape(-1, 12, 32)), h12).reshape(-1, 384)
-
-    dense, fast_t = interleaved(lambda: x @ R, fast)
-    row("Hadamard rotation of 4,096 x 384 inputs: dense x @ R (used)", dense, fast_t,
-        "FWHT (32-point butterflies + 12x12)", 1.0, note=f"max |diff| {np.abs(x @ R - fast()).max():.1e}")
-
-
 def linear_methods() -> None:
     """GPTQ and HQQ on a 1536x384 layer (MiniLM's ffn-up shape), 4 bits, group 128 / 64. GPTQ gets
     4,096 low-rank-plus-noise calibration tokens (48 factors over 384 channels, as real activations
@@ -592,6 +558,40 @@ def linear_methods() -> None:
     same = float(np.mean(wq.numpy().reshape(w.shape) == H.hqq_quantize(w, nbits=4, group_size=64)["codes"]))
     row("HQQ 1536x384, 4 bits g64 (20 solver steps at most)", a, b, "hqq 0.2.8 Quantizer.quantize (torch CPU)", 0.5,
         same > 0.999, f"identical codes {same:.4%}")
+
+
+def scaling_rotation_methods() -> None:
+    """awq, smoothquant, hadamard and llm_int8 (issue 15) on MiniLM's layer-1 FFN input (1536 x 384, whose input
+    channel 99 reaches |x| 30) with 4,096 tokens resampled from its calibration inputs; each against the float
+    matmul x @ W.T of the same layer in the same run. "fit" = quantize_linear (the search, scaling, rotation and
+    weight rounding); "forward" = the quantized layer on the 4,096 tokens (activation quantization included)."""
+    m = ql.load_model("minilm_l6")
+    layer = "encoder.layer.1.intermediate.dense.weight"
+    w = np.array(m.weights[layer], dtype=np.float32)
+    cal = m.calibration_inputs(layer)
+    x = cal[np.random.default_rng(0).integers(0, len(cal), 4096)]
+    cases = [("awq", 60.0, "4-bit g128 asymmetric, 20 alphas + clip search"),
+             ("smoothquant", 3.0, "W8A8: 8-bit per-channel weights, 8-bit per-tensor dynamic activations"),
+             ("hadamard", 4.0, "Paley-12 x Sylvester-32 rotation, 4-bit per-channel weights"),
+             ("llm_int8", 3.0, "threshold 6, outliers per call, float16 outlier weights")]
+    for name, limit, what in cases:
+        fit, base = interleaved(lambda: ql.quantize_linear(w, x, name), lambda: x @ w.T, repeats=3)
+        r = ql.quantize_linear(w, x, name)
+        row(f"{name} fit, 1536x384 layer, 4,096 tokens ({what})", fit, base, "float matmul x @ W.T", limit,
+            note=f"output error {r.output_error(x):.2e}")
+        fwd, base = interleaved(lambda: r.forward(x), lambda: x @ w.T, repeats=5)
+        row(f"{name} forward, 4,096 tokens", fwd, base, "float matmul x @ W.T", 6.0 if name == "llm_int8" else 3.0)
+    from quantlib.linear.hadamard import fwht, paley, rotation
+
+    R = rotation(384)[0].astype(np.float32)
+    h12 = paley(5).astype(np.float32) / np.float32(np.sqrt(384))
+
+    def fast() -> np.ndarray:  # (H_12 ⊗ H_32) / √384 by a 32-point FWHT and a 12 x 12 product
+        return np.einsum("tij,ia->taj", fwht(x.reshape(-1, 12, 32)), h12).reshape(-1, 384)
+
+    dense, fast_t = interleaved(lambda: x @ R, fast)
+    row("Hadamard rotation of 4,096 x 384 inputs: dense x @ R (used)", dense, fast_t,
+        "FWHT (32-point butterflies + 12x12)", 1.0, note=f"max |diff| {np.abs(x @ R - fast()).max():.1e}")
 
 
 def main() -> None:

@@ -41,8 +41,12 @@ def low_rank_inputs(rng, tokens=2048, channels=384, factors=48, noise=0.1, dead=
 @pytest.fixture(scope="module")
 def gptqmodel():
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # importing it must not reach the network
-    pytest.importorskip("gptqmodel")
-    torch = pytest.importorskip("torch")
+    try:
+        import gptqmodel  # noqa: F401
+    except ImportError:
+        pytest.fail("GPTQModel, the GPTQ reference, is missing: the README's test command installs it "
+                    "(pip install --no-deps gptqmodel==7.7.0)")
+    import torch
     from gptqmodel.quantization.config import QuantizeConfig
     from gptqmodel.quantization.gptq import GPTQ
 
@@ -282,3 +286,11 @@ def test_direct_call_checks_the_hessians_shape(small):
     w, x = small
     with pytest.raises(ValueError, match="Hessian must be"):
         G.gptq_quantize(w, G.hessian(x[:, :10]))
+
+
+def test_bits_32_is_the_float_layer(small):
+    w, x = small
+    r = ql.quantize_linear(w, x, "gptq", bits=32)
+    np.testing.assert_array_equal(r.weight, w)
+    assert r.bits_per_element == 32.0
+    np.testing.assert_allclose(r.forward(x), x @ w.T, rtol=0, atol=0)

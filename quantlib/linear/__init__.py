@@ -16,9 +16,9 @@ from ._base import (
     transformed_result,
 )
 from . import rtn  # noqa: E402,F401  (registers its spec)
+from . import awq, hadamard, llm_int8, smoothquant  # noqa: E402,F401  (each registers its spec)
 from . import gptq  # noqa: E402,F401
 from . import hqq  # noqa: E402,F401
-from . import awq, hadamard, llm_int8, smoothquant  # noqa: E402,F401  (each registers its spec)
 from .model import average_bits, evaluate_layers, quantize_layers  # noqa: E402
 
 __all__ = [

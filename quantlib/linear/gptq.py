@@ -60,6 +60,9 @@ SCALE_BITS = 16
 #: Bits of one ``g_idx`` entry (int32 per input column), counted only where it carries
 #: information: act_order without static groups.
 G_IDX_BITS = 32
+#: ``bits=32`` turns quantization off: the layer stays float32 (GPTQ then changes nothing).
+OFF_BITS = 32
+BITS = (2, 3, 4, 5, 6, 7, 8, OFF_BITS)
 
 
 @dataclass(frozen=True)
@@ -320,10 +323,21 @@ def bits_per_element(bits: int, in_features: int, out_features: int, group_size:
     return float(b)
 
 
+def _off(name: str, w: np.ndarray, s: dict[str, Any], aq: Quantizer | None) -> LinearResult:
+    """``bits=32``: nothing rounded — the float32 layer (the method's off switch; 32 bits per weight)."""
+    zero = np.zeros(w.shape[1])
+    zero.setflags(write=False)
+    return transformed_result(name, s, w, w, 32.0, aq, details={"column_error": zero, "rtn_column_error": zero,
+                                                                "rtn_weight": w,
+                                                                "activations": None if aq is None else aq.label})
+
+
 def _fit(w: np.ndarray, x: np.ndarray | None, s: dict[str, Any], wq: Quantizer | None,
          aq: Quantizer | None) -> LinearResult:
     assert x is not None  # needs_inputs
     check_group_size(s["group_size"], w.shape[1])
+    if s["bits"] == OFF_BITS:
+        return _off("gptq", w, s, aq)
     opts = dict(bits=s["bits"], group_size=s["group_size"], symmetric=s["symmetric"])
     out = gptq_quantize(w, hessian(x), damp=s["damp"], block_size=s["block_size"], act_order=s["act_order"],
                         static_groups=s["static_groups"], **opts)
@@ -353,7 +367,8 @@ GPTQ = register_method(LinearMethod(
     source="Frantar et al., GPTQ: Accurate Post-Training Quantization for Generative Pre-trained Transformers "
            "(ICLR 2023); matched code for code against GPTQModel 7.7.0's GPTQ on CPU.",
     settings=(
-        Setting("bits", int, 4, "bits per weight code", min=2, max=8, in_label=True),
+        Setting("bits", int, 4, "bits per weight code, 2-8 (32: quantization off, the float32 layer)",
+                choices=BITS, in_label=True),
         Setting("group_size", int, 128, "input columns per scale/zero-point group (-1 or None: one per row; a "
                 "shorter last group is allowed)", min=-1, optional=True, in_label=True),
         Setting("symmetric", bool, True, "symmetric grid (zero-point fixed at 2^(bits-1)); GPTQModel's default"),

@@ -48,6 +48,8 @@ from ._base import LinearMethod, LinearResult, register_method, transformed_resu
 #: Bits per group for the stored scale and zero-point (two float16 values).
 META_BITS = 32
 SUPPORTED_BITS = (1, 2, 3, 4, 5, 6, 8)  # hqq's Quantizer.SUPPORTED_BITS (1.58 aside)
+#: ``nbits=32`` turns quantization off: the layer stays float32 (32 bits per weight).
+OFF_BITS = 32
 
 
 def groups_of(w: np.ndarray, group_size: int | None, axis: int) -> np.ndarray:
@@ -169,7 +171,8 @@ def dequantize(codes: np.ndarray, scale: np.ndarray, zero: np.ndarray, group_siz
 
 def _check(w: np.ndarray, s: dict[str, Any]) -> None:
     if s["nbits"] not in SUPPORTED_BITS:
-        raise ValueError(f"nbits={shown(s['nbits'])} is not one of hqq's bit widths {list(SUPPORTED_BITS)}")
+        raise ValueError(f"nbits={shown(s['nbits'])} is not one of hqq's bit widths {list(SUPPORTED_BITS)} "
+                         f"(or {OFF_BITS}: off)")
     gs = s["group_size"]
     if gs is not None and gs < 1:
         raise ValueError(f"group_size must be None (a whole row or column) or a positive divisor of the weight's "
@@ -181,6 +184,9 @@ def _check(w: np.ndarray, s: dict[str, Any]) -> None:
 
 def _fit(w: np.ndarray, x: np.ndarray | None, s: dict[str, Any], wq: Quantizer | None,
          aq: Quantizer | None) -> LinearResult:
+    if s["nbits"] == OFF_BITS:  # the off switch: nothing rounded
+        return transformed_result("hqq", s, w, w, 32.0, aq, details={
+            "rtn_weight": w, "activations": None if aq is None else aq.label})
     _check(w, s)
     opts = {k: s[k] for k in ("nbits", "group_size", "axis", "round_zero")}
     r = hqq_quantize(w, optimize=s["optimize"], lp_norm=s["lp_norm"], beta=s["beta"], kappa=s["kappa"],
@@ -212,7 +218,8 @@ HQQ = register_method(LinearMethod(
     source="Badri & Shaji, Half-Quadratic Quantization of Large Machine Learning Models (2023); matched against "
            "the hqq package 0.2.8.post1 (Quantizer.quantize on CPU).",
     settings=(
-        Setting("nbits", int, 4, "bits per weight code", choices=SUPPORTED_BITS, in_label=True),
+        Setting("nbits", int, 4, "bits per weight code (32: quantization off, the float32 layer)",
+                choices=SUPPORTED_BITS + (OFF_BITS,), in_label=True),
         Setting("group_size", int, 64, "weights per group (None: a whole row for axis 1, column for axis 0); must "
                 "divide the weight's size", min=1, optional=True, in_label=True),
         Setting("axis", int, 1, "1: groups run along a row (hqq's default); 0: hqq's strided column groups",
