@@ -236,6 +236,39 @@ def apptest(quick: bool) -> None:
         "minimal 3-chart page, 1 M", 4.0)
 
 
+def methods_alpha() -> None:
+    """The Methods page on MiniLM's example layer (1536 x 384, 2 534 real tokens): rerun after the α
+    slider of the channel-scaling view (a refit of the method at the new α and its figure, in a
+    fragment), against the minimal 3-chart page's rerun after its bits slider (1 M values)."""
+    from streamlit.testing.v1 import AppTest
+
+    method = next((n for n, m in ql.LINEAR_METHODS.items()
+                   if any(s.name == "alpha" and s.type is float for s in m.settings)), None)
+    if method is None:
+        ROWS.append(("Methods rerun after the α slider", "-", "<= 2x", "SKIP", "no registered method has an α"))
+        return
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=600)
+    at.query_params["methods.methods"] = [method]
+    at.switch_page("pages/methods.py").run()
+    at.run()  # the follow-up run the page leaves its curves to
+    base = AppTest.from_file(str(BASELINES / "three_charts.py"), default_timeout=600)
+    base.query_params["n"] = str(2**20)
+    base.run()
+    ours, ref = [], []
+    for alpha, bits in zip((0.3, 0.4, 0.6, 0.7, 0.8), (7, 6, 5, 4, 6)):
+        t0 = time.perf_counter()
+        at.slider(key=f"methods.{method}.alpha_view").set_value(alpha).run()
+        ours.append(time.perf_counter() - t0)
+        assert not at.exception, at.exception
+        t0 = time.perf_counter()
+        base.slider(key="bits").set_value(bits).run()
+        ref.append(time.perf_counter() - t0)
+    row(f"Methods rerun after the α slider ({method}, MiniLM 1536x384 layer)", statistics.median(ours),
+        statistics.median(ref), "minimal 3-chart page, 1 M", 3.0,
+        note="AppTest reruns the whole page (~25 controls, the table and 4 charts, cached) where a browser reruns "
+             "the fragment alone; Compare, a page of that size, has 4x")
+
+
 def memory() -> None:
     """Peak RSS of an AppTest process that shows 16 M values, Explore vs the 3-chart page."""
     def peak(script: str, key: str, params: dict[str, str]) -> int:
@@ -686,6 +719,7 @@ def main() -> None:
     ggml_kquants()
     linear_methods()
     apptest(a.quick)
+    methods_alpha()
     if not a.quick:
         memory()
         minilm_memory()

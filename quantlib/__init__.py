@@ -49,7 +49,7 @@ from .sweeps import sweep_bits, sweep_threshold
 from .rate import LIMITS, differential_entropy, rate_distortion, rd_limits
 from .anatomy import ErrorAnatomy, block_view, error_anatomy
 from .golden import check_golden_vectors, golden_vectors
-from .linear import LINEAR_METHODS, LinearMethod, LinearResult, quantize_linear
+from .linear import LINEAR_METHODS, LinearMethod, LinearResult, evaluate_layers, quantize_layers, quantize_linear
 
 from . import formats, nonuniform  # noqa: E402,F401  (they register their schemes)
 from . import toolkits  # noqa: E402,F401
@@ -136,4 +136,6 @@ __all__ = [
     "LinearMethod",
     "LinearResult",
     "quantize_linear",
+    "quantize_layers",
+    "evaluate_layers",
 ]
