@@ -54,7 +54,9 @@ def sqnr_heatmap(report: pd.DataFrame, scheme: str) -> go.Figure:
         hovertemplate="layer %{x} · %{y}<br>%{customdata[0]}<br>SQNR %{customdata[1]} dB<extra></extra>",
     ))
     fig.update_layout(title=f"SQNR per layer and kind: {scheme}", xaxis_title="layer", yaxis_title="kind",
-                      yaxis={"autorange": "reversed"}, height=max(260, 40 * len(kinds) + 120),
+                      # layer labels are strings ("0", "1", …, "–"): as categories, not a numeric axis with ±0.5 ticks
+                      xaxis={"type": "category"}, yaxis={"autorange": "reversed", "type": "category"},
+                      height=max(260, 40 * len(kinds) + 120),
                       margin={"l": 80, "r": 20, "t": 50, "b": 40})
     return fig
 

@@ -8,6 +8,7 @@ tests/screenshots/ (the README shows them).
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 from _serve import ARGS, CHROMIUM, serve
 
@@ -150,9 +151,9 @@ def test_menu_shows_material_icons(server, browser):
                 width: icon ? icon.getBoundingClientRect().width : null,
                 font: icon ? getComputedStyle(icon).fontFamily : null}; })""")
     assert [i["icon"] for i in items] == ["query_stats", "balance", "grid_on", "neurology", "tune", "school",
-                                          "handyman", "show_chart"]
+                                          "handyman", "show_chart", "inventory_2"]
     assert [i["text"].split(" ", 1)[1] for i in items] == ["Explore", "Compare", "Formats", "Model impact", "Methods",
-                                                           "Learn", "Toolkits", "Rate–distortion"]
+                                                           "Learn", "Toolkits", "Rate–distortion", "Checkpoint"]
     assert all("Material Symbols" in i["font"] for i in items), items
     # the font turns each name into one glyph; without it the name would be spelled out, ~80 px wide
     assert all(i["width"] <= 32 for i in items), items
@@ -332,4 +333,31 @@ def test_rate_distortion_in_a_browser(server, browser):
     x = ql.synthetic("normal", 2**16, 0)
     assert _metric_text(page, "MSE") == f"{ql.error_anatomy(x, ql.Quantizer('nf4')(x)).mse:.4g}"
     page.screenshot(path=str(SHOTS / "rate_distortion.png"), full_page=False)
+    page.close()
+
+
+def test_checkpoint_report_opens_in_a_browser(server, browser, tmp_path):
+    """Upload a report file through the page's own file input: the heatmap is drawn with one cell
+    per layer and kind, and the table lists every tensor × scheme row."""
+    from safetensors.numpy import save_file
+
+    from quantlib import checkpoint as ck
+
+    rng = np.random.default_rng(3)
+    tensors = {f"model.layers.{i}.self_attn.{p}_proj.weight": (rng.standard_normal((16, 32)) * 0.02).astype(np.float32)
+               for i in range(2) for p in ("q", "k")}
+    save_file(tensors, str(tmp_path / "m.safetensors"))
+    report = ql.checkpoint_report(tmp_path / "m.safetensors", ["symmetric", "nf4"], bits=4, workers=0)
+    (tmp_path / "r.parquet").write_bytes(ck.report_parquet(report))
+    page = _page(browser, f"{server}/checkpoint")
+    page.locator('[data-testid="stFileUploader"]', has_text="Report").locator("input[type=file]").set_input_files(
+        str(tmp_path / "r.parquet"))
+    page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 1", timeout=120_000)
+    _wait_idle(page)
+    heat = page.evaluate("() => document.querySelector('.js-plotly-plot').data[0]")
+    assert heat["type"] == "heatmap" and heat["x"] == ["0", "1"] and sorted(heat["y"]) == ["attn_k", "attn_q"]
+    ticks = page.locator(".js-plotly-plot .xtick text").all_text_contents()
+    assert ticks == ["0", "1"], ticks  # one tick per layer, not a numeric axis with half-layer ticks
+    assert len(report) == 8
+    page.screenshot(path=str(SHOTS / "checkpoint.png"), full_page=False)
     page.close()
