@@ -183,8 +183,9 @@ def _run_log2(x: np.ndarray, s: dict[str, Any]) -> QuantResult:
     return _codebook_result("log2", x, s, log2_levels(x, s["bits"]), 8)
 
 
-def _bits(default: int, hi: int) -> Setting:
-    return Setting("bits", int, default, f"Code bits: up to 2**bits levels (2..{hi}).", min=2, max=hi, in_label=True)
+def _bits(default: int, lo: int, hi: int, why: str) -> Setting:
+    return Setting("bits", int, default, f"Code bits: up to 2**bits levels ({lo}..{hi}).", min=lo, max=hi,
+                   in_label=True, range_reason=why)
 
 
 for _spec in (
@@ -192,14 +193,16 @@ for _spec in (
         "quantile", "non-uniform",
         "Equal-mass levels (histogram equalisation): each of the 2^b codes covers the same share of the values.",
         r"\ell_i = x_{(\lfloor (i + \frac12)\, n / K \rfloor)},\quad K = 2^b,\quad \hat x = \ell_{k},\ k = \arg\min_i |x - \ell_i|",
-        (_bits(4, 16),), _run_quantile, lambda bits, s: {"bits": bits},
+        (_bits(4, 1, 16, "1 bit: two levels, the medians of the lower and upper halves of the values"),),
+        _run_quantile, lambda bits, s: {"bits": bits},
     ),
     SchemeSpec(
         "lloyd_max", "non-uniform",
         "MSE-optimal levels: 1-D k-means (Lloyd's algorithm) run to convergence on the tensor itself.",
         r"\ell_i = \operatorname{mean}\{x : t_{i} < x \le t_{i+1}\},\quad t_i = \tfrac{\ell_{i-1} + \ell_i}{2}\ \text{(iterated to a fixed point)},\quad \hat x = \ell_k",
         (
-            _bits(4, 12),
+            _bits(4, 1, 12, "1 bit: two levels, the 2-means of the values; above 12 bits (4096 levels) Lloyd's "
+                  "rounds cost more than the levels gain"),
             Setting("init", str, "quantile", "Start from the quantile levels (deterministic) or from random distinct values.",
                     choices=LLOYD_INITS),
             Setting("seed", int, 0, "Seed of the random start (init='random').", min=0, max=2**32 - 1,
@@ -212,7 +215,9 @@ for _spec in (
         "log2", "non-uniform",
         "Power-of-two levels with the sign kept: fine near 0, coarse for large values (multiplies become shifts).",
         r"\hat x = \operatorname{sign}(x)\, 2^{k},\ k \in [k_{max} - 2^{b-1} + 2,\ k_{max}]\ \text{or}\ 0,\quad 2^{k_{max}} \approx \max|x|\ \text{(nearest level in value)}",
-        (_bits(4, 8),), _run_log2, lambda bits, s: {"bits": min(bits, 8)},
+        (_bits(4, 2, 8, "one code is 0 and the others ±2^k: with 1 bit only 0 would be left, so 2 bits is the least "
+                  "(0, ±2^k_max); beyond 8 bits the exponents leave float32's range"),),
+        _run_log2, lambda bits, s: {"bits": min(max(bits, 2), 8)},
     ),
 ):
     register(_spec)

@@ -29,7 +29,7 @@ from .nonuniform import bin_centres, codebook_quantize, lloyd_sorted
 from .schemes import SCHEMES, Quantizer
 from .sweeps import subsample
 
-DEFAULT_BITS = tuple(range(2, 9))
+DEFAULT_BITS = tuple(range(1, 9))  # a scheme whose bits setting starts at 2 (symmetric) skips 1
 LIMIT_BITS = tuple(range(1, 9))
 MAX_LIMIT_SAMPLES = 2**18
 ECUQ_SAMPLES = 2**18
@@ -389,7 +389,7 @@ def rate_distortion(
     ``code_entropy_bits`` (entropy of the code histogram: the bits of information the codes carry),
     ``shannon_gap_db`` (the Shannon bound's SQNR at this point's bits per element minus its SQNR;
     NaN when h = −inf) and ``pareto`` (on the front of bits_per_element vs sqnr_db).
-    ``schemes``: registry names and/or family names (None: every scheme); ``bit_widths`` (default 2…8).
+    ``schemes``: registry names and/or family names (None: every scheme); ``bit_widths`` (default 1…8; each scheme at the widths its own settings allow).
     ``max_samples``: evaluate on a strided subsample (flattened; its size is the one the bits are
     counted over). ``progress(i, total, label)`` is called after each configuration. A configuration
     the scheme refuses on this tensor (e.g. a float16 block scale that overflows) is left out and
