@@ -84,7 +84,8 @@ families = sorted({s.family for s in ql.SCHEMES.values()})
 c1, c2, c3, c4 = st.columns([3, 2, 1, 1])
 chosen = c1.multiselect("Families", families, default=families, key="rd.families", **ui.KEEP,
                         help="Which scheme families to place on the chart (every scheme of the registry belongs to one).")
-lo, hi = c2.select_slider("Bit widths", list(range(1, 17)), value=(2, 8), key="rd.bits", **ui.KEEP,
+lo, hi = c2.select_slider("Bit widths", list(range(1, 17)),
+                          value=(min(rate.DEFAULT_BITS), max(rate.DEFAULT_BITS)), key="rd.bits", **ui.KEEP,
                           help="The code widths to run each bit-swept scheme at; fixed-width formats appear once.")
 metric = c3.radio("y axis", list(figs.METRICS), format_func=figs.METRICS.get, key="rd.metric", **ui.KEEP,
                   help="SQNR in dB, or MSE on a log axis.")
