@@ -12,7 +12,7 @@ from pages import _common as ui
 from quantlib import export, golden, rate
 from quantlib import rd_figures as figs
 
-POINT_SAMPLES = 2**20  # the chart runs on at most 1 M values (strided), so 16 M tensors stay interactive
+POINT_SAMPLES = rate.MAX_POINT_SAMPLES  # the chart runs on at most 262 144 values (strided), as ql.rate_distortion
 VECTOR_MAX_VALUES = 2**22  # golden vectors of up to 4 M values (~60 MB) are offered for download
 ANATOMY_MAX_VALUES = 2**21  # the anatomy works in float64 blocks: ~70 bytes a value at its peak
 DEFAULT_PICK = "nf4"

@@ -15,6 +15,8 @@ tests run through these kernels). ``AVAILABLE`` is False when numba cannot be im
 * ``error_sums``: the sums behind mse / sqnr / cosine / mae / max error / clipping split.
 * ``bucketize``: ``np.searchsorted(bounds, x, side)`` for float32 x and bounds, a binary search
   per element on every core (the nearest-level search of codebook schemes with many levels).
+* ``lloyd``: the rounds of Lloyd's algorithm on sorted float64 data (:func:`quantlib.nonuniform.lloyd_sorted`),
+  the same float64 operations in the same order, without numpy's per-call cost in each round.
 """
 
 from __future__ import annotations
@@ -180,3 +182,9 @@ def bucketize(x: np.ndarray, bounds: np.ndarray, right: bool) -> np.ndarray:
     with _threads(x.size):
         _jit().bucketize(x.reshape(-1), np.ascontiguousarray(bounds), bool(right), out)
     return out.reshape(x.shape)
+
+
+def lloyd(xd: np.ndarray, prefix: np.ndarray, c: np.ndarray, max_iter: int) -> np.ndarray:
+    """Lloyd's rounds from start levels ``c`` on sorted float64 ``xd`` with outward prefix sums
+    ``prefix``: the levels when the partition stops changing or after ``max_iter`` rounds."""
+    return _jit().lloyd(xd, prefix, np.ascontiguousarray(c, dtype=np.float64), int(max_iter))

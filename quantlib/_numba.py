@@ -259,3 +259,39 @@ def bucketize(x, bounds, right, out):  # pragma: no cover - compiled
                 else:
                     hi = mid
         out[i] = lo
+
+
+@nb.njit(cache=True, nogil=True)
+def lloyd(xd, prefix, c, max_iter):  # pragma: no cover - compiled
+    n, k = xd.size, c.size
+    cuts = np.zeros(k - 1, np.int64)
+    new = np.empty(k - 1, np.int64)
+    for it in range(max_iter):
+        changed = it == 0
+        for j in range(k - 1):  # searchsorted(xd, midpoint, side="right")
+            m = (c[j] + c[j + 1]) / 2
+            lo, hi = 0, n
+            while lo < hi:
+                mid = (lo + hi) >> 1
+                if xd[mid] <= m:
+                    lo = mid + 1
+                else:
+                    hi = mid
+            new[j] = lo
+            if lo != cuts[j]:
+                changed = True
+        if not changed:
+            break
+        cuts[:] = new
+        nxt = np.empty(k)
+        for j in range(k):
+            lo = 0 if j == 0 else cuts[j - 1]
+            hi = n if j == k - 1 else cuts[j]
+            count = hi - lo
+            if count > 0:
+                mean = (prefix[hi] - prefix[lo]) / count
+                nxt[j] = min(max(mean, xd[min(lo, n - 1)]), xd[max(hi - 1, 0)])
+            else:
+                nxt[j] = c[j]
+        c = np.sort(nxt)
+    return c

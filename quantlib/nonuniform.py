@@ -14,8 +14,11 @@ outside clip to the end levels, and re-quantizing ``x_hat`` with the same codebo
   ``max_iter`` rounds. Vectorised: the data is sorted once; each round cuts the sorted data at
   the midpoints (``searchsorted``) and takes cluster means from prefix sums, O(K log n) per
   round. Prefix sums run outward from 0 so a huge outlier does not swamp the sums of small
-  clusters. Start: the quantile levels (deterministic), or ``init="random"``: K distinct data
-  values drawn with ``numpy.random.default_rng(seed)``. A cluster that empties keeps its level.
+  clusters. Start (``init``): ``"best"`` (default, deterministic) runs from the quantile levels and
+  from two Panter–Dite companders and keeps the least MSE (:func:`lloyd_best`, the same function
+  the rate–distortion limit uses); ``"quantile"`` from the quantile levels alone; ``"random"``: K
+  distinct data values drawn with ``numpy.random.default_rng(seed)``. A cluster that empties keeps
+  its level.
 * ``log2`` — levels 0 and ±2**k for the 2**(bits-1) - 1 largest k up to k_max, where 2**k_max
   is the power of two nearest max|x| (values up to 1.5 * 2**k_max round to it). Rounding is to
   the nearest level in value (midpoint 1.5 * 2**k), not in log2 (midpoint sqrt(2) * 2**k, what
@@ -37,11 +40,13 @@ from .params import code_dtype
 from .schemes import QuantResult, SchemeSpec, Setting, register
 
 __all__ = ["bucketize", "nearest_level", "quantile_levels", "lloyd_max_levels", "log2_levels", "codebook_quantize",
-           "bin_centres", "lloyd_sorted"]
+           "bin_centres", "lloyd_sorted", "lloyd_best"]
 
 _F32 = np.float32
 TIES = ("down", "up")
-LLOYD_INITS = ("quantile", "random")
+LLOYD_INITS = ("best", "quantile", "random")
+BEST_QUANTILE_MAX_LEVELS = 32  # "best" starts from the quantile levels up to 5 bits …
+BEST_COMPANDER_MIN_LEVELS = 8  # … and from two Panter–Dite companders from 3 bits on
 
 
 def bucketize(values: np.ndarray, bounds: np.ndarray, *, right: bool = False) -> np.ndarray:
@@ -109,13 +114,18 @@ def bin_centres(xs: np.ndarray, k: int) -> np.ndarray:
     return np.unique(xs[idx].astype(_F32))
 
 
-def lloyd_max_levels(x: object, bits: int, *, init: str = "quantile", seed: int = 0, max_iter: int = 1000) -> np.ndarray:
-    """The MSE-optimal (Lloyd-Max) levels for ``x``: converged 1-D k-means, sorted unique float32."""
+def lloyd_max_levels(x: object, bits: int, *, init: str = "best", seed: int = 0, max_iter: int = 1000) -> np.ndarray:
+    """The MSE-optimal (Lloyd-Max) levels for ``x``: converged 1-D k-means, sorted unique float32.
+    ``init="best"``: :func:`lloyd_best` (the least-MSE of several starts, as the rate–distortion
+    limit computes it); ``"quantile"``: from the quantile levels alone; ``"random"``: from 2**bits
+    distinct values drawn with ``seed``."""
     bits = check_int(bits, "bits", 1, 16)
     check_choice(init, "init", LLOYD_INITS)
     max_iter = check_int(max_iter, "max_iter", 1, 10**6)
     xs = np.sort(as_float_array(x), axis=None)
     n, k = xs.size, 2**bits
+    if init == "best":
+        return lloyd_best(xs, k, max_iter)[0]
     if init == "quantile":
         c = bin_centres(xs, k).astype(np.float64)
     else:
@@ -125,9 +135,64 @@ def lloyd_max_levels(x: object, bits: int, *, init: str = "quantile", seed: int 
     return np.unique(lloyd_sorted(xs.astype(np.float64), c, max_iter).astype(_F32))
 
 
+def lloyd_best(xs: np.ndarray, k: int, max_iter: int = 1000) -> tuple[np.ndarray, float]:
+    """(levels, SSE): the least-SSE fixed point of Lloyd's algorithm with ``k`` levels on sorted
+    float32 ``xs``, over its starts — the quantile levels (up to 32 levels) and two Panter–Dite
+    companders (from 8 levels; :func:`_compander_starts`), each run to a fixed point or ``max_iter``
+    rounds. Lloyd's fixed point depends on its start: from the quantile levels alone, 1000 rounds on
+    65 536 Gaussian values end at 3.3× the optimal MSE at 8 bits; the companders start near it.
+    The levels are sorted unique float32; the SSE is that of their nearest-level codes (ties down),
+    summed in float64 over the sorted values. The ``lloyd_max`` scheme and the rate–distortion
+    limit both use this function."""
+    xd = xs.astype(np.float64)
+    starts = [bin_centres(xs, k).astype(np.float64)] if k <= BEST_QUANTILE_MAX_LEVELS else []
+    starts += _compander_starts(xd, k) if k >= BEST_COMPANDER_MIN_LEVELS else []
+    best: tuple[np.ndarray, float] = (np.zeros(0, _F32), np.inf)
+    for start in starts:
+        levels = np.unique(lloyd_sorted(xd, start, max_iter).astype(_F32))
+        sse = _sorted_sse(xs, xd, levels)
+        if sse < best[1]:
+            best = (levels, sse)
+    return best
+
+
+def _sorted_sse(xs: np.ndarray, xd: np.ndarray, levels: np.ndarray) -> float:
+    """Σ (x − nearest level)² over sorted float32 ``xs`` (``xd``: the same as float64): the cuts of
+    :func:`nearest_level`'s float32 bounds, found by one binary search per level, not per value."""
+    lv = levels.astype(np.float64)
+    cuts = np.searchsorted(xs, _f32_bounds((lv[:-1] + lv[1:]) / 2, "down"), side="right")
+    e = xd - np.repeat(lv, np.diff(np.concatenate(([0], cuts, [xs.size]))))
+    return float(e @ e)
+
+
+COMPANDER_POINTS = 2**18  # order statistics the start's density estimate reads (all of a smaller tensor)
+
+
+def _compander_starts(xd: np.ndarray, k: int) -> list[np.ndarray]:
+    """Start levels with point density ∝ f^(1/3) (Panter–Dite, optimal at high rate), f estimated two
+    ways: from m-spacings of the sorted data (m = √n; smooth in the tails) and from a histogram; both
+    on at most COMPANDER_POINTS evenly spaced order statistics (min and max included): a start only
+    needs the density's shape, and Lloyd's rounds then run on every value."""
+    if xd.size > COMPANDER_POINTS:
+        xd = xd[np.linspace(0, xd.size - 1, COMPANDER_POINTS).round().astype(np.int64)]
+    n = xd.size
+    m = max(4, int(np.sqrt(n)))
+    i = np.arange(n)
+    lo, hi = np.maximum(i - m, 0), np.minimum(i + m, n - 1)
+    inv_f = np.maximum(xd[hi] - xd[lo], np.finfo(np.float64).tiny) / (hi - lo)  # ∝ 1 / f(x_i)
+    g = np.cumsum(np.cbrt(inv_f * inv_f))  # Σ f^(-2/3) over the samples: ∫ f^(1/3) dx
+    starts = [np.interp((np.arange(k) + 0.5) / k, g / g[-1], xd)]
+    counts, edges = np.histogram(xd, bins=int(min(4096, max(64, n // 32))))
+    c = np.concatenate(([0.0], np.cumsum(np.cbrt(counts.astype(np.float64)))))
+    starts.append(np.interp((np.arange(k) + 0.5) / k, c / c[-1], edges))
+    return [np.unique(st) for st in starts]
+
+
 def lloyd_sorted(xd: np.ndarray, c: np.ndarray, max_iter: int = 1000) -> np.ndarray:
     """Lloyd's algorithm on sorted float64 data ``xd`` from sorted start levels ``c``: the
-    levels (float64, sorted) when the partition stops changing or after ``max_iter`` rounds."""
+    levels (float64, sorted) when the partition stops changing or after ``max_iter`` rounds.
+    From 2**15 values on, the rounds run in one numba kernel (:func:`quantlib._kernels.lloyd`:
+    the same operations, the same levels)."""
     n = xd.size
     z = int(np.searchsorted(xd, 0.0))
     # S[i] - S[j] = sum(xs[j:i]); S is 0 at the first non-negative value and grows outward from there
@@ -135,6 +200,8 @@ def lloyd_sorted(xd: np.ndarray, c: np.ndarray, max_iter: int = 1000) -> np.ndar
     prefix[z] = 0.0
     np.cumsum(xd[z:], out=prefix[z + 1 :])
     prefix[:z] = -np.cumsum(xd[:z][::-1])[::-1]
+    if c.size > 1 and n >= _kernels.MIN_SIZE and _kernels.ready():
+        return _kernels.lloyd(xd, prefix, c, max_iter)
     cuts = None
     for _ in range(max_iter):  # rounds of Lloyd's algorithm, each O(K log n)
         new = np.searchsorted(xd, (c[:-1] + c[1:]) / 2, side="right")  # x == midpoint joins the lower level
@@ -203,8 +270,9 @@ for _spec in (
         (
             _bits(4, 1, 12, "1 bit: two levels, the 2-means of the values; above 12 bits (4096 levels) Lloyd's "
                   "rounds cost more than the levels gain"),
-            Setting("init", str, "quantile", "Start from the quantile levels (deterministic) or from random distinct values.",
-                    choices=LLOYD_INITS),
+            Setting("init", str, "best", "best: the least-MSE of Lloyd runs from the quantile levels and two "
+                    "f^(1/3) companders (deterministic; the rate–distortion limit's own); quantile: from the quantile "
+                    "levels alone; random: from random distinct values.", choices=LLOYD_INITS),
             Setting("seed", int, 0, "Seed of the random start (init='random').", min=0, max=2**32 - 1,
                     when=lambda s, nd: s.get("init") == "random"),
             Setting("max_iter", int, 1000, "Stop after this many rounds if the partition still changes.", min=1, max=10**6),

@@ -416,7 +416,7 @@ def test_bad_tensors_are_refused_by_every_family(name, x, exc, message):
         pytest.param("q8_0", {"partial_block": "drop"}, ValueError,
                      r"'partial_block' = 'drop' is not allowed; choose one of \['pad', 'error'\]", id="partial-block"),
         pytest.param("lloyd_max", {"init": "kmeans++"}, ValueError,
-                     r"'init' = 'kmeans\+\+' is not allowed; choose one of \['quantile', 'random'\]", id="lloyd-init"),
+                     r"'init' = 'kmeans\+\+' is not allowed; choose one of \['best', 'quantile', 'random'\]", id="lloyd-init"),
         pytest.param("lloyd_max", {"bits": 13}, ValueError,
                      r"'bits' = 13 is out of range; allowed: \[1, 12\]", id="lloyd-bits"),
         pytest.param("log2", {"bits": 1.5}, TypeError, r"'bits' must be an integer, got 1.5", id="log2-bits-type"),

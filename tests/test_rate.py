@@ -47,6 +47,21 @@ def test_bits_per_element_counts_what_each_format_stores():
     assert bpe == {"nf4": 4.5, "mxfp4": 4.25, "nvfp4": 4.5 + 32 / 4096, "q4_0": 4.5, "q4_1": 5.0}
 
 
+def test_points_of_a_large_tensor_use_a_documented_deterministic_subsample():
+    x = ql.synthetic("laplace", 2**20, 3)
+    df = ql.rate_distortion(x, ["integer", "nf4"], [3])
+    assert df.attrs["size"] == rate.MAX_POINT_SAMPLES == 2**18
+    assert "2**18" in ql.rate_distortion.__doc__ and "subsample" in ql.rate_distortion.__doc__
+    again = ql.rate_distortion(x.copy(), ["integer", "nf4"], [3])  # the same values, the same points
+    assert df.drop(columns="settings").equals(again.drop(columns="settings"))
+    stride = x[np.arange(2**18) * 4]  # every 4th value: the strided subsample, written out
+    whole = ql.rate_distortion(stride, ["integer", "nf4"], [3], max_samples=None)
+    assert list(df["mse"]) == list(whole["mse"]) and list(df["bits_per_element"]) == list(whole["bits_per_element"])
+    full = ql.rate_distortion(x, ["nf4"], [3], max_samples=None)
+    assert full.attrs["size"] == 2**20
+    assert abs(full["sqnr_db"].item() - df.query("scheme == 'nf4'")["sqnr_db"].item()) < 0.05  # the same picture
+
+
 def test_families_select_their_schemes_and_unknown_names_are_refused():
     df = ql.rate_distortion(GAUSS[:2048], ["microscaling"], [4])
     assert set(df["scheme"]) == {n for n, s in ql.SCHEMES.items() if s.family == "microscaling"}
