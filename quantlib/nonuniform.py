@@ -40,7 +40,7 @@ from .params import code_dtype
 from .schemes import QuantResult, SchemeSpec, Setting, register
 
 __all__ = ["bucketize", "nearest_level", "quantile_levels", "lloyd_max_levels", "log2_levels", "codebook_quantize",
-           "bin_centres", "lloyd_sorted", "lloyd_best"]
+           "bin_centres", "lloyd_sorted", "lloyd_best", "sorted_sse"]
 
 _F32 = np.float32
 TIES = ("down", "up")
@@ -125,7 +125,7 @@ def lloyd_max_levels(x: object, bits: int, *, init: str = "best", seed: int = 0,
     xs = np.sort(as_float_array(x), axis=None)
     n, k = xs.size, 2**bits
     if init == "best":
-        return lloyd_best(xs, k, max_iter)[0]
+        return lloyd_best(xs, k, max_iter)
     if init == "quantile":
         c = bin_centres(xs, k).astype(np.float64)
     else:
@@ -135,34 +135,56 @@ def lloyd_max_levels(x: object, bits: int, *, init: str = "best", seed: int = 0,
     return np.unique(lloyd_sorted(xs.astype(np.float64), c, max_iter).astype(_F32))
 
 
-def lloyd_best(xs: np.ndarray, k: int, max_iter: int = 1000) -> tuple[np.ndarray, float]:
-    """(levels, SSE): the least-SSE fixed point of Lloyd's algorithm with ``k`` levels on sorted
-    float32 ``xs``, over its starts — the quantile levels (up to 32 levels) and two Panter–Dite
-    companders (from 8 levels; :func:`_compander_starts`), each run to a fixed point or ``max_iter``
-    rounds. Lloyd's fixed point depends on its start: from the quantile levels alone, 1000 rounds on
-    65 536 Gaussian values end at 3.3× the optimal MSE at 8 bits; the companders start near it.
-    The levels are sorted unique float32; the SSE is that of their nearest-level codes (ties down),
-    summed in float64 over the sorted values. The ``lloyd_max`` scheme and the rate–distortion
-    limit both use this function."""
+def lloyd_best(xs: np.ndarray, k: int, max_iter: int = 1000) -> np.ndarray:
+    """The least-MSE fixed point of Lloyd's algorithm with ``k`` levels on sorted float32 ``xs``
+    (sorted unique float32 levels), over its starts — the quantile levels (up to 32 levels) and two
+    Panter–Dite companders (from 8 levels; :func:`_compander_starts`), each run to a fixed point or
+    ``max_iter`` rounds. Lloyd's fixed point depends on its start: from the quantile levels alone,
+    1000 rounds on 65 536 Gaussian values end at 2.9× this MSE at 8 bits; the companders start near
+    it. The starts are compared by their SSE from prefix sums (O(k log n) each). The ``lloyd_max``
+    scheme and the rate–distortion limit both use this function."""
     xd = xs.astype(np.float64)
+    p1 = _outward_prefix(xd)
+    p2 = np.concatenate(([0.0], np.cumsum(xd * xd)))
     starts = [bin_centres(xs, k).astype(np.float64)] if k <= BEST_QUANTILE_MAX_LEVELS else []
     starts += _compander_starts(xd, k) if k >= BEST_COMPANDER_MIN_LEVELS else []
-    best: tuple[np.ndarray, float] = (np.zeros(0, _F32), np.inf)
+    best, best_sse = np.zeros(0, _F32), np.inf
     for start in starts:
-        levels = np.unique(lloyd_sorted(xd, start, max_iter).astype(_F32))
-        sse = _sorted_sse(xs, xd, levels)
-        if sse < best[1]:
-            best = (levels, sse)
+        levels = np.unique(lloyd_sorted(xd, start, max_iter, prefix=p1).astype(_F32))
+        lv = levels.astype(np.float64)
+        ends = _sorted_ends(xs, lv)
+        s1, s2 = p1[ends[1:]] - p1[ends[:-1]], p2[ends[1:]] - p2[ends[:-1]]
+        sse = float(np.sum(s2 - 2 * lv * s1 + np.diff(ends) * lv * lv))
+        if sse < best_sse:
+            best, best_sse = levels, sse
     return best
 
 
-def _sorted_sse(xs: np.ndarray, xd: np.ndarray, levels: np.ndarray) -> float:
-    """Σ (x − nearest level)² over sorted float32 ``xs`` (``xd``: the same as float64): the cuts of
-    :func:`nearest_level`'s float32 bounds, found by one binary search per level, not per value."""
-    lv = levels.astype(np.float64)
+def _sorted_ends(xs: np.ndarray, lv: np.ndarray) -> np.ndarray:
+    """Where each level's run of sorted float32 ``xs`` starts and ends (k + 1 indices): the cuts of
+    :func:`nearest_level`'s float32 bounds (ties down), one binary search per level."""
     cuts = np.searchsorted(xs, _f32_bounds((lv[:-1] + lv[1:]) / 2, "down"), side="right")
-    e = xd - np.repeat(lv, np.diff(np.concatenate(([0], cuts, [xs.size]))))
+    return np.concatenate(([0], cuts, [xs.size]))
+
+
+def sorted_sse(xs: np.ndarray, levels: np.ndarray) -> float:
+    """Σ (x − nearest level)² over sorted float32 ``xs``, exactly as :func:`codebook_quantize` would
+    place them (ties down), summed in float64 element by element."""
+    lv = np.asarray(levels, np.float64)
+    e = xs.astype(np.float64) - np.repeat(lv, np.diff(_sorted_ends(xs, lv)))
     return float(e @ e)
+
+
+def _outward_prefix(xd: np.ndarray) -> np.ndarray:
+    """Prefix sums of sorted ``xd`` with S[i] - S[j] = sum(xd[j:i]); S is 0 at the first non-negative
+    value and grows outward from there, so a huge outlier does not swamp the sums of small clusters."""
+    n = xd.size
+    z = int(np.searchsorted(xd, 0.0))
+    prefix = np.empty(n + 1)
+    prefix[z] = 0.0
+    np.cumsum(xd[z:], out=prefix[z + 1 :])
+    prefix[:z] = -np.cumsum(xd[:z][::-1])[::-1]
+    return prefix
 
 
 COMPANDER_POINTS = 2**18  # order statistics the start's density estimate reads (all of a smaller tensor)
@@ -188,18 +210,14 @@ def _compander_starts(xd: np.ndarray, k: int) -> list[np.ndarray]:
     return [np.unique(st) for st in starts]
 
 
-def lloyd_sorted(xd: np.ndarray, c: np.ndarray, max_iter: int = 1000) -> np.ndarray:
+def lloyd_sorted(xd: np.ndarray, c: np.ndarray, max_iter: int = 1000, *, prefix: np.ndarray | None = None) -> np.ndarray:
     """Lloyd's algorithm on sorted float64 data ``xd`` from sorted start levels ``c``: the
     levels (float64, sorted) when the partition stops changing or after ``max_iter`` rounds.
-    From 2**15 values on, the rounds run in one numba kernel (:func:`quantlib._kernels.lloyd`:
-    the same operations, the same levels)."""
+    ``prefix``: :func:`_outward_prefix` of ``xd`` if the caller has it. From 2**15 values on, the
+    rounds run in one numba kernel (:func:`quantlib._kernels.lloyd`: the same operations, the same levels)."""
     n = xd.size
-    z = int(np.searchsorted(xd, 0.0))
-    # S[i] - S[j] = sum(xs[j:i]); S is 0 at the first non-negative value and grows outward from there
-    prefix = np.empty(n + 1)
-    prefix[z] = 0.0
-    np.cumsum(xd[z:], out=prefix[z + 1 :])
-    prefix[:z] = -np.cumsum(xd[:z][::-1])[::-1]
+    if prefix is None:
+        prefix = _outward_prefix(xd)
     if c.size > 1 and n >= _kernels.MIN_SIZE and _kernels.ready():
         return _kernels.lloyd(xd, prefix, c, max_iter)
     cuts = None

@@ -26,7 +26,7 @@ import numpy as np
 from ._checks import as_float_array, check_int
 from ._lazy import pandas as pd
 from .metrics import code_counts, mse_sqnr
-from .nonuniform import lloyd_best
+from .nonuniform import lloyd_best, sorted_sse
 from .schemes import SCHEMES, Quantizer
 from .sweeps import subsample
 
@@ -129,7 +129,7 @@ def _lloyd_max_curve(xs: np.ndarray, bits: Iterable[int]) -> list[tuple[int, flo
     """The least MSE of Lloyd's algorithm at each width: :func:`quantlib.nonuniform.lloyd_best`, the
     code path of the ``lloyd_max`` scheme itself (its default ``init="best"``), so on the same values the
     limit and the scheme agree."""
-    return [(b, lloyd_best(xs, 2**b)[1] / xs.size) for b in bits]
+    return [(b, sorted_sse(xs, lloyd_best(xs, 2**b)) / xs.size) for b in bits]
 
 
 def _uniform_mse(xd: np.ndarray, p1: np.ndarray, p2: np.ndarray, k: int, delta: np.ndarray,
