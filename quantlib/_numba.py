@@ -238,27 +238,28 @@ def histogram_sse(centres, counts, scale, zp, qlo, qhi, nchunks):  # pragma: no 
 
 
 @nb.njit(**_opts)
-def bucketize(x, bounds, right, out):  # pragma: no cover - compiled
+def bucketize(x, bounds, right, lut, b0, inv_w, out):  # pragma: no cover - compiled
     n = bounds.size
+    cells = lut.size
     for i in nb.prange(x.size):
         v = x[i]
-        lo = 0
-        hi = n
+        if v != v:  # NaN: no bound compares true, as in the binary search
+            out[i] = 0
+            continue
+        t = (np.float64(v) - b0) * inv_w
+        c = cells - 1 if t >= cells else (int(t) if t >= 0 else 0)  # NaN (inf * 0 for one bound) -> 0
+        j = lut[c]  # a guess; the two scans below make the answer exact whatever the guess
         if right:
-            while lo < hi:
-                mid = (lo + hi) >> 1
-                if bounds[mid] <= v:
-                    lo = mid + 1
-                else:
-                    hi = mid
+            while j < n and bounds[j] <= v:
+                j += 1
+            while j > 0 and bounds[j - 1] > v:
+                j -= 1
         else:
-            while lo < hi:
-                mid = (lo + hi) >> 1
-                if bounds[mid] < v:
-                    lo = mid + 1
-                else:
-                    hi = mid
-        out[i] = lo
+            while j < n and bounds[j] < v:
+                j += 1
+            while j > 0 and bounds[j - 1] >= v:
+                j -= 1
+        out[i] = j
 
 
 @nb.njit(cache=True, nogil=True)
