@@ -332,10 +332,11 @@ def setting_widget(scheme: str, s: ql.Setting, prefix: str = "", ndim: int | Non
     if s.type is int and hi is not None and hi - lo <= 64:
         return st.slider(label, int(lo), int(hi), value=max(int(lo), min(int(hi), int(s.default))), key=key,
                          help=s.help, **KEEP)
+    cast = int if s.type is int else float  # an open bound (None) stays open
+    lo, hi = (None if b is None else cast(b) for b in (lo, hi))
     if s.type is int:
-        return int(st.number_input(label, int(lo), int(hi), value=int(s.default), key=key, help=s.help, step=1, **KEEP))
-    return float(st.number_input(label, float(lo), float(hi), value=float(s.default), key=key, help=s.help,
-                                 format="%.6g", **KEEP))
+        return int(st.number_input(label, lo, hi, value=int(s.default), key=key, help=s.help, step=1, **KEEP))
+    return float(st.number_input(label, lo, hi, value=float(s.default), key=key, help=s.help, format="%.6g", **KEEP))
 
 
 def scheme_settings(scheme: str, ndim: int, prefix: str = "") -> dict[str, Any]:

@@ -61,6 +61,8 @@ st.dataframe(table, hide_index=True, width="stretch", column_order=[c for c in t
              column_config={"scale": st.column_config.NumberColumn(format="%.9g"),
                             "range lo": st.column_config.NumberColumn(format="%.7g"),
                             "range hi": st.column_config.NumberColumn(format="%.7g"),
+                            "grid lo": st.column_config.NumberColumn(format="%.7g", help="Value of the lowest code."),
+                            "grid hi": st.column_config.NumberColumn(format="%.7g", help="Value of the highest code."),
                             "SQNR dB": st.column_config.NumberColumn(format="%.2f"),
                             "clip_ratio": st.column_config.NumberColumn("clipped", format="percent",
                                                                         help="Share of elements clipped (a fraction "

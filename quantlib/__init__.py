@@ -49,13 +49,22 @@ from .sweeps import sweep_bits, sweep_threshold
 from .rate import LIMITS, differential_entropy, rate_distortion, rd_limits
 from .anatomy import ErrorAnatomy, block_view, error_anatomy
 from .golden import check_golden_vectors, golden_vectors
+from .linear import LINEAR_METHODS, LinearMethod, LinearResult, evaluate_layers, quantize_layers, quantize_linear
 
 from . import formats, nonuniform  # noqa: E402,F401  (they register their schemes)
 from . import toolkits  # noqa: E402,F401
 from .toolkits import compare_toolkits  # noqa: E402
 from .formats import to_ggml_bytes  # noqa: E402
 
-_LAZY_SUBMODULES = ("cli", "export", "figures", "teaching", "rd_figures")
+_LAZY_SUBMODULES = ("cli", "export", "figures", "teaching", "rd_figures", "checkpoint", "checkpoint_figures")
+
+
+def checkpoint_report(*args: object, **kwargs: object) -> "pandas.DataFrame":  # noqa: F821
+    """Quantize every tensor of a checkpoint with each scheme, on Dask: see :func:`quantlib.checkpoint.checkpoint_report`
+    (imported on first call, so ``import quantlib`` stays free of pandas and dask)."""
+    from .checkpoint import checkpoint_report as run
+
+    return run(*args, **kwargs)
 
 
 def __getattr__(name: str) -> object:
@@ -122,4 +131,11 @@ __all__ = [
     "measure_candidates",
     "metric_vs_bits",
     "uniform_at_budget",
+    "checkpoint_report",
+    "LINEAR_METHODS",
+    "LinearMethod",
+    "LinearResult",
+    "quantize_linear",
+    "quantize_layers",
+    "evaluate_layers",
 ]

@@ -1,6 +1,10 @@
 """Command line: ``python -m quantlib report FILE --schemes a,b --bits N [--csv OUT] [--html OUT]``;
 ``python -m quantlib vectors FILE --scheme S [--set NAME=VALUE ...] --out OUT.npz [--manifest OUT.json]``
-writes golden test vectors, ``python -m quantlib vectors --check OUT.npz`` re-checks them.
+writes golden test vectors, ``python -m quantlib vectors --check OUT.npz`` re-checks them;
+``python -m quantlib checkpoint PATH --schemes a,b [--bits N] [--workers N] [--scheduler ADDRESS] --out OUT.parquet
+[--html OUT.html]`` reports a whole checkpoint on Dask (:func:`quantlib.checkpoint_report`).
+``python -m quantlib linear --weight W.npy --inputs X.npy --methods rtn gptq --bits 4`` (or
+``--model minilm --layer NAME``) compares linear-layer methods on one layer.
 
 Every failure — a file the safe loaders refuse, an unknown scheme or tensor, settings a
 scheme cannot apply, an output that cannot be written — ends with one line on stderr
@@ -83,7 +87,133 @@ def build_parser() -> argparse.ArgumentParser:
     vec.add_argument("--manifest", metavar="OUT.json",
                      help="also write the manifest as JSON (with --check: a kept manifest to compare with)")
     vec.add_argument("--check", metavar="VECTORS.npz", help="re-check this vector file instead of writing one")
+    ck = sub.add_parser(
+        "checkpoint", help="report every tensor of a whole checkpoint under each scheme (on Dask)",
+        description="Quantize every tensor of a checkpoint with each scheme, a slice at a time on Dask workers, and "
+                    "write the per-tensor table (parquet) with the size under each scheme and the tensors to keep "
+                    "in 16 bits.",
+        epilog=CHECKPOINT_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ck.add_argument("path", metavar="PATH", help="a .safetensors file, a folder with model.safetensors.index.json, "
+                                                 "or a .gguf file")
+    ck.add_argument("--schemes", metavar="A,B,...", default="symmetric,nf4",
+                    help="comma-separated registry scheme names (default: symmetric,nf4)")
+    ck.add_argument("--bits", metavar="N", type=int, default=None,
+                    help="code width of the bit-swept schemes, 2..16 (default: each scheme's own default)")
+    ck.add_argument("--workers", metavar="N", type=int, default=None,
+                    help="worker processes of the local Dask cluster (default: the cores; 0: no cluster)")
+    ck.add_argument("--scheduler", metavar="ADDRESS",
+                    help="use this running Dask cluster, e.g. tcp://10.0.0.5:8786 (its workers must see PATH)")
+    ck.add_argument("--chunk-mb", metavar="MB", type=float, default=32.0,
+                    help="float32 megabytes (MiB) of one slice of rows of a large tensor (default 32)")
+    ck.add_argument("--out", metavar="OUT.parquet", required=True, help="where to write the report (parquet)")
+    ck.add_argument("--html", metavar="OUT.html", help="also write a standalone HTML page: heatmaps, totals, table")
+    lin = sub.add_parser(
+        "linear", help="compare linear-layer methods (rtn, gptq, awq, ...) on one layer and its inputs",
+        description="Quantize one linear layer y = x W^T with each method, calibrated on the first tokens of the "
+                    "inputs, and print bits per element, the relative output error on the calibration and the "
+                    "held-out tokens, and the time each method took.",
+        epilog=LINEAR_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    lin.add_argument("--weight", metavar="FILE", help="the weight (out_features, in_features): .npy, .npz, "
+                                                     ".safetensors, .csv or .onnx")
+    lin.add_argument("--weight-tensor", metavar="NAME", help="the tensor of --weight (needed when it holds several)")
+    lin.add_argument("--inputs", metavar="FILE", help="the layer's inputs (tokens, in_features), same formats")
+    lin.add_argument("--inputs-tensor", metavar="NAME", help="the tensor of --inputs (needed when it holds several)")
+    lin.add_argument("--model", metavar="NAME", help="a shipped model instead of files (minilm_l6, digits_mlp; a "
+                                                     "unique prefix such as minilm will do)")
+    lin.add_argument("--layer", metavar="NAME", help="with --model: the linear layer, calibrated on its real inputs")
+    lin.add_argument("--methods", metavar="METHOD", nargs="+", help="linear methods (default: all); see "
+                                                                     "--list-methods")
+    lin.add_argument("--bits", metavar="N", type=int, default=4, help="weight code width, 2..16 (default 4)")
+    lin.add_argument("--heldout-share", metavar="S", type=float, default=0.25,
+                     help="share of the tokens (the last ones) kept apart to measure on (default 0.25; 0: none)")
+    lin.add_argument("--weights", metavar="SCHEME", help="registry weight scheme for the methods that round with "
+                                                         "one (rtn, ...; default: each method's own)")
+    lin.add_argument("--activations", metavar="SCHEME", help="registry scheme for the layer inputs (default: each "
+                                                             "method's own, float for most)")
+    lin.add_argument("--activation-bits", metavar="N", type=int, default=8,
+                     help="code width of --activations (default 8)")
+    lin.add_argument("--set", metavar="METHOD.NAME=VALUE", action="append", default=[], dest="settings",
+                     help="a method's setting (repeatable), e.g. --set gptq.group_size=64")
+    lin.add_argument("--out", metavar="OUT.csv", help="also write the table as CSV to OUT.csv")
+    lin.add_argument("--list-methods", action="store_true", help="list the method names and exit")
     return parser
+
+
+CHECKPOINT_EPILOG = """\
+examples:
+  python -m quantlib checkpoint model.safetensors --schemes symmetric,nf4,q4_k --bits 4 --out report.parquet
+  python -m quantlib checkpoint llama-8b/ --schemes nf4,fp8_e4m3fn --workers 2 --out r.parquet --html r.html
+  python -m quantlib checkpoint /shared/llama-70b/ --scheduler tcp://10.0.0.5:8786 --out r.parquet
+
+The report is written only when every tensor is done; a file that cannot be read or a scheduler
+that cannot be reached ends with one error line and no report. Progress (tensors, bytes/s, ETA)
+goes to stderr.
+"""
+
+
+def checkpoint(args: argparse.Namespace) -> str:
+    """Run a checkpoint report and write it; returns the summary to print."""
+    import os
+
+    from . import checkpoint as ck
+    from .checkpoint_figures import report_html
+
+    schemes = _schemes(args.schemes)
+    if args.bits is not None and not 2 <= args.bits <= 16:
+        raise CliError(f"--bits must be in 2..16, got {args.bits}")
+    if not args.chunk_mb > 0:
+        raise CliError(f"--chunk-mb must be > 0, got {args.chunk_mb}")
+    if not Path(args.path).exists():
+        raise CliError(f"{args.path}: no such file or folder")
+
+    def bar(p: ck.Progress) -> None:
+        filled = int(30 * p.tensors_done / max(p.tensors_total, 1))
+        sys.stderr.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {p.line()}   ")
+        sys.stderr.flush()
+
+    try:
+        df = ck.checkpoint_report(args.path, schemes, bits=args.bits, workers=args.workers, scheduler=args.scheduler,
+                                  chunk_bytes=max(4, int(args.chunk_mb * 2**20)), progress=bar)
+    except (ValueError, TypeError) as exc:
+        raise CliError(str(exc)) from None
+    finally:
+        sys.stderr.write("\n")
+    for out, data in ((args.out, lambda: ck.report_parquet(df)),
+                      (args.html, lambda: report_html(df, Path(args.path).name).encode("utf-8"))):
+        if not out:
+            continue
+        tmp = f"{out}.partial"
+        try:
+            Path(tmp).write_bytes(data())
+            os.replace(tmp, out)
+        except OSError as exc:
+            raise CliError(f"cannot write {out}: {exc.strerror or exc}") from None
+    totals = ck.size_totals(df)
+    lines = [f"wrote {args.out}" + (f" and {args.html}" if args.html else "") +
+             f": {df['tensor'].nunique()} tensors × {len(schemes)} schemes"]
+    lines += [f"  {r.scheme:<40s} {r.bytes / 1e6:12.2f} MB  {r.bits_per_element:6.3f} bits/element"
+              for r in totals.itertuples()]
+    keep = ck.keep_in_16bit(df)
+    if not keep.empty:
+        lines.append("keep in 16 bits (SQNR far below the scheme's median):")
+        lines += [f"  {r.scheme}: {r.tensor} ({r.sqnr_db:.1f} dB)" for r in keep.itertuples()]
+    return "\n".join(lines)
+
+
+LINEAR_EPILOG = """\
+examples:
+  python -m quantlib linear --weight w.npy --inputs x.npy --methods rtn gptq --bits 4 --out table.csv
+  python -m quantlib linear --model minilm --layer encoder.layer.1.intermediate.dense.weight --bits 3
+  python -m quantlib linear --weight w.npy --inputs x.npy --methods rtn --weights asymmetric --activations symmetric
+
+The weight is (out_features, in_features) as PyTorch stores nn.Linear; the inputs
+(tokens, in_features). The first tokens calibrate, the last --heldout-share measure.
+Columns: bits per element (codes plus every stored scale, zero-point and kept outlier),
+the relative output error ||y_q - x W^T||^2 / ||x W^T||^2 on the calibration and the
+held-out tokens, and the method's time in milliseconds.
+"""
 
 
 VECTORS_EPILOG = """\
@@ -173,6 +303,132 @@ def vectors(args: argparse.Namespace) -> str:
             f"{manifest['bits_per_element']:.4g} bits per element, SQNR {manifest['sqnr_db']:.2f} dB)")
 
 
+def _one_tensor(path: str, name: str | None, role: str):
+    """The tensor ``name`` of the file at ``path`` (the only one when ``name`` is None)."""
+    import quantlib as ql
+
+    p = Path(path)
+    if not p.is_file():
+        raise CliError(f"{path}: no such file")
+    try:
+        tensors = ql.load_tensors(p)
+    except (ValueError, TypeError, OSError) as exc:
+        raise CliError(str(exc)) from None
+    names = list(tensors)
+    pick = name if name is not None else (names[0] if len(names) == 1 else None)
+    if pick not in tensors:
+        shown = ", ".join(map(repr, names[:10])) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
+        what = f"no tensor {name!r}" if name is not None else f"several tensors; choose one with --{role}-tensor"
+        raise CliError(f"{p.name}: {what}; it holds {shown}")
+    return tensors[pick]
+
+
+def _linear_source(args: argparse.Namespace) -> tuple:
+    """(weight, inputs, label) from --weight/--inputs or --model/--layer."""
+    import quantlib as ql
+
+    if args.model is not None:
+        if args.weight or args.inputs:
+            raise CliError("give either --model and --layer or --weight and --inputs, not both")
+        found = [n for n in ql.MODELS if n == args.model] or [n for n in ql.MODELS if n.startswith(args.model)]
+        if len(found) != 1:
+            raise CliError(f"unknown model {args.model!r}; known: {', '.join(ql.MODELS)}")
+        m = ql.load_model(found[0])
+        if not args.layer:
+            raise CliError(f"--model needs --layer; {found[0]} has {len(m.linear_layers)} linear layers, e.g. "
+                           f"{', '.join(m.linear_layers[:3])}")
+        try:
+            x = m.calibration_inputs(args.layer)
+        except ValueError as exc:
+            raise CliError(str(exc)) from None
+        return m.weights[args.layer], x, f"{found[0]} {args.layer}"
+    if not args.weight or not args.inputs:
+        raise CliError("linear needs --weight FILE and --inputs FILE (or --model NAME --layer NAME)")
+    w = _one_tensor(args.weight, args.weight_tensor, "weight")
+    x = _one_tensor(args.inputs, args.inputs_tensor, "inputs")
+    if w.ndim != 2:
+        raise CliError(f"{args.weight}: the weight must be 2-D (out_features, in_features), got shape {w.shape}")
+    if x.ndim == 1:
+        x = x[None, :]
+    if x.ndim != 2 or x.shape[1] != w.shape[1]:
+        hint = " (is the weight stored (in, out)? transpose it)" if x.ndim == 2 and x.shape[1] == w.shape[0] else ""
+        raise CliError(f"{args.inputs}: inputs of shape {x.shape} do not match the weight {w.shape}: they need "
+                       f"(tokens, {w.shape[1]}){hint}")
+    return w, x, Path(args.weight).name
+
+
+def _method_settings(methods: Sequence[str], items: Sequence[str]) -> dict[str, dict]:
+    import quantlib as ql
+
+    out: dict[str, dict] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        method, dot, name = key.partition(".")
+        if not sep or not dot or not name:
+            raise CliError(f"--set {item!r}: expected METHOD.NAME=VALUE")
+        if method not in methods:
+            raise CliError(f"--set {item!r}: method {method!r} is not among --methods {' '.join(methods)}")
+        spec = ql.LINEAR_METHODS[method]
+        try:
+            s = spec.setting(name)
+        except KeyError:
+            raise CliError(f"method {method!r} has no setting {name!r}; its settings are "
+                           f"{', '.join(x.name for x in spec.settings) or 'none'}") from None
+        out.setdefault(method, {})[name] = _typed(s, raw, item)
+    return out
+
+
+def _typed(s, raw: str, item: str) -> object:
+    if raw.lower() == "none" and s.optional:
+        return None
+    try:
+        if s.type is bool:
+            if raw.lower() not in ("true", "false", "1", "0"):
+                raise ValueError
+            return raw.lower() in ("true", "1")
+        return s.type(raw)
+    except ValueError:
+        raise CliError(f"--set {item!r}: {s.name} must be {s.type.__name__}") from None
+
+
+def linear(args: argparse.Namespace) -> pd.DataFrame:
+    """The methods table of ``python -m quantlib linear``."""
+    import quantlib as ql
+    from .linear.compare import compare_methods
+
+    methods = args.methods or list(ql.LINEAR_METHODS)
+    unknown = [m for m in methods if m not in ql.LINEAR_METHODS]
+    if unknown:
+        raise CliError(f"unknown method(s) {', '.join(map(repr, unknown))}; known: {', '.join(ql.LINEAR_METHODS)}")
+    if not 2 <= args.bits <= 16:
+        raise CliError(f"--bits must be in 2..16, got {args.bits}")
+    settings = _method_settings(methods, args.settings)
+    weights = _schemes(args.weights)[0] if args.weights else None
+    acts = None
+    if args.activations:
+        name = _schemes(args.activations)[0]
+        spec = ql.SCHEMES[name]
+        acts = (name, spec.at_bits(args.activation_bits, spec.defaults()))
+    w, x, label = _linear_source(args)
+    try:
+        df = compare_methods(w, x, methods, bits=args.bits, heldout_share=args.heldout_share, settings=settings,
+                             weights=weights, activations=acts)
+    except (ValueError, TypeError) as exc:
+        raise CliError(f"{label}: {exc}") from None
+    return df
+
+
+def format_linear(df: pd.DataFrame) -> str:
+    shown = pd.DataFrame({
+        "method": df["method"], "bits": ["-" if pd.isna(v) else str(int(v)) for v in df["bits"]],
+        "bits/element": [f"{v:.3f}" for v in df["bits_per_element"]],
+        "error (calibration)": [f"{v:.4g}" for v in df["calibration_error"]],
+        "error (held-out)": ["-" if math.isnan(v) else f"{v:.4g}" for v in df["heldout_error"]],
+        "ms": [f"{1e3 * v:.1f}" for v in df["seconds"]],
+    })
+    return shown.to_string(index=False)
+
+
 def _schemes(raw: str) -> list[str]:
     import quantlib as ql
 
@@ -259,10 +515,26 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         print("\n".join(f"{n:16s} {s.family}" for n, s in ql.SCHEMES.items()))
         return 0
+    if list(argv[:1]) == ["linear"] and "--list-methods" in argv:
+        import quantlib as ql
+
+        print("\n".join(f"{n:12s} {m.title}" for n, m in ql.LINEAR_METHODS.items()))
+        return 0
     args = parser.parse_args(argv)
     try:
         if args.command == "vectors":
             print(vectors(args))
+            return 0
+        if args.command == "checkpoint":
+            print(checkpoint(args))
+            return 0
+        if args.command == "linear":
+            df = linear(args)
+            if args.out:
+                _write(df, args.out, "csv")
+            print(format_linear(df))
+            for method, why in df.attrs.get("refused", {}).items():
+                print(f"not at {args.bits} bits: {method}: {_one_line(why)}", file=sys.stderr)
             return 0
         schemes = _schemes(args.schemes)
         df = report(args.file, schemes, args.bits, args.tensor)

@@ -88,8 +88,11 @@ class _Cursor:
         raise GGUFError(f"{what}: unknown value type {vtype}")
 
 
-def _header(data: bytes) -> tuple[dict[str, Any], list[tuple[str, tuple[int, ...], str, int, int]], int]:
-    """(metadata, [(name, numpy shape, type name, data offset, nbytes)], data start), all checked."""
+def _header(data: bytes, max_float_bytes: int | None = MAX_FLOAT_BYTES
+            ) -> tuple[dict[str, Any], list[tuple[str, tuple[int, ...], str, int, int]], int]:
+    """(metadata, [(name, numpy shape, type name, data offset, nbytes)], data start), all checked.
+    ``max_float_bytes``: the most the tensors may take as float32 (None: no limit, for a reader
+    that streams them, see :func:`tensor_records`)."""
     from gguf import GGML_QUANT_SIZES, GGMLQuantizationType
 
     c = _Cursor(data)
@@ -141,11 +144,37 @@ def _header(data: bytes) -> tuple[dict[str, Any], list[tuple[str, tuple[int, ...
             raise GGUFError(f"tensor {name!r} ({tname}, shape {shape}) claims bytes {off:,}..{off + nbytes:,} of the "
                             f"data section, which has {max(body, 0):,} (truncated or forged)")
     total = 4 * sum(math.prod(i[1]) for i in infos)
-    if total > MAX_FLOAT_BYTES:
-        raise GGUFError(f"the tensors would take {total:,} bytes as float32, over the {MAX_FLOAT_BYTES:,}-byte limit")
+    if max_float_bytes is not None and total > max_float_bytes:
+        raise GGUFError(f"the tensors would take {total:,} bytes as float32, over the {max_float_bytes:,}-byte limit")
     if len({i[0] for i in infos}) != len(infos):
         raise GGUFError("two tensors share a name")
     return meta, infos, start
+
+
+def tensor_records(data: Any) -> tuple[list[tuple[str, tuple[int, ...], str, int, int]], int]:
+    """``([(name, numpy shape, ggml type name, data offset, nbytes)], data start)`` of a GGUF file,
+    every record checked as :func:`read_gguf` checks it but with no float32 size limit: ``data``
+    may be an ``mmap.mmap`` of a file of any size, whose tensors a caller then reads one at a time
+    at ``data start + offset`` (see :mod:`quantlib.checkpoint`)."""
+    _, infos, start = _header(data, None)
+    return infos, start
+
+
+def dequantize_rows(raw: np.ndarray, type_name: str, shape: tuple[int, ...]) -> np.ndarray:
+    """float32 values of whole rows of a tensor stored as ``type_name``: ``raw`` is their bytes
+    (uint8), ``shape`` their numpy shape (last axis = the row). Plain types are viewed as stored;
+    quantized ones are dequantized by gguf-py. Raises GGUFError when gguf-py cannot."""
+    from gguf import GGMLQuantizationType
+    from gguf.quants import dequantize
+
+    if type_name in _PLAIN:
+        return raw.view(np.dtype(_PLAIN[type_name])).reshape(shape)
+    try:
+        with np.errstate(all="ignore"):
+            return dequantize(raw.reshape(-1, raw.size // math.prod(shape[:-1])),
+                              GGMLQuantizationType[type_name]).reshape(shape).astype(np.float32, copy=False)
+    except NotImplementedError:
+        raise GGUFError(f"gguf-py cannot dequantize {type_name}") from None
 
 
 def gguf_types(data: bytes) -> dict[str, str]:
@@ -155,22 +184,13 @@ def gguf_types(data: bytes) -> dict[str, str]:
 
 def read_gguf(data: bytes) -> dict[str, np.ndarray]:
     """Every tensor of a GGUF file, as stored (float / integer types) or dequantized to float32."""
-    from gguf import GGMLQuantizationType
-    from gguf.quants import dequantize
-
     _, infos, start = _header(data)
     out = {}
     for name, shape, tname, off, nbytes in infos:
-        raw = np.frombuffer(data, np.uint8, nbytes, start + off)
-        if tname in _PLAIN:
-            out[name] = raw.view(np.dtype(_PLAIN[tname])).reshape(shape)
-            continue
-        try:
-            with np.errstate(all="ignore"):  # an inf / NaN value is counted and refused by the loader
-                out[name] = dequantize(raw.reshape(-1, nbytes // math.prod(shape[:-1])),
-                                       GGMLQuantizationType[tname]).reshape(shape).astype(np.float32, copy=False)
-        except NotImplementedError:
-            raise GGUFError(f"tensor {name!r}: gguf-py cannot dequantize {tname}") from None
+        try:  # an inf / NaN value is counted and refused by the loader
+            out[name] = dequantize_rows(np.frombuffer(data, np.uint8, nbytes, start + off), tname, shape)
+        except GGUFError as exc:
+            raise GGUFError(f"tensor {name!r}: {exc}") from None
     return out
 
 

@@ -245,14 +245,25 @@ def _csv(data: bytes, stem: str) -> dict[str, np.ndarray]:
 
 
 # --------------------------------------------------------------- .safetensors
-def _safetensors(data: bytes, stem: str) -> dict[str, np.ndarray]:
-    if len(data) < 8:
+def safetensors_header_length(prefix: bytes, size: int) -> int:
+    """The JSON header's byte count n from a safetensors file's first 8 bytes (``prefix``, at least
+    those), checked against the file's ``size``: the header must fit in the file and in 100 MiB.
+    Raises ValueError (no file name: the caller adds it)."""
+    if size < 8 or len(prefix) < 8:
         raise _Refused("too short for a safetensors file (no 8-byte header length)")
-    (n,) = struct.unpack("<Q", data[:8])
-    if n > len(data) - 8 or n > 100 * 2**20:
-        raise _Refused(f"corrupt safetensors header: it claims {n:,} header bytes but the file has {len(data) - 8:,} after the length")
+    (n,) = struct.unpack("<Q", prefix[:8])
+    if n > size - 8 or n > 100 * 2**20:
+        raise _Refused(f"corrupt safetensors header: it claims {n:,} header bytes but the file has {size - 8:,} after the length")
+    return n
+
+
+def safetensors_header(raw: bytes, body: int) -> dict[str, dict]:
+    """The tensor entries of a safetensors JSON header (``raw``, its n bytes; ``__metadata__``
+    dropped), each checked: a readable dtype, a shape of non-negative integers and data offsets
+    that hold exactly shape x itemsize bytes inside the ``body`` bytes after the header. A file
+    cut short fails here, before any data is read. Raises ValueError (no file name)."""
     try:
-        header = json.loads(data[8 : 8 + n])
+        header = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise _Refused(f"corrupt safetensors header: not JSON ({exc})") from None
     if not isinstance(header, dict):
@@ -260,7 +271,6 @@ def _safetensors(data: bytes, stem: str) -> dict[str, np.ndarray]:
     header.pop("__metadata__", None)
     if len(header) > MAX_TENSORS:
         raise _Refused(f"{len(header)} tensors; at most {MAX_TENSORS} are read")
-    body = len(data) - 8 - n
     for key, meta in header.items():
         try:
             dt, shape, (b, e) = meta["dtype"], meta["shape"], meta["data_offsets"]
@@ -275,9 +285,33 @@ def _safetensors(data: bytes, stem: str) -> dict[str, np.ndarray]:
         count = math.prod(shape)
         if dt not in _ST_DTYPES:
             raise _Refused(f"tensor {key!r} has dtype {dt}; readable: {', '.join(_ST_DTYPES)}")
-        itemsize = 2 if dt == "BF16" else np.dtype(_ST_DTYPES[dt]).itemsize
-        if not (0 <= b <= e <= body) or e - b != count * itemsize:
+        if not (0 <= b <= e <= body) or e - b != count * safetensors_itemsize(dt):
             raise _Refused(f"tensor {key!r} claims bytes {b}..{e} for {count:,} values of {dt}, but the data section has {body:,} bytes (truncated or forged)")
+    return header
+
+
+def safetensors_itemsize(dtype: str) -> int:
+    """Bytes per value of a safetensors dtype name (``"BF16"``: 2)."""
+    return 2 if dtype == "BF16" else np.dtype(_ST_DTYPES[dtype]).itemsize
+
+
+def safetensors_numpy_dtype(dtype: str) -> np.dtype:
+    """The little-endian numpy dtype a safetensors dtype name is stored as (``"BF16"``: its raw
+    16 bits, ``<u2``; widen them with :func:`bf16_to_float32`)."""
+    return np.dtype("<u2") if dtype == "BF16" else np.dtype(_ST_DTYPES[dtype]).newbyteorder("<")
+
+
+def bf16_to_float32(bits: np.ndarray) -> np.ndarray:
+    """bfloat16 bit patterns (uint16) widened to float32, exactly: the 16 bits become the top half
+    (shifted in place: one 4-byte array, no second temporary)."""
+    out = np.asarray(bits, dtype="<u2").astype(np.uint32)
+    out <<= 16
+    return out.view(np.float32)
+
+
+def _safetensors(data: bytes, stem: str) -> dict[str, np.ndarray]:
+    n = safetensors_header_length(data[:8], len(data))
+    header = safetensors_header(data[8 : 8 + n], len(data) - 8 - n)
     try:
         from safetensors.numpy import load
     except ImportError:  # pragma: no cover - safetensors is a dependency
@@ -301,8 +335,8 @@ def _safetensors_bf16(data: bytes, n: int, header: dict) -> dict[str, np.ndarray
     for key, meta in header.items():
         b, e = meta["data_offsets"]
         if meta["dtype"] == "BF16":
-            u = np.frombuffer(data, dtype="<u2", count=(e - b) // 2, offset=base + b).astype(np.uint32) << 16
-            out[key] = u.view(np.float32).reshape(meta["shape"])
+            u = np.frombuffer(data, dtype="<u2", count=(e - b) // 2, offset=base + b)
+            out[key] = bf16_to_float32(u).reshape(meta["shape"])
         else:
             dt = np.dtype(_ST_DTYPES[meta["dtype"]]).newbyteorder("<")
             out[key] = np.frombuffer(data, dtype=dt, count=(e - b) // dt.itemsize, offset=base + b).reshape(meta["shape"])

@@ -11,6 +11,7 @@ carries its levels or affine params: the value grid and element view of the Form
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from numbers import Integral, Real
@@ -165,6 +166,56 @@ class QuantResult:
         return replace(m, bits_per_element=self.bits_per_element)
 
 
+@dataclass(frozen=True)
+class Chunking:
+    """How a scheme runs on a large tensor one slice at a time with the whole tensor's result
+    (:func:`quantlib.checkpoint_report` streams checkpoints this way).
+
+    ``quantum``: the scheme's result on consecutive elements [a, b) of the flattened tensor, a
+    and b multiples of ``quantum``, computed alone, equals those elements of its result on the
+    whole tensor: 1 for an element-wise cast, the block size of a block format, the row length
+    (``prod(shape[1:])``) for one scale per row. ``pin``: None, or for a per-tensor calibration
+    that depends on the data only through its minimum and maximum,
+    ``pin(settings, lo, hi) -> (settings, shared_bits)``: settings with the tensor-wide parameters
+    fixed (e.g. a manual scale), which then give the whole tensor's result on every slice, and
+    the bits of those parameters — stored once per tensor, but counted again in each slice's
+    bits per element."""
+
+    quantum: int = 1
+    pin: Callable[[dict[str, Any], float, float], tuple[dict[str, Any], float]] | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.quantum, int) or self.quantum < 1:
+            raise ValueError(f"quantum must be a positive integer, got {self.quantum!r}")
+
+
+def whole_tensor(settings: Mapping[str, Any], shape: tuple[int, ...]) -> Chunking | None:
+    """The default ``chunking`` hook: None, the scheme needs the whole tensor at once."""
+    return None
+
+
+def in_blocks(size: int | str, importance: str | None = None
+              ) -> Callable[[Mapping[str, Any], tuple[int, ...]], Chunking | None]:
+    """A ``chunking`` hook for a block format: blocks of ``size`` consecutive flattened elements
+    (a number, or the name of the setting that holds it), each quantized from its own values.
+    ``importance``: a setting whose value (an importance matrix over the whole tensor), when
+    given, ties the tensor together: then None."""
+    def chunking(settings: Mapping[str, Any], shape: tuple[int, ...]) -> Chunking | None:
+        if importance is not None and settings.get(importance) is not None:
+            return None
+        return Chunking(int(settings[size]) if isinstance(size, str) else size)
+
+    return chunking
+
+
+def row_quantum(shape: tuple[int, ...], axis: int) -> int | None:
+    """The chunk quantum of one parameter per slice along ``axis``: a row (``prod(shape[1:])``)
+    when the axis is the first one, else None (a slice of rows would hold part of every channel)."""
+    if len(shape) < 2 or axis % len(shape) != 0:
+        return None
+    return math.prod(shape[1:])
+
+
 def bits_setting(settings: Mapping[str, Any]) -> int | None:
     """The default ``code_bits`` hook: the ``bits`` setting, or None for a scheme without one."""
     return int(settings["bits"]) if "bits" in settings else None
@@ -200,6 +251,9 @@ class SchemeSpec:
       (None: per tensor, else what one range covers); None: the sweep does not apply.
     * ``pack(result) -> (uint8 array, layout)`` — the bytes of the format's own memory layout and
       a line naming it (None: the format defines no byte layout); golden vectors carry them.
+    * ``chunking(settings, shape) -> Chunking | None`` — how the scheme runs on a tensor of
+      ``shape`` a slice at a time with the whole tensor's result (:class:`Chunking`); None (the
+      default): it needs the whole tensor at once.
 
     Traits: ``symmetric`` — for calibrated affine schemes, whether the grid is centred on 0
     (the clipping-threshold sweep applies to them); None for every other scheme.
@@ -227,6 +281,7 @@ class SchemeSpec:
         default=lambda settings: (), repr=False)
     threshold_sweep: Callable[[Mapping[str, Any]], dict[str, Any]] | None = field(default=None, repr=False)
     pack: Callable[[QuantResult], tuple[np.ndarray, str]] | None = field(default=None, repr=False)
+    chunking: Callable[[Mapping[str, Any], tuple[int, ...]], Chunking | None] = field(default=whole_tensor, repr=False)
     symmetric: bool | None = None
     bins_setting: str | None = None
     manual_params: bool = False
@@ -437,6 +492,36 @@ def _run_integer(symmetric: bool) -> Callable[[np.ndarray, dict[str, Any]], Quan
     return run
 
 
+def _integer_chunking(symmetric: bool) -> Callable[[Mapping[str, Any], tuple[int, ...]], Chunking | None]:
+    """Per channel / per group along the first axis: rows; per tensor with a manual scale: element-wise;
+    per tensor with min-max calibration: pinned to the tensor's range (its min and max decide it
+    alone); any other calibration or stochastic rounding needs the whole tensor."""
+    def pin(s: dict[str, Any], lo: float, hi: float) -> tuple[dict[str, Any], float]:
+        p = choose_qparams(np.array([lo, hi], dtype=np.float32), bits=s["bits"], symmetric=symmetric,
+                           signed=s["signed"], narrow_range=s["narrow_range"], calibration="minmax",
+                           power_of_two=s["power_of_two"], convention=s["convention"])
+        zp = int(np.ravel(p.zero_point)[0])
+        pinned = {**s, "scale": float(np.ravel(p.scale)[0]), "zero_point": None if symmetric else zp}
+        return pinned, bits_per_element(p, 1) - p.bits
+
+    def chunking(s: Mapping[str, Any], shape: tuple[int, ...]) -> Chunking | None:
+        if s["rounding"] == "stochastic":
+            return None
+        if s["granularity"] == "per_tensor":
+            if s["scale"] is not None:
+                return Chunking(1)
+            # a manual scale on the symmetric grid keeps zero-point 0 (or qmin): the unsigned grid's middle
+            # zero-point cannot be pinned through it
+            pinnable = s["calibration"] == "minmax" and not (symmetric and not s["signed"])
+            return Chunking(1, pin) if pinnable else None
+        if len(shape) < 2 and s["granularity"] == "per_group":
+            return Chunking(s["group_size"])
+        q = row_quantum(shape, s["axis"])
+        return None if q is None else Chunking(q)
+
+    return chunking
+
+
 def _affine_live(r: QuantResult) -> str:
     """The affine map with this result's numbers (per-tensor), or a note for per-channel/group."""
     p = r.params
@@ -496,14 +581,14 @@ for _spec in (
         "Uniform grid centred on 0: zero-point 0 (signed), scale from max|x|.",
         r"q = \mathrm{clamp}\!\left(\mathrm{round}\!\left(\tfrac{x}{s}\right),\ q_{min},\ q_{max}\right),\quad s = \tfrac{\max|x|}{q_{max}},\quad \hat x = s\,q",
         _common_int_settings(True, True), _run_integer(True), live_formula=_affine_live, **_INTEGER_HOOKS, symmetric=True,
-        threshold_sweep=_threshold_sweep(True),
+        threshold_sweep=_threshold_sweep(True), chunking=_integer_chunking(True),
     ),
     SchemeSpec(
         "asymmetric", "integer",
         "Uniform grid over [min, max] with a zero-point, so a skewed range wastes no codes.",
         r"q = \mathrm{clamp}\!\left(\mathrm{round}\!\left(\tfrac{x}{s}\right) + z,\ q_{min},\ q_{max}\right),\quad s = \tfrac{x_{max} - x_{min}}{q_{max} - q_{min}},\quad z = \mathrm{round}\!\left(q_{min} - \tfrac{x_{min}}{s}\right),\quad \hat x = s\,(q - z)",
         _common_int_settings(False, False), _run_integer(False), live_formula=_affine_live, **_INTEGER_HOOKS, symmetric=False,
-        threshold_sweep=_threshold_sweep(False),
+        threshold_sweep=_threshold_sweep(False), chunking=_integer_chunking(False),
     ),
     SchemeSpec(
         "fixed_point", "fixed point",
@@ -523,6 +608,7 @@ for _spec in (
         _affine_live,
         code_bits=lambda s: int(s["int_bits"] + s["frac_bits"] + int(s["signed"])),
         worked_example=AFFINE_EXAMPLE,
+        chunking=lambda s, shape: None if s["rounding"] == "stochastic" else Chunking(1),
     ),
     SchemeSpec(
         "histogram", "histogram",

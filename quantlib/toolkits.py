@@ -140,11 +140,14 @@ class Comparison:
 
     def table(self) -> pd.DataFrame:
         """One row per toolkit: the mode it ran in, its SQNR and clipped share (``clip_ratio``, a
-        fraction, as in :class:`quantlib.Metrics`), the range, scale, zero-point, code range,
-        its calibrator and its arithmetic."""
+        fraction, as in :class:`quantlib.Metrics`), the calibrated range (``range lo/hi``: what the
+        calibrator observed or chose), the grid it quantizes onto (``grid lo/hi``: the values of the
+        lowest and highest codes — under a symmetric mode ±amax-like even when the range is
+        [min, max]), scale, zero-point, code range, its calibrator and its arithmetic."""
         return pd.DataFrame([{
             "toolkit": LABELS[r.convention], "mode": self.mode(t), "SQNR dB": r.sqnr_db, "clip_ratio": r.clipped,
-            "range lo": r.lo, "range hi": r.hi, "scale": float(r.params.scale), "zero-point": int(r.params.zero_point),
+            "range lo": r.lo, "range hi": r.hi, **_grid_ends(r.params),
+            "scale": float(r.params.scale), "zero-point": int(r.params.zero_point),
             "codes": f"[{r.params.qmin}, {r.params.qmax}]", "calibrator": r.calibrator, "quantize": r.mapping,
         } for t, r in self.runs.items()])
 
@@ -180,6 +183,12 @@ def run_toolkit(x: np.ndarray, convention: str, *, bits: int = 8, symmetric: boo
     sqnr = float("inf") if err == 0 else (float("-inf") if sig == 0 else float(10 * np.log10(sig / err)))
     clipped = float(np.count_nonzero(np.abs(e) > 0.5 * _step(p) * (1 + 1e-6))) / x.size
     return ToolkitRun(convention, calibration, sym, float(lo), float(hi), p, codes, sqnr, clipped)
+
+
+def _grid_ends(p: QuantParams) -> dict[str, float]:
+    """The values of the lowest and highest codes of ``p``'s grid (what a toolkit can represent)."""
+    lo, hi = dequantize(np.array([p.qmin, p.qmax]), p)
+    return {"grid lo": float(lo), "grid hi": float(hi)}
 
 
 def _step(p: QuantParams) -> float:

@@ -104,6 +104,17 @@ def test_model_impact_in_a_browser_on_minilm(server, browser):
     page.close()
 
 
+def test_methods_in_a_browser(server, browser):
+    # the digits MLP's fc2 with rtn only: the table, the curves and the per-column errors (short)
+    page = _page(browser, f"{server}/methods?methods.model=digits_mlp&methods.methods=rtn")
+    page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 2", timeout=120_000)
+    _wait_idle(page)
+    assert page.locator('[data-testid="stDataFrame"]').count() >= 1
+    assert page.get_by_text("Every layer of the model").count() == 1
+    page.screenshot(path=str(SHOTS / "methods.png"), full_page=False)
+    page.close()
+
+
 def test_copied_url_reproduces_the_view(server, browser):
     page = _page(browser, f"{server}/?scheme=asymmetric&asymmetric.bits=3&data.distribution=laplace")
     page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 6", timeout=90_000)
@@ -138,10 +149,10 @@ def test_menu_shows_material_icons(server, browser):
         return {text: a.innerText.replace(/\\s+/g, ' ').trim(), icon: icon ? icon.textContent : null,
                 width: icon ? icon.getBoundingClientRect().width : null,
                 font: icon ? getComputedStyle(icon).fontFamily : null}; })""")
-    assert [i["icon"] for i in items] == ["query_stats", "balance", "grid_on", "neurology", "school", "handyman",
-                                          "show_chart"]
-    assert [i["text"].split(" ", 1)[1] for i in items] == ["Explore", "Compare", "Formats", "Model impact", "Learn",
-                                                           "Toolkits", "Rate–distortion"]
+    assert [i["icon"] for i in items] == ["query_stats", "balance", "grid_on", "neurology", "tune", "school",
+                                          "handyman", "show_chart"]
+    assert [i["text"].split(" ", 1)[1] for i in items] == ["Explore", "Compare", "Formats", "Model impact", "Methods",
+                                                           "Learn", "Toolkits", "Rate–distortion"]
     assert all("Material Symbols" in i["font"] for i in items), items
     # the font turns each name into one glyph; without it the name would be spelled out, ~80 px wide
     assert all(i["width"] <= 32 for i in items), items

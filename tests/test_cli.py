@@ -175,3 +175,68 @@ def test_a_scheme_that_cannot_apply_names_the_scheme_and_tensor(tmp_path):
     f = tmp_path / "huge.npy"
     np.save(f, np.array([1e7, -3e7, 5.0] * 32, np.float32))  # float16 block scales overflow in q4_0
     assert_one_line_error(cli_in_process("report", f, "--schemes", "symmetric,q4_0"), "q4_0", "'huge'")
+
+
+# ------------------------------------------------------------------ linear
+@pytest.fixture(scope="module")
+def layer_files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("linear")
+    rng = np.random.default_rng(5)
+    w = rng.standard_normal((48, 32)).astype(np.float32)
+    x = rng.standard_normal((400, 32)).astype(np.float32)
+    np.save(d / "w.npy", w)
+    np.save(d / "x.npy", x)
+    np.save(d / "x_wide.npy", rng.standard_normal((400, 48)).astype(np.float32))
+    return d, w, x
+
+
+def test_linear_prints_a_row_per_method_and_writes_csv(layer_files):
+    d, w, x = layer_files
+    methods = list(ql.LINEAR_METHODS)
+    r = cli("linear", "--weight", d / "w.npy", "--inputs", d / "x.npy", "--methods", *methods, "--bits", "4",
+            "--heldout-share", "0.25", "--out", d / "table.csv")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.strip().splitlines()
+    assert lines[0].split()[:3] == ["method", "bits", "bits/element"] and "held-out)" in lines[0]
+    refused = [ln.split(": ")[1] for ln in r.stderr.strip().splitlines() if ln]  # no 4-bit form: named on stderr
+    assert all(ln.startswith("not at 4 bits: ") for ln in r.stderr.strip().splitlines() if ln)
+    assert [ln.split()[0] for ln in lines[1:]] == [m for m in methods if m not in refused] and "rtn" not in refused
+    df = pd.read_csv(d / "table.csv")
+    assert df["method"].tolist() == [m for m in methods if m not in refused]
+    rtn = df[df["method"] == "rtn"].iloc[0]
+    q = ql.Quantizer("symmetric", bits=4, granularity="per_channel", axis=0)(w).dequantized.astype(np.float64)
+    held = x[300:].astype(np.float64)
+    y = held @ w.astype(np.float64).T
+    assert rtn["heldout_error"] == pytest.approx(np.sum((held @ q.T - y) ** 2) / np.sum(y ** 2), rel=1e-5)
+    assert rtn["bits_per_element"] == 4 + 32 / 32
+
+
+def test_linear_on_a_model_layer_and_settings(layer_files):
+    d, w, x = layer_files
+    r = cli_in_process("linear", "--model", "digits", "--layer", "fc2", "--methods", "rtn", "--bits", "3",
+                       "--weights", "asymmetric", "--activations", "symmetric", "--heldout-share", "0")
+    assert r.returncode == 0, r.stderr
+    row = r.stdout.strip().splitlines()[1].split()
+    assert row[0] == "rtn" and row[1] == "3" and row[-2] == "-"  # no held-out tokens
+    m = ql.digits_model()
+    got = ql.quantize_linear(m.weights["fc2"], None, "rtn", weights=("asymmetric", {"bits": 3}),
+                             activations=("symmetric", {"bits": 8}))
+    assert float(row[3]) == pytest.approx(got.output_error(m.calibration_inputs("fc2")), rel=1e-3)
+    listed = cli_in_process("linear", "--list-methods")
+    assert listed.returncode == 0 and listed.stdout.split()[0] == "rtn"
+
+
+@pytest.mark.parametrize("args, needles", [
+    (("--weight", "{d}/w.npy", "--inputs", "{d}/x_wide.npy"), ("(400, 48)", "(tokens, 32)", "transpose")),
+    (("--weight", "{d}/w.npy", "--inputs", "{d}/missing.npy"), ("missing.npy", "no such file")),
+    (("--weight", "{d}/w.npy", "--inputs", "{d}/x.npy", "--methods", "rtn", "nope"), ("unknown method", "'nope'")),
+    (("--weight", "{d}/w.npy", "--inputs", "{d}/x.npy", "--set", "rtn.alpha=1"), ("no setting 'alpha'",)),
+    (("--weight", "{d}/w.npy", "--inputs", "{d}/x.npy", "--heldout-share", "1"), ("heldout_share",)),
+    (("--weight", "{d}/w.npy",), ("--inputs",)),
+    (("--model", "nomodel", "--layer", "x"), ("unknown model", "minilm_l6")),
+    (("--model", "digits", "--layer", "fc9"), ("unknown layer", "fc9")),
+    (("--weight", "{d}/w.npy", "--inputs", "{d}/x.npy", "--bits", "1"), ("--bits must be in 2..16",)),
+], ids=["mismatch", "missing", "unknown-method", "unknown-setting", "share", "no-inputs", "model", "layer", "bits"])
+def test_linear_bad_input_is_one_line(layer_files, args, needles):
+    d = layer_files[0]
+    assert_one_line_error(cli_in_process("linear", *[a.format(d=d) for a in args]), *needles)

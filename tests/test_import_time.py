@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-HEAVY = ("pandas", "plotly", "ml_dtypes", "numba", "onnx", "streamlit")
+HEAVY = ("pandas", "plotly", "ml_dtypes", "numba", "onnx", "streamlit", "dask", "distributed", "pyarrow")
 
 
 def _loaded_after(code: str) -> set[str]:

@@ -138,6 +138,19 @@ def test_table_lists_each_toolkit_with_its_own_calibrator():
     assert table.loc["TensorRT", "codes"] == "[-127, 127]" and table.loc["PyTorch", "codes"] == "[-128, 127]"
 
 
+def test_grid_columns_show_what_each_toolkit_can_represent_under_minmax():
+    """The calibrated range is [min, max] for every toolkit; the grid differs: TensorRT's is ±amax,
+    PyTorch's symmetric qint8 grid is [-128, 127] · amax / 127.5 (toolkits.md), ORT's [-128, 127] · amax / 127."""
+    table = toolkits.compare_toolkits(X, calibration="minmax").table().set_index("toolkit")
+    amax = np.float32(np.abs(X).max())
+    assert table.loc["TensorRT", "grid lo"] == -amax and table.loc["TensorRT", "grid hi"] == amax
+    torch_scale = np.float32(amax / np.float32(127.5))
+    assert table.loc["PyTorch", "grid lo"] == pytest.approx(-128 * float(torch_scale), rel=1e-6)
+    assert table.loc["PyTorch", "grid hi"] == pytest.approx(127 * float(torch_scale), rel=1e-6)
+    assert table.loc["ONNX Runtime", "grid hi"] == pytest.approx(float(amax), rel=1e-6)
+    assert (table["range lo"] == float(X.min())).all() and (table["range hi"] == float(X.max())).all()
+
+
 # ------------------------------------------------------------------ the Toolkits page
 def toolkits_page(**query):
     return open_app("toolkits", query)

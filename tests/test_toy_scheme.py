@@ -111,6 +111,17 @@ def test_model_impact_quantizes_the_weights_with_it():
     assert any(m.value == f"{r['accuracy']:.4f}" for m in at.metric)
 
 
+def test_methods_rounds_the_layer_with_it():
+    at = page("methods", **{"methods.model": "digits_mlp", "methods.methods": ["rtn"], "methods.weights": TOY})
+    assert TOY in at.selectbox(key="methods.weights").options
+    m = ql.digits_model()
+    w, x = m.weights["fc2"], m.calibration_inputs("fc2")
+    held = x[int(round(len(x) * 0.75)):].astype(np.float64)
+    y, yq = held @ w.astype(np.float64).T, held @ ql.Quantizer(TOY)(w).dequantized.astype(np.float64).T
+    row = next(d.value for d in at.dataframe if "error (held-out)" in d.value.columns).iloc[0]
+    assert row["error (held-out)"] == pytest.approx(np.sum((yq - y) ** 2) / np.sum(y ** 2), rel=1e-6)
+
+
 def test_learn_works_it_out_step_by_step():
     at = page("learn", **{"learn.part": "Worked example", "learn.we.scheme": TOY, "learn.we.index": "7"})
     assert TOY in at.selectbox(key="learn.we.scheme").options

@@ -10,7 +10,7 @@ import numpy as np
 
 from .._checks import as_float_array, check_choice
 from ..nonuniform import bucketize
-from ..schemes import QuantResult, SchemeSpec, Setting, fixed_bits, register
+from ..schemes import QuantResult, SchemeSpec, Setting, fixed_bits, in_blocks, register
 from .common import F32, Blocked, blocked_result, fixed_width, frozen, label, per_block, split_blocks, unblock
 from .grids import FormatGrid
 
@@ -63,6 +63,7 @@ def _bnb_spec(name: str, label: str) -> SchemeSpec:
         (Setting("block_size", int, 64, "Elements per absmax block (bitsandbytes' allowed sizes).",
                  choices=BNB_BLOCK_SIZES),),
         run, fixed_width, grid=bnb_grid, view=bnb_view, code_bits=fixed_bits(4), pack=bnb_pack,
+        chunking=in_blocks("block_size"),
         compare_with=lambda s: (("int_group", {"group_size": s["block_size"], "symmetric": True}),),
     )
 

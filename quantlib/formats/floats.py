@@ -7,7 +7,7 @@ on first use. Shared: :func:`amax_scale` (the float32 ``amax / max`` scale).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,7 +15,7 @@ import numpy as np
 
 from .._checks import as_float_array, check_axis, check_choice
 from .._shared import deferred
-from ..schemes import QuantResult, SchemeSpec, Setting, fixed_bits, needs_matrix, register
+from ..schemes import Chunking, QuantResult, SchemeSpec, Setting, fixed_bits, needs_matrix, register, row_quantum
 from .common import F32, TINY, cast, dtype_of, finite_values, fixed_width, label, smallest_normal, value_table
 from .grids import FormatGrid, need_result
 
@@ -126,6 +126,14 @@ def _run_float(f: FloatFormat) -> Callable[[np.ndarray, dict[str, Any]], QuantRe
 FLOAT_EXAMPLE = deferred("quantlib.teaching", "float_example")  # the worked example of every float format
 
 
+def _float_chunking(s: Mapping[str, Any], shape: tuple[int, ...]) -> Chunking | None:
+    """A plain cast is element-wise; one scale per row, row by row; a per-tensor scale (amax / max) needs the tensor."""
+    if s["scaling"] == "none":
+        return Chunking(1)
+    q = row_quantum(shape, s["axis"]) if s["scaling"] == "per_channel" else None
+    return None if q is None else Chunking(q)
+
+
 def float_spec(f: FloatFormat) -> SchemeSpec:
     name = label(f.name)
     behaviour = "saturates" if f.overflow == "saturates" else f"gives {f.overflow} (refused unless saturate=True)"
@@ -146,6 +154,7 @@ def float_spec(f: FloatFormat) -> SchemeSpec:
         ),
         _run_float(f), fixed_width,
         grid=float_grid, view=float_view, code_bits=fixed_bits(f.bits), worked_example=FLOAT_EXAMPLE,
+        chunking=_float_chunking,
     )
 
 

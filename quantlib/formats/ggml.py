@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from .._checks import as_float_array, check_choice
-from ..schemes import QuantResult, SchemeSpec, fixed_bits, register
+from ..schemes import QuantResult, SchemeSpec, fixed_bits, in_blocks, register
 from .common import (F32, PARTIAL, Blocked, GGMLBlocks, blocked_result, check_imatrix, first_min_max, fixed_width,
                      imatrix_setting, partial_setting, split_blocks, unblock)
 from .grids import FormatGrid
@@ -165,7 +165,7 @@ def _ggml_spec(f: GGMLFormat) -> SchemeSpec:
     text, formula = _GGML_TEXT[f.name]
     return SchemeSpec(f.name, "ggml", f"llama.cpp {f.name.upper()}, blocks of 32 with a float16 scale; {text}",
                       formula, (partial_setting(), imatrix_setting()), run, fixed_width, grid=ggml_grid, view=ggml_view,
-                      code_bits=fixed_bits(f.bits))
+                      code_bits=fixed_bits(f.bits), chunking=in_blocks(GGML_BLOCK, "imatrix"))
 
 
 _GGML_GRIDS = {  # rule -> (code value range in units of d, how d is chosen)

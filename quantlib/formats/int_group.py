@@ -11,7 +11,7 @@ from .._checks import MIN_BITS, SYMMETRIC_MIN_BITS, as_float_array, check_choice
 from ..integer import choose_qparams, dequantize, quantize
 from ..metrics import bits_per_element
 from ..params import qrange
-from ..schemes import AFFINE_EXAMPLE, QuantResult, SchemeSpec, Setting, register
+from ..schemes import AFFINE_EXAMPLE, QuantResult, SchemeSpec, Setting, in_blocks, register
 from .common import PARTIAL, partial_setting, split_blocks
 from .grids import FormatGrid, affine_view
 
@@ -73,6 +73,6 @@ register(
             partial_setting(),
         ),
         _run_int_group, lambda bits, s: {"bits": min(max(bits, 1 if s.get("symmetric") is False else SYMMETRIC_MIN_BITS), 8)},
-        grid=int_group_grid, view=int_group_view, worked_example=AFFINE_EXAMPLE,
+        grid=int_group_grid, view=int_group_view, worked_example=AFFINE_EXAMPLE, chunking=in_blocks("group_size"),
     )
 )

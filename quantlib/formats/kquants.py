@@ -47,7 +47,7 @@ import numpy as np
 
 from .._checks import as_float_array, check_choice
 from .._shared import latex_g
-from ..schemes import QuantResult, SchemeSpec, fixed_bits, register
+from ..schemes import QuantResult, SchemeSpec, fixed_bits, in_blocks, register
 from .common import (F32, PARTIAL, GGMLBlocks, check_imatrix, first_min_max, fixed_width, imatrix_setting,
                      partial_setting, split_blocks, unblock)
 from .grids import FormatGrid
@@ -412,7 +412,8 @@ def _spec(f: KQuantFormat) -> SchemeSpec:
     settings = (partial_setting(),) if f.kind == "ternary" else (partial_setting(), imatrix_setting())
     return SchemeSpec(f.name, "ggml", f"llama.cpp {f.name.upper()} ({f.bpw:g} bits per weight): {f.text}", f.formula,
                       settings, _run(f), fixed_width, live_formula=_live,
-                      grid=kquant_grid, view=kquant_view, code_bits=fixed_bits(f.bits))
+                      grid=kquant_grid, view=kquant_view, code_bits=fixed_bits(f.bits),
+                      chunking=in_blocks(f.block, "imatrix"))
 
 
 for _f in KQUANT_FORMATS.values():

@@ -14,7 +14,7 @@ import numpy as np
 
 from .._checks import as_float_array, check_choice
 from ..nonuniform import nearest_level
-from ..schemes import QuantResult, SchemeSpec, Setting, fixed_bits, register
+from ..schemes import QuantResult, SchemeSpec, Setting, fixed_bits, in_blocks, register
 from .common import (F32, PARTIAL, Blocked, blocked_result, cast, dtype_of, finite_values, fixed_width, partial_setting,
                      per_block, positive_values, smallest_normal, split_blocks, unblock, value_table)
 from .grids import FormatGrid
@@ -127,7 +127,7 @@ def _mx_spec(f: MXFormat) -> SchemeSpec:
             partial_setting(),
         ),
         run, fixed_width, grid=mx_grid, view=mx_view, code_bits=fixed_bits(f.bits),
-        pack=mxfp4_pack if f.name == "mxfp4" else None,
+        pack=mxfp4_pack if f.name == "mxfp4" else None, chunking=in_blocks(MX_BLOCK),
     )
 
 

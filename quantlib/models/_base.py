@@ -1,14 +1,20 @@
 """What every shipped model shares: the score object, quantizer configurations, weight replacement.
 
 A model here is anything with ``linear_layers`` (names in forward order), ``weights`` (name ->
-float32 ``(out, in)``), ``evaluate(weights=None, activations=None, *, layers=None) -> Score``,
-``calibration_inputs(layer) -> (tokens, in_features)`` and ``layer_position(name) -> (row, column)``
+float32 ``(out, in)``), ``evaluate(weights=None, activations=None, *, layers=None, linears=None) -> Score``,
+``calibration_inputs(layer) -> (tokens, in_features)``, ``iter_calibration_inputs(layers)`` (the
+same, every layer in forward order from one pass) and ``layer_position(name) -> (row, column)``
 (where the layer sits on a sensitivity heatmap); see :class:`QuantModel`.
+
+``linears`` maps layer names to callables that compute the layer's product ``x W^T`` themselves
+(float32 ``(tokens, in)`` -> ``(tokens, out)``; the model adds the bias): methods such as
+SmoothQuant, rotations or LLM.int8 change a layer's forward, not only its weight. A layer in
+``linears`` ignores ``weights`` and ``activations``: its callable does all of it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, Union, runtime_checkable
 
@@ -16,6 +22,10 @@ import numpy as np
 
 from .._checks import shown
 from ..schemes import Quantizer
+
+#: A layer's replacement product: float32 inputs ``(tokens, in_features)`` -> ``(tokens, out_features)``
+#: (``x W^T`` as the layer computes it, without the bias, which the model adds).
+Linear = Callable[[np.ndarray], np.ndarray]
 
 #: A registry scheme configuration: a :class:`Quantizer`, a scheme name (default settings), or
 #: ``(name, settings)`` as ``Quantizer(name, **settings)`` takes them.
@@ -94,9 +104,11 @@ class QuantModel(Protocol):
     objective: str
 
     def evaluate(self, weights: Any = None, activations: Config | None = None, *,
-                 layers: Iterable[str] | None = None) -> Score: ...
+                 layers: Iterable[str] | None = None, linears: Mapping[str, Linear] | None = None) -> Score: ...
 
     def calibration_inputs(self, layer: str) -> np.ndarray: ...
+
+    def iter_calibration_inputs(self, layers: Iterable[str] | None = None) -> Iterator[tuple[str, np.ndarray]]: ...
 
     def layer_position(self, layer: str) -> tuple[int, str]: ...
 
@@ -115,6 +127,32 @@ def check_layers(model: QuantModel, layers: Iterable[str] | None) -> tuple[str, 
                          f"linear layers are named like {some}, …")
     keep = set(chosen)
     return tuple(n for n in model.linear_layers if n in keep)
+
+
+def check_linears(model: QuantModel, linears: Mapping[str, Linear] | None) -> dict[str, Linear]:
+    """``linears`` (None: none) as a dict; unknown layer names raise ``ValueError``, a value that
+    is not callable ``TypeError``."""
+    if linears is None:
+        return {}
+    if not isinstance(linears, Mapping):
+        raise TypeError(f"linears must be a mapping of layer name -> callable, got {shown(linears)}")
+    check_layers(model, list(linears))
+    for name, fn in linears.items():
+        if not callable(fn):
+            raise TypeError(f"linears[{name!r}] must be a callable x -> x W^T, got {shown(fn)}")
+    return dict(linears)
+
+
+def call_linear(fn: Linear, x: np.ndarray, name: str, out_features: int, dtype: type = np.float32) -> np.ndarray:
+    """``fn(x)`` as a finite ``dtype`` array ``(tokens, out_features)``; anything else is a
+    ``ValueError`` naming the layer."""
+    y = np.asarray(fn(x), dtype=dtype)
+    if y.shape != (x.shape[0], out_features):
+        raise ValueError(f"linears[{name!r}] returned shape {y.shape} for input {x.shape}; the layer's output "
+                         f"is ({x.shape[0]}, {out_features})")
+    if not np.all(np.isfinite(y)):
+        raise ValueError(f"linears[{name!r}] returned non-finite values")
+    return y
 
 
 def resolve_weights(model: QuantModel, weights: Any, layers: Iterable[str] | None) -> dict[str, np.ndarray]:

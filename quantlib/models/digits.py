@@ -11,7 +11,7 @@ number comes from the shipped file; nothing is hard-coded.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,7 @@ import numpy as np
 
 from ..data import SAMPLE_DIR
 from ..loaders import load_tensors
-from ._base import Config, Score, activation_quantizer, check_layers, resolve_weights
+from ._base import Config, Linear, Score, activation_quantizer, call_linear, check_layers, check_linears, resolve_weights
 
 MODEL_PATH = SAMPLE_DIR / "digits_mlp.npz"
 
@@ -65,34 +65,42 @@ class DigitsModel:
         return self.layer_names.index(name), "linear"
 
     def forward(self, x: np.ndarray, weights: Any = None, activations: Config | None = None,
-                layers: Iterable[str] | None = None, *, capture: str | None = None) -> np.ndarray:
+                layers: Iterable[str] | None = None, *, capture: str | None = None,
+                linears: Mapping[str, Linear] | None = None) -> np.ndarray:
         """Logits (float64) for inputs ``x``. ``weights``: None, a mapping name -> replacement
         (out, in) array, or a configuration quantizing the weights of ``layers`` (None: all);
         ``activations``: a configuration quantizing the input of each of ``layers``.
-        ``capture``: return that layer's (float) input instead of the logits."""
+        ``capture``: return that layer's (float) input instead of the logits. ``linears``: layer
+        name -> callable computing ``x W^T`` from the layer's float32 input (its output is taken
+        in float64, as this model computes; the bias is added after it; ``weights`` and
+        ``activations`` do not apply to that layer)."""
         chosen = set(check_layers(self, layers))
         w_all = resolve_weights(self, weights, layers)
         aq = activation_quantizer(activations, [w.shape[1] for w in self.weights.values()])
+        fns = check_linears(self, linears)
         h = np.asarray(x, dtype=np.float32)
         for i, (name, _, b) in enumerate(self.layers):
             if name == capture:
                 return h
-            if name in chosen and aq is not None:
-                h = aq(h).dequantized
-            h = h.astype(np.float64) @ w_all[name].astype(np.float64).T + b
+            if name in fns:
+                h = call_linear(fns[name], h, name, w_all[name].shape[0], np.float64) + b
+            else:
+                if name in chosen and aq is not None:
+                    h = aq(h).dequantized
+                h = h.astype(np.float64) @ w_all[name].astype(np.float64).T + b
             if i < len(self.layers) - 1:
                 h = np.maximum(h, 0.0).astype(np.float32)
         return h
 
     def evaluate(self, weights: Any = None, activations: Config | None = None, *,
-                 layers: Iterable[str] | None = None) -> Score:
+                 layers: Iterable[str] | None = None, linears: Mapping[str, Linear] | None = None) -> Score:
         """Accuracy on the held-out split, agreement with the float model, and logit error.
 
         Values: accuracy, float_accuracy, agreement (share of predictions equal to the float
         model's), logit_mse, logit_max_error and logit_sqnr_db (inf when the logits are exact).
         """
         ref = self.float_logits
-        out = self.forward(self.test_x, weights, activations, layers)
+        out = self.forward(self.test_x, weights, activations, layers, linears=linears)
         pred, ref_pred = out.argmax(axis=1), ref.argmax(axis=1)
         err = out - ref
         mse = float(np.mean(err**2))
@@ -111,6 +119,11 @@ class DigitsModel:
         """The float32 (images, in_features) inputs ``layer`` sees on the held-out images."""
         (name,) = check_layers(self, [layer])
         return np.asarray(self.forward(self.test_x, capture=name), dtype=np.float32)
+
+    def iter_calibration_inputs(self, layers: Iterable[str] | None = None) -> Iterator[tuple[str, np.ndarray]]:
+        """``(name, calibration_inputs(name))`` for ``layers`` (None: all) in forward order."""
+        for name in check_layers(self, layers):
+            yield name, self.calibration_inputs(name)
 
     @functools.cached_property
     def float_logits(self) -> np.ndarray:

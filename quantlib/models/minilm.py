@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,7 +42,7 @@ import numpy as np
 from .._checks import shown
 from ..data import SAMPLE_DIR
 from ..loaders import load_tensors
-from ._base import Config, Score, activation_quantizer, check_layers, resolve_weights
+from ._base import Config, Linear, Score, activation_quantizer, call_linear, check_layers, check_linears, resolve_weights
 
 MINILM_DIR = SAMPLE_DIR / "minilm_l6"
 EVAL_FILE = "paraphrase_pairs.tsv"
@@ -200,9 +200,12 @@ class MiniLM:
         return _layer_norm(h, p["embeddings.LayerNorm.weight"], p["embeddings.LayerNorm.bias"], self.eps)
 
     def _block(self, i: int, h: np.ndarray, b: _Batch, w: Mapping[str, np.ndarray], aq: Any,
-               act_layers: frozenset[str], capture: str | None) -> np.ndarray | tuple[str, np.ndarray]:
+               act_layers: frozenset[str], capture: str | None, linears: Mapping[str, Linear] | None = None,
+               record: dict[str, np.ndarray] | None = None) -> np.ndarray | tuple[str, np.ndarray]:
         """Encoder layer ``i`` on the packed real tokens ``h`` (N, hidden); with ``capture`` set
-        to one of its linear layers, returns ("captured", that layer's float input) instead."""
+        to one of its linear layers, raises ``_Captured`` with that layer's float input instead.
+        ``linears``: layers whose product ``x W^T`` a callable computes (see :meth:`encode`);
+        ``record``: a dict that receives each linear layer's input by name."""
         p = self.params
         pre = f"encoder.layer.{i}."
 
@@ -210,6 +213,10 @@ class MiniLM:
             name = f"{pre}{part}.weight"
             if name == capture:
                 raise _Captured(x)
+            if record is not None:
+                record[name] = x
+            if linears is not None and name in linears:
+                return call_linear(linears[name], x, name, w[name].shape[0]) + p[f"{pre}{part}.bias"]
             if aq is not None and name in act_layers:
                 try:
                     x = aq(x).dequantized
@@ -247,25 +254,28 @@ class MiniLM:
         return (e / np.maximum(norm, np.float32(1e-12))).astype(np.float32)
 
     def _run(self, b: _Batch, w: Mapping[str, np.ndarray], aq: Any, act_layers: frozenset[str], *,
-             start: int = 0, state: np.ndarray | None = None, states: list | None = None) -> np.ndarray:
+             start: int = 0, state: np.ndarray | None = None, states: list | None = None,
+             linears: Mapping[str, Linear] | None = None) -> np.ndarray:
         h = self._embed(b) if state is None else state
         for i in range(start, self.blocks):
             if states is not None:
                 states.append(h)
-            h = self._block(i, h, b, w, aq, act_layers, None)
+            h = self._block(i, h, b, w, aq, act_layers, None, linears)
         return self._pool(h, b)
 
-    def _setup(self, weights: Any, activations: Config | None, layers: Iterable[str] | None):
+    def _setup(self, weights: Any, activations: Config | None, layers: Iterable[str] | None,
+               linears: Mapping[str, Linear] | None = None):
         chosen = check_layers(self, layers)
         w = resolve_weights(self, weights, layers)
         aq = activation_quantizer(activations, {self.weights[n].shape[1] for n in chosen})
         act_layers = frozenset(chosen) if aq is not None else frozenset()
-        changed = [n for n in self.linear_layers if w[n] is not self.weights[n]] + list(act_layers)
+        fns = check_linears(self, linears)
+        changed = [n for n in self.linear_layers if w[n] is not self.weights[n]] + list(act_layers) + list(fns)
         first = min((self.linear_layers.index(n) // len(PROJECTIONS) for n in changed), default=self.blocks)
-        return w, aq, act_layers, first
+        return w, aq, act_layers, first, fns or None
 
     def encode(self, texts: Sequence[str], weights: Any = None, activations: Config | None = None, *,
-               layers: Iterable[str] | None = None) -> np.ndarray:
+               layers: Iterable[str] | None = None, linears: Mapping[str, Linear] | None = None) -> np.ndarray:
         """``(n, 384)`` float32 unit-norm sentence embeddings.
 
         ``weights``: None (float), a mapping replacing any subset of linear weights (e.g. their
@@ -273,10 +283,13 @@ class MiniLM:
         (None: all 36). ``activations``: a configuration applied to the input of each of
         ``layers`` on the real tokens of each batch (dynamic); a scheme that cannot run on a
         ``(tokens, in_features)`` batch is refused with a ValueError before anything runs.
+        ``linears``: layer name -> callable computing that layer's ``x W^T`` from its float32
+        input ``(tokens, in)`` (a quantized layer's forward, e.g. ``LinearResult.forward``); the
+        bias is added after it, and ``weights`` / ``activations`` do not apply to that layer.
         """
         texts = _check_texts(texts)
-        w, aq, act_layers, _ = self._setup(weights, activations, layers)
-        return np.concatenate([self._run(b, w, aq, act_layers) for b in self._batches(texts)])
+        w, aq, act_layers, _, fns = self._setup(weights, activations, layers, linears)
+        return np.concatenate([self._run(b, w, aq, act_layers, linears=fns) for b in self._batches(texts)])
 
     # ------------------------------------------------------------------ evaluation
     @functools.cached_property
@@ -299,22 +312,24 @@ class MiniLM:
         return self._eval_float[2]
 
     def eval_embeddings(self, weights: Any = None, activations: Config | None = None, *,
-                        layers: Iterable[str] | None = None) -> np.ndarray:
+                        layers: Iterable[str] | None = None, linears: Mapping[str, Linear] | None = None
+                        ) -> np.ndarray:
         """:meth:`encode` of :attr:`eval_sentences`, restarting from the cached float hidden state
-        of the first encoder layer the configuration changes."""
-        w, aq, act_layers, first = self._setup(weights, activations, layers)
+        of the first encoder layer the configuration (or ``linears``) changes."""
+        w, aq, act_layers, first, fns = self._setup(weights, activations, layers, linears)
         batches, states, emb = self._eval_float
         if first >= self.blocks:
             return emb
-        return np.concatenate([self._run(b, w, aq, act_layers, start=first, state=s[first])
+        return np.concatenate([self._run(b, w, aq, act_layers, start=first, state=s[first], linears=fns)
                                for b, s in zip(batches, states)])
 
     def evaluate(self, weights: Any = None, activations: Config | None = None, *,
-                 layers: Iterable[str] | None = None) -> Score:
+                 layers: Iterable[str] | None = None, linears: Mapping[str, Linear] | None = None) -> Score:
         """Score on the shipped paraphrase pairs (see the module docstring). Values:
-        retrieval_top1, float_retrieval_top1, agreement, mean_cosine, min_cosine."""
+        retrieval_top1, float_retrieval_top1, agreement, mean_cosine, min_cosine.
+        ``linears``: as in :meth:`encode`."""
         ref = self.float_embeddings
-        emb = self.eval_embeddings(weights, activations, layers=layers)
+        emb = self.eval_embeddings(weights, activations, layers=layers, linears=linears)
         n = len(emb)
         partner = np.arange(n) ^ 1
         ref_nn, nn = _nearest(ref), _nearest(emb)
@@ -351,6 +366,27 @@ class MiniLM:
                 self._calibration_cache.pop(next(iter(self._calibration_cache)))
             self._calibration_cache[name] = x
         return self._calibration_cache[name]
+
+
+    def iter_calibration_inputs(self, layers: Iterable[str] | None = None) -> Iterator[tuple[str, np.ndarray]]:
+        """``(name, calibration_inputs(name))`` for ``layers`` (None: all 36) in forward order, from
+        one float pass over the calibration text (an encoder layer's six inputs at a time, so at
+        most one layer's worth is held; :meth:`calibration_inputs` alone reruns the layers before)."""
+        chosen = check_layers(self, layers)
+        if not chosen:
+            return
+        last = self.linear_layers.index(chosen[-1]) // len(PROJECTIONS)
+        batches = self._batches(list(self.calibration_texts))
+        hs = [self._embed(b) for b in batches]
+        for i in range(last + 1):
+            records: list[dict[str, np.ndarray]] = [{} for _ in batches]
+            hs = [self._block(i, h, b, self.weights, None, frozenset(), None, record=r)
+                  for h, b, r in zip(hs, batches, records)]
+            for name in chosen:
+                if self.linear_layers.index(name) // len(PROJECTIONS) == i:
+                    x = np.ascontiguousarray(np.concatenate([r[name] for r in records]), dtype=np.float32)
+                    x.setflags(write=False)
+                    yield name, x
 
 
 class _Captured(Exception):
