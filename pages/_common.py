@@ -300,7 +300,7 @@ def _bits_curve(source: tuple, scheme: str, frozen: tuple):
 
 
 def bits_curve(source: tuple, scheme: str, settings: Mapping[str, Any]):
-    """Metrics at 2..16 bits (on a 262 144-value strided subsample for big tensors). The
+    """Metrics at 1..16 bits, those the scheme allows (on a 262 144-value strided subsample for big tensors). The
     settings a bit sweep overrides are left out of the cache key, so moving the bits slider
     does not recompute the curve."""
     swept = set(ql.SCHEMES[scheme].at_bits(8, ql.SCHEMES[scheme].defaults()))
