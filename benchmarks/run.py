@@ -478,10 +478,12 @@ def cold_start() -> None:
 
 
 def rate_distortion_chart() -> None:
-    """The Rate–distortion page's work on 1 M values, uncached: every registry scheme at 2-8 bits
-    (its default) plus the limits of the tensor. Judged against np.sort of the same tensor, in the
-    same process, alternately (target 300x: 2 s where a 1 M float32 sort takes ~6.5 ms); the cold
-    time (a fresh process: its first ml_dtypes cast and numba kernels included) is printed too."""
+    """The Rate–distortion page's work on 1 M values, uncached: every registry scheme at 1-8 bits
+    (its default) plus the limits of the tensor, both on their default strided subsample of 2**18
+    values (``rate.MAX_POINT_SAMPLES``, ``rate.MAX_LIMIT_SAMPLES``; the page says so under the chart).
+    Judged against np.sort of the same 1 M tensor, in the same process, alternately (target 300x: 2 s
+    where a 1 M float32 sort takes ~6.5 ms); the cold time (a fresh process: its imports of pandas,
+    numba and ml_dtypes and the first load of each numba kernel included) is printed too."""
     x = ql.synthetic("normal", 2**20, 0)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
     code = ("import time, quantlib as ql; x = ql.synthetic('normal', 2**20, 0); t = time.perf_counter()\n"
@@ -489,8 +491,9 @@ def rate_distortion_chart() -> None:
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
     cold, points = float(out.stdout.split()[0]), int(out.stdout.split()[1])
     ours, ref = interleaved(lambda: (ql.rate_distortion(x), ql.rd_limits(x)), lambda: np.sort(x), repeats=3)
-    row(f"rate–distortion chart, 1 M: {points} configurations + limits, uncached", ours, ref, "np.sort of the tensor",
-        300.0, note=f"{ours:.2f} s; cold in a fresh process {cold:.2f} s (target 2 s)")
+    row(f"rate–distortion chart, 1 M (on 2**18 strided): {points} configurations + limits, uncached", ours, ref,
+        "np.sort of the tensor",
+        300.0, extra_ok=cold < 2.0, note=f"{ours:.2f} s; cold in a fresh process {cold:.2f} s (target < 2 s)")
 
 
 CHECKPOINT_SCHEMES = ["symmetric", "nf4", "fp8_e4m3fn"]  # pinned per-tensor range (2 passes), blocks, a cast

@@ -296,11 +296,11 @@ def scheme_metrics(source: tuple, scheme: str, settings: Mapping[str, Any], num_
 
 @st.cache_data(max_entries=32, ttl=3600, show_spinner=False)
 def _bits_curve(source: tuple, scheme: str, frozen: tuple):
-    return ql.sweep_bits(load_tensor(source), scheme, range(2, 17), max_samples=2**18, **dict(frozen))
+    return ql.sweep_bits(load_tensor(source), scheme, range(1, 17), max_samples=2**18, **dict(frozen))
 
 
 def bits_curve(source: tuple, scheme: str, settings: Mapping[str, Any]):
-    """Metrics at 2..16 bits (on a 262 144-value strided subsample for big tensors). The
+    """Metrics at 1..16 bits, those the scheme allows (on a 262 144-value strided subsample for big tensors). The
     settings a bit sweep overrides are left out of the cache key, so moving the bits slider
     does not recompute the curve."""
     swept = set(ql.SCHEMES[scheme].at_bits(8, ql.SCHEMES[scheme].defaults()))

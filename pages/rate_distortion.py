@@ -12,7 +12,7 @@ from pages import _common as ui
 from quantlib import export, golden, rate
 from quantlib import rd_figures as figs
 
-POINT_SAMPLES = 2**20  # the chart runs on at most 1 M values (strided), so 16 M tensors stay interactive
+POINT_SAMPLES = rate.MAX_POINT_SAMPLES  # the chart runs on at most 262 144 values (strided), as ql.rate_distortion
 VECTOR_MAX_VALUES = 2**22  # golden vectors of up to 4 M values (~60 MB) are offered for download
 ANATOMY_MAX_VALUES = 2**21  # the anatomy works in float64 blocks: ~70 bytes a value at its peak
 DEFAULT_PICK = "nf4"
@@ -84,7 +84,8 @@ families = sorted({s.family for s in ql.SCHEMES.values()})
 c1, c2, c3, c4 = st.columns([3, 2, 1, 1])
 chosen = c1.multiselect("Families", families, default=families, key="rd.families", **ui.KEEP,
                         help="Which scheme families to place on the chart (every scheme of the registry belongs to one).")
-lo, hi = c2.select_slider("Bit widths", list(range(1, 17)), value=(2, 8), key="rd.bits", **ui.KEEP,
+lo, hi = c2.select_slider("Bit widths", list(range(1, 17)),
+                          value=(min(rate.DEFAULT_BITS), max(rate.DEFAULT_BITS)), key="rd.bits", **ui.KEEP,
                           help="The code widths to run each bit-swept scheme at; fixed-width formats appear once.")
 metric = c3.radio("y axis", list(figs.METRICS), format_func=figs.METRICS.get, key="rd.metric", **ui.KEEP,
                   help="SQNR in dB, or MSE on a log axis.")

@@ -11,7 +11,16 @@ from numbers import Integral, Real
 
 import numpy as np
 
-MIN_BITS, MAX_BITS = 2, 16
+#: The code widths the integer kernels handle: 1 bit is two codes ({0, 1} unsigned, {-1, 0} signed).
+#: A scheme's own ``bits`` setting carries its own minimum (:class:`quantlib.Setting` ``min``, with
+#: the reason): a symmetric grid needs :data:`SYMMETRIC_MIN_BITS`.
+MIN_BITS, MAX_BITS = 1, 16
+#: A grid centred on 0 needs 2 bits: a 1-bit signed grid is {-1, 0} (a 1-bit unsigned one around a
+#: middle zero-point is {-1, 0} or {0, 1}), a level on one side of 0 and none on the other.
+SYMMETRIC_MIN_BITS = 2
+SYMMETRIC_ONE_BIT = ("a 1-bit grid cannot be symmetric: a 1-bit signed grid is {-1, 0} and an unsigned one around a "
+                     "middle zero-point {-1, 0} or {0, 1}, a level on one side of 0 and none on the other; "
+                     "symmetric quantization needs bits >= 2, so use an asymmetric scheme for 1 bit (two levels)")
 MIN_BINS, MAX_BINS = 2, 2**20
 
 
@@ -89,8 +98,13 @@ def check_int(value: object, name: str, lo: int, hi: int) -> int:
     return value
 
 
-def check_bits(bits: object) -> int:
-    return check_int(bits, "bits", MIN_BITS, MAX_BITS)
+def check_bits(bits: object, *, symmetric: bool = False) -> int:
+    """``bits`` as int in [MIN_BITS, MAX_BITS]; ``symmetric=True`` also refuses 1 bit, saying why
+    (:data:`SYMMETRIC_ONE_BIT`)."""
+    bits = check_int(bits, "bits", MIN_BITS, MAX_BITS)
+    if symmetric and bits < SYMMETRIC_MIN_BITS:
+        raise ValueError(f"bits={bits}: {SYMMETRIC_ONE_BIT}")
+    return bits
 
 
 def check_num_bins(num_bins: object) -> int:

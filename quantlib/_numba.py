@@ -238,24 +238,61 @@ def histogram_sse(centres, counts, scale, zp, qlo, qhi, nchunks):  # pragma: no 
 
 
 @nb.njit(**_opts)
-def bucketize(x, bounds, right, out):  # pragma: no cover - compiled
+def bucketize(x, bounds, right, lut, b0, inv_w, out):  # pragma: no cover - compiled
     n = bounds.size
+    cells = lut.size
     for i in nb.prange(x.size):
         v = x[i]
-        lo = 0
-        hi = n
+        if v != v:  # NaN: no bound compares true, as in the binary search
+            out[i] = 0
+            continue
+        t = (np.float64(v) - b0) * inv_w
+        c = cells - 1 if t >= cells else (int(t) if t >= 0 else 0)  # NaN (inf * 0 for one bound) -> 0
+        j = lut[c]  # a guess; the two scans below make the answer exact whatever the guess
         if right:
-            while lo < hi:
-                mid = (lo + hi) >> 1
-                if bounds[mid] <= v:
-                    lo = mid + 1
-                else:
-                    hi = mid
+            while j < n and bounds[j] <= v:
+                j += 1
+            while j > 0 and bounds[j - 1] > v:
+                j -= 1
         else:
+            while j < n and bounds[j] < v:
+                j += 1
+            while j > 0 and bounds[j - 1] >= v:
+                j -= 1
+        out[i] = j
+
+
+@nb.njit(cache=True, nogil=True)
+def lloyd(xd, prefix, c, max_iter):  # pragma: no cover - compiled
+    n, k = xd.size, c.size
+    cuts = np.zeros(k - 1, np.int64)
+    new = np.empty(k - 1, np.int64)
+    for it in range(max_iter):
+        changed = it == 0
+        for j in range(k - 1):  # searchsorted(xd, midpoint, side="right")
+            m = (c[j] + c[j + 1]) / 2
+            lo, hi = 0, n
             while lo < hi:
                 mid = (lo + hi) >> 1
-                if bounds[mid] < v:
+                if xd[mid] <= m:
                     lo = mid + 1
                 else:
                     hi = mid
-        out[i] = lo
+            new[j] = lo
+            if lo != cuts[j]:
+                changed = True
+        if not changed:
+            break
+        cuts[:] = new
+        nxt = np.empty(k)
+        for j in range(k):
+            lo = 0 if j == 0 else cuts[j - 1]
+            hi = n if j == k - 1 else cuts[j]
+            count = hi - lo
+            if count > 0:
+                mean = (prefix[hi] - prefix[lo]) / count
+                nxt[j] = min(max(mean, xd[min(lo, n - 1)]), xd[max(hi - 1, 0)])
+            else:
+                nxt[j] = c[j]
+        c = np.sort(nxt)
+    return c

@@ -797,7 +797,7 @@ def calibrate(
     x = as_float_array(x)
     method = check_choice(method, "calibration method", METHODS)
     conv = get_convention(convention)
-    bits = check_bits(bits)
+    bits = check_bits(bits, symmetric=symmetric)
     num_bins = check_num_bins(conv.bins_for(method) if num_bins is None else num_bins)
     percentile = check_percentile(conv.default_percentile if percentile is None else percentile)
     unknown = set(options) - {"num_quantized_bins"}

@@ -67,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="comma-separated registry scheme names (default: symmetric,asymmetric); "
                           "see --list-schemes")
     rep.add_argument("--bits", metavar="N", type=int, default=8,
-                     help="code width in bits, 2..16 (default 8); fixed-width formats ignore it")
+                     help="code width in bits, 1..16 (symmetric: 2..16; default 8); fixed-width formats ignore it")
     rep.add_argument("--csv", metavar="OUT", help="also write the table as CSV to OUT")
     rep.add_argument("--html", metavar="OUT", help="also write the table as a standalone HTML page to OUT")
     rep.add_argument("--list-schemes", action="store_true", help="list the scheme names and exit")
@@ -445,8 +445,10 @@ def report(path: str, schemes: Sequence[str], bits: int, tensor: str | None = No
     """The metrics table: one row per (tensor, scheme)."""
     import quantlib as ql
 
-    if not 2 <= bits <= 16:
-        raise CliError(f"--bits must be in 2..16, got {bits}")
+    from ._checks import MAX_BITS, MIN_BITS
+
+    if not MIN_BITS <= bits <= MAX_BITS:  # a scheme's own bits setting may start higher: it says so below
+        raise CliError(f"--bits must be in {MIN_BITS}..{MAX_BITS}, got {bits}")
     p = Path(path)
     if not p.is_file():
         raise CliError(f"{path}: no such file")

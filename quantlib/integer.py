@@ -21,7 +21,7 @@ from typing import Literal
 
 import numpy as np
 
-from ._checks import as_float_array, check_axis, check_bits, check_choice, check_finite, check_int
+from ._checks import MAX_BITS, MIN_BITS, as_float_array, check_axis, check_bits, check_choice, check_finite, check_int
 from .conventions import Convention, get_convention
 from . import _kernels
 from .histograms import fma_f32
@@ -74,8 +74,8 @@ def qparams_from_range(
     ``signed=None`` means signed for symmetric, unsigned for asymmetric.
     """
     conv = get_convention(convention)
-    bits = check_bits(bits)
     symmetric = bool(symmetric)
+    bits = check_bits(bits, symmetric=symmetric)
     if signed is None:
         signed = symmetric
     if not symmetric and not conv.asymmetric:
@@ -169,16 +169,18 @@ def _asymmetric_zero_point(conv: Convention, lo32: np.ndarray, scale: np.ndarray
 def fixed_point_params(int_bits: int, frac_bits: int, *, signed: bool = True) -> QuantParams:
     """Qm.n fixed point: ``m = int_bits`` integer bits, ``n = frac_bits`` fraction bits.
 
-    Total width is ``m + n`` (+1 sign bit when signed), between 2 and 16. The scale is the
+    Total width is ``m + n`` (+1 sign bit when signed), between 1 and 16 (1 bit: the sign alone,
+    {-1, 0}, or one unsigned bit {0, 2**-n}: two levels, as in any 1-bit code). The scale is the
     power of two 2**-n and the zero-point is 0, so representable values are k / 2**n with
     k in [-2**(m+n), 2**(m+n) - 1] (signed) or [0, 2**(m+n) - 1] (unsigned).
     """
     m = check_int(int_bits, "int_bits", 0, 16)
     n = check_int(frac_bits, "frac_bits", -16, 16)
     total = m + n + int(bool(signed))
-    if not 2 <= total <= 16:
+    if not MIN_BITS <= total <= MAX_BITS:
         raise ValueError(
-            f"Q{m}.{n} {'signed' if signed else 'unsigned'} needs {total} bits; allowed total width is 2..16"
+            f"Q{m}.{n} {'signed' if signed else 'unsigned'} needs {total} bits; allowed total width is "
+            f"{MIN_BITS}..{MAX_BITS}"
         )
     qmin, qmax = qrange(total, bool(signed))
     return QuantParams(scale=2.0**-n, zero_point=0, qmin=qmin, qmax=qmax)
@@ -482,6 +484,7 @@ def choose_qparams(
     if axis is not None:
         axis = check_axis(axis, x.ndim)
     sym = bool(symmetric)
+    check_bits(bits, symmetric=sym)  # before calibrating: a 1-bit symmetric grid does not exist
     unsigned = signed is False or (signed is None and not sym)
     # a symmetric-only convention's (tensorrt's) unsigned mode calibrates an amax for
     # non-negative data, i.e. on x itself

@@ -28,8 +28,12 @@ def qrange(bits: int, signed: bool, narrow_range: bool = False) -> tuple[int, in
 
     signed: [-2**(b-1), 2**(b-1)-1], or [-(2**(b-1)-1), 2**(b-1)-1] with ``narrow_range``;
     unsigned: [0, 2**b-1], or [0, 2**b-2] with ``narrow_range``.
+    One bit is two codes, [-1, 0] or [0, 1]; it cannot drop one (``narrow_range``): ValueError.
     """
     bits = check_int(bits, "bits", MIN_BITS, MAX_BITS)
+    if bits == 1 and narrow_range:
+        raise ValueError("narrow_range at bits=1 would leave a single code (1 bit has two: "
+                         f"{'[-1, 0]' if signed else '[0, 1]'}); narrow_range needs bits >= 2")
     if signed:
         hi = 2 ** (bits - 1) - 1
         return (-hi if narrow_range else -hi - 1), hi

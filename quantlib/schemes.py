@@ -19,7 +19,17 @@ from typing import Any
 
 import numpy as np
 
-from ._checks import MAX_BINS, MAX_BITS, MIN_BINS, MIN_BITS, as_float_array, check_choice, shown
+from ._checks import (
+    MAX_BINS,
+    MAX_BITS,
+    MIN_BINS,
+    MIN_BITS,
+    SYMMETRIC_MIN_BITS,
+    SYMMETRIC_ONE_BIT,
+    as_float_array,
+    check_choice,
+    shown,
+)
 from ._shared import deferred, latex_g
 from .binning import RECONSTRUCTIONS, histogram_quantize
 from .calibration import METHODS
@@ -59,6 +69,9 @@ class Setting:
     needs: Callable[[Mapping[str, Any], int], str | None] | None = field(default=None, compare=False, repr=False)
     #: An axis of the tensor: its allowed values are -ndim .. ndim - 1 of the tensor at hand.
     tensor_axis: bool = False
+    #: Why ``min`` / ``max`` are where they are (e.g. why a symmetric grid needs 2 bits), quoted in
+    #: the out-of-range message.
+    range_reason: str = ""
 
     def acts(self, settings: Mapping[str, Any], ndim: int) -> bool:
         """Whether this setting changes anything under ``settings`` on a tensor of ``ndim`` dims."""
@@ -97,7 +110,8 @@ class Setting:
             raise ValueError(f"setting {self.name!r} = {shown(value)} is not allowed; choose one of {list(self.choices)}")
         if (self.min is not None and value < self.min) or (self.max is not None and value > self.max):
             allowed = f"[{self.min}, {self.max}]" if self.max is not None else f">= {self.min}"
-            raise ValueError(f"setting {self.name!r} = {shown(value)} is out of range; allowed: {allowed}")
+            why = f" ({self.range_reason})" if self.range_reason else ""
+            raise ValueError(f"setting {self.name!r} = {shown(value)} is out of range; allowed: {allowed}{why}")
         return value
 
 
@@ -387,7 +401,10 @@ def needs_matrix(what: str) -> Callable[[Mapping[str, Any], int], str | None]:
 def _common_int_settings(signed_default: bool, symmetric: bool) -> tuple[Setting, ...]:
     per_tensor = lambda s, nd: s.get("granularity", "per_tensor") == "per_tensor"  # noqa: E731
     return (
-        Setting("bits", int, 8, "Bit width of the integer codes.", min=MIN_BITS, max=MAX_BITS, in_label=True),
+        Setting("bits", int, 8, "Bit width of the integer codes.", min=SYMMETRIC_MIN_BITS if symmetric else MIN_BITS,
+                max=MAX_BITS, in_label=True,
+                range_reason=SYMMETRIC_ONE_BIT if symmetric else
+                "1 bit is two codes, lo and hi (narrow_range needs 2 bits); 16 bits is the widest integer kernel"),
         Setting("signed", bool, signed_default, "Signed codes (int8-style) or unsigned (uint8-style)."),
         Setting("narrow_range", bool, False, "Drop the lowest code so the grid is symmetric (e.g. [-127, 127])."),
         Setting("calibration", str, "minmax", "How the clipping range is chosen from the data.", choices=tuple(METHODS),

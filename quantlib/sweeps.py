@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ._checks import as_float_array, check_bits, check_int
+from ._checks import MAX_BITS, MIN_BITS, as_float_array, check_bits, check_int
 from ._lazy import pandas as pd
 from .calibration import METHODS, calibrate
 from .integer import candidate_sse, dequantize, qparams_from_range, quantize
@@ -37,15 +37,16 @@ def subsample(x: np.ndarray, max_samples: int | None) -> np.ndarray:
 def sweep_bits(
     x: object,
     scheme: str = "symmetric",
-    bit_widths: Iterable[int] = range(2, 17),
+    bit_widths: Iterable[int] = range(MIN_BITS, MAX_BITS + 1),
     *,
     max_samples: int | None = None,
     **settings: Any,
 ) -> pd.DataFrame:
     """Metrics of ``scheme`` (with ``settings``) against the bits each element costs.
 
-    A scheme whose code width is a setting is run at each width in ``bit_widths``: one series,
-    named after the scheme. A fixed-width format (nf4, mxfp4, q4_0, fp8 … see
+    A scheme whose code width is a setting is run at each width in ``bit_widths`` that its own
+    ``bits`` setting allows (1 bit for asymmetric, quantile, Lloyd-Max …, not for symmetric: see
+    each spec's ``Setting.min``): one series, named after the scheme. A fixed-width format (nf4, mxfp4, q4_0, fp8 … see
     :attr:`SchemeSpec.fixed_width`) costs what it costs: it is one point, and its series is its
     family — every fixed-width scheme registered under the same ``family``, each at its own
     bits per element with the settings it shares with ``scheme``. Either way the configurations
@@ -107,8 +108,17 @@ def _point(sample: np.ndarray, scheme: str, settings: dict[str, Any], series: st
 def _swept(sample: np.ndarray, scheme: str, settings: dict[str, Any], bit_widths: Iterable[int],
            series: str) -> list[dict[str, Any]]:
     spec = SCHEMES[scheme]
-    return [_point(sample, scheme, {**settings, **spec.at_bits(b, settings)}, series, "swept")
-            for b in map(check_bits, bit_widths)]
+    return [_point(sample, scheme, s, series, "swept")
+            for s in (_at_bits(spec, check_bits(b), settings) for b in bit_widths) if s is not None]
+
+
+def _at_bits(spec: Any, bits: int, settings: dict[str, Any]) -> dict[str, Any] | None:
+    """``settings`` at ``bits`` bits, or None when the scheme's settings refuse that width (a
+    symmetric grid at 1 bit); ``settings`` themselves are already valid, so only the width can fail."""
+    try:
+        return spec.validate({**settings, **spec.at_bits(bits, settings)})
+    except ValueError:
+        return None
 
 
 def sweep_threshold(
@@ -134,7 +144,7 @@ def sweep_threshold(
     (:func:`quantlib.integer.candidate_sse`: one fused pass each, nothing of size candidates x n).
     """
     x = as_float_array(x)
-    bits = check_bits(bits)
+    bits = check_bits(bits, symmetric=symmetric)
     num_points = check_int(num_points, "num_points", 2, 4096)
     methods = list(METHODS) if methods is None else list(methods)
     sample = subsample(x, max_samples)

@@ -213,7 +213,7 @@ def compare_toolkits(
     are marked not comparable. Each pair lists up to ``max_examples`` elements of each cause.
     """
     x = as_float_array(x)
-    bits = check_bits(bits)
+    bits = check_bits(bits, symmetric=symmetric)
     check_choice(calibration, "calibration method", METHODS)
     for t in toolkits:
         check_choice(t, "toolkit", CONVENTIONS)

@@ -33,8 +33,12 @@ def test_bad_tensors(x, exc, message):
 @pytest.mark.parametrize(
     "kwargs, exc, message",
     [
-        (dict(bits=1), ValueError, r"bits must be in \[2, 16\], got 1"),
-        (dict(bits=17), ValueError, r"bits must be in \[2, 16\], got 17"),
+        (dict(bits=0), ValueError, r"bits must be in \[1, 16\], got 0"),
+        (dict(bits=1), ValueError, r"bits=1: a 1-bit grid cannot be symmetric: a 1-bit signed grid is \{-1, 0\}"),
+        (dict(bits=1, symmetric=True, signed=False), ValueError, r"bits=1: a 1-bit grid cannot be symmetric"),
+        (dict(bits=1, symmetric=False, narrow_range=True), ValueError,
+         r"narrow_range at bits=1 would leave a single code \(1 bit has two: \[0, 1\]\); narrow_range needs bits >= 2"),
+        (dict(bits=17), ValueError, r"bits must be in \[1, 16\], got 17"),
         (dict(bits=8.5), TypeError, "bits must be an integer"),
         (dict(bits=True), TypeError, "bits must be an integer"),
         (dict(calibration="kl"), ValueError, "unknown calibration method 'kl'; choose one of"),
@@ -46,7 +50,7 @@ def test_bad_tensors(x, exc, message):
         (dict(axis=3), ValueError, "axis 3 is out of range"),
         (dict(bogus=1), TypeError, "unknown calibration option"),
     ],
-    ids=["bits-1", "bits-17", "bits-float", "bits-bool", "method", "convention", "bins-1", "bins-huge",
+    ids=["bits-0", "bits-1-symmetric", "bits-1-symmetric-unsigned", "bits-1-narrow", "bits-17", "bits-float", "bits-bool", "method", "convention", "bins-1", "bins-huge",
          "pct-0", "pct-over", "axis", "unknown-option"],
 )
 def test_bad_settings(kwargs, exc, message):

@@ -120,6 +120,13 @@ def test_blog_example_and_every_tensor_of_an_npz():
     assert r.returncode == 0 and len(lines) == 3 and all(" - " in ln for ln in lines[1:])  # --bits ignored
 
 
+def test_one_bit_report_for_the_schemes_that_allow_it():
+    r = cli_in_process("report", BLOG, "--schemes", "asymmetric,quantile,lloyd_max", "--bits", "1")
+    lines = r.stdout.strip().splitlines()
+    assert r.returncode == 0, r.stderr
+    assert len(lines) == 4 and all(ln.split()[2] == "1" for ln in lines[1:])  # the bits column
+
+
 def test_help_documents_the_report_command():
     r = cli("report", "--help")
     assert r.returncode == 0
@@ -144,9 +151,11 @@ def _pickled(path: Path) -> Path:
     (lambda d: (d / "nan.csv").write_text("1,2\nnan,3\n") and d / "nan.csv", (), ("non-finite",)),
     (lambda d: BLOG, ("--schemes", "symmetric,int3"), ("unknown scheme", "'int3'")),
     (lambda d: DIGITS, ("--tensor", "fc9.weight"), ("no tensor 'fc9.weight'", "fc1.weight")),
-    (lambda d: BLOG, ("--bits", "1"), ("--bits must be in 2..16",)),
+    (lambda d: BLOG, ("--bits", "0"), ("--bits must be in 1..16",)),
+    (lambda d: BLOG, ("--bits", "1", "--schemes", "asymmetric,symmetric"),
+     ("symmetric on tensor", "allowed: [2, 16]", "a 1-bit signed grid is {-1, 0}")),
     (lambda d: BLOG, ("--csv", "/nonexistent/dir/out.csv"), ("cannot write /nonexistent/dir/out.csv",)),
-], ids=["missing", "pickle", "extension", "safetensors", "nan", "unknown-scheme", "unknown-tensor", "bits", "unwritable"])
+], ids=["missing", "pickle", "extension", "safetensors", "nan", "unknown-scheme", "unknown-tensor", "bits", "bits-1-symmetric", "unwritable"])
 def test_bad_input_gives_one_line_and_a_non_zero_exit(tmp_path, make, args, needles):
     assert_one_line_error(cli_in_process("report", make(tmp_path), *args), *needles)
 

@@ -288,8 +288,12 @@ def test_ggml_codes_in_range_and_error_within_half_a_step(fmt, x):
 @pytest.mark.slow
 @SETTINGS
 @given(x=hnp.arrays(np.float32, st.sampled_from([(128,), (4, 64), (2, 3, 32)]), elements=finite),
-       bits=st.integers(2, 8), symmetric=st.booleans(), group=st.sampled_from([32, 64, 128]))
+       bits=st.integers(1, 8), symmetric=st.booleans(), group=st.sampled_from([32, 64, 128]))
 def test_int_group_is_quantlibs_per_group_pipeline(x, bits, symmetric, group):
+    if symmetric and bits == 1:  # no symmetric 1-bit grid: the pipeline refuses it, saying why
+        with pytest.raises(ValueError, match=r"1-bit signed grid is \{-1, 0\}"):
+            ql.Quantizer("int_group", bits=1, symmetric=True, group_size=group)(x)
+        return
     r = ql.Quantizer("int_group", bits=bits, symmetric=symmetric, group_size=group)(x)
     if x.size % group:
         assert r.params is None
@@ -314,8 +318,9 @@ def test_int_group_pads_a_short_last_group():
 @pytest.mark.slow
 @PER_CASE
 @pytest.mark.parametrize("name", ["quantile", "lloyd_max", "log2"])
-@given(x=tensors, bits=st.integers(2, 6))
+@given(x=tensors, bits=st.integers(1, 6))
 def test_codebook_schemes_round_to_the_nearest_level_and_are_idempotent(name, x, bits):
+    bits = max(bits, ql.SCHEMES[name].setting("bits").min)  # log2 starts at 2 bits
     r = ql.Quantizer(name, bits=bits)(x)
     assert r.codes.min() >= 0 and r.codes.max() < r.levels.size <= 2**bits
     np.testing.assert_array_equal(r.dequantized, r.levels[r.codes])
@@ -328,7 +333,7 @@ def test_codebook_schemes_round_to_the_nearest_level_and_are_idempotent(name, x,
 
 @pytest.mark.slow
 @SETTINGS
-@given(x=tensors, bits=st.integers(2, 5))
+@given(x=tensors, bits=st.integers(1, 5))
 def test_lloyd_max_never_does_worse_than_its_quantile_start(x, bits):
     mse = {n: ql.Quantizer(n, bits=bits)(x).metrics(x).mse for n in ("quantile", "lloyd_max")}
     assert mse["lloyd_max"] <= mse["quantile"] * (1 + 1e-5) + 1e-30
@@ -399,7 +404,11 @@ def test_bad_tensors_are_refused_by_every_family(name, x, exc, message):
         pytest.param("int_group", {"group_size": 100}, ValueError,
                      r"'group_size' = 100 is not allowed; choose one of \[32, 64, 128\]", id="group-size"),
         pytest.param("int_group", {"bits": 9}, ValueError,
-                     r"'bits' = 9 is out of range; allowed: \[2, 8\]", id="int-group-bits"),
+                     r"'bits' = 9 is out of range; allowed: \[1, 8\] \(1 bit only with symmetric=False: a 1-bit signed "
+                     r"grid is \{-1, 0\}, not symmetric", id="int-group-bits"),
+        pytest.param("log2", {"bits": 1}, ValueError,
+                     r"'bits' = 1 is out of range; allowed: \[2, 8\] \(one code is 0 and the others ±2\^k: with 1 bit "
+                     r"only 0 would be left", id="log2-one-bit"),
         pytest.param("mxfp4", {"ties": "up"}, ValueError,
                      r"'ties' = 'up' is not allowed; choose one of \['even', 'toward_zero'\]", id="mx-ties"),
         pytest.param("mxint8", {"exponent": "round"}, ValueError,
@@ -407,9 +416,9 @@ def test_bad_tensors_are_refused_by_every_family(name, x, exc, message):
         pytest.param("q8_0", {"partial_block": "drop"}, ValueError,
                      r"'partial_block' = 'drop' is not allowed; choose one of \['pad', 'error'\]", id="partial-block"),
         pytest.param("lloyd_max", {"init": "kmeans++"}, ValueError,
-                     r"'init' = 'kmeans\+\+' is not allowed; choose one of \['quantile', 'random'\]", id="lloyd-init"),
+                     r"'init' = 'kmeans\+\+' is not allowed; choose one of \['best', 'quantile', 'random'\]", id="lloyd-init"),
         pytest.param("lloyd_max", {"bits": 13}, ValueError,
-                     r"'bits' = 13 is out of range; allowed: \[2, 12\]", id="lloyd-bits"),
+                     r"'bits' = 13 is out of range; allowed: \[1, 12\]", id="lloyd-bits"),
         pytest.param("log2", {"bits": 1.5}, TypeError, r"'bits' must be an integer, got 1.5", id="log2-bits-type"),
         pytest.param("q4_0", {"block_size": 32}, ValueError,
                      r"scheme 'q4_0' has no setting\(s\) \['block_size'\]; its settings are \['imatrix', 'partial_block'\]", id="unknown-setting"),

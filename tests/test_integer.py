@@ -52,7 +52,7 @@ def test_fixed_point_q3_4_grid():
 
 
 def test_fixed_point_refuses_impossible_widths():
-    with pytest.raises(ValueError, match="allowed total width is 2..16"):
+    with pytest.raises(ValueError, match="allowed total width is 1..16"):
         ql.fixed_point_params(12, 8)
 
 

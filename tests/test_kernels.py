@@ -98,3 +98,21 @@ def test_bucketize_is_searchsorted_on_ties_and_ends(right):
     want = np.searchsorted(bounds, x, side="right" if right else "left")
     got = _kernels.bucketize(x, bounds, right)
     assert got.dtype == want.dtype and np.array_equal(got, want)
+
+
+@pytest.mark.parametrize("right", [False, True], ids=["left", "right"])
+@pytest.mark.parametrize("bounds_of", ["outlier", "one-value-repeated", "two-bounds", "subnormal"])
+def test_bucketize_table_guess_is_exact_on_uneven_bounds(right, bounds_of):
+    """The kernel starts from a table guess over [bounds[0], bounds[-1]]: bounds crowded into one cell
+    (a huge outlier), equal bounds, a zero-width range and subnormal spacings still give searchsorted's indices."""
+    rng = np.random.default_rng(5)
+    x = np.concatenate([rng.standard_normal(2**16), [0.0, -0.0, 1e30, -1e30, np.inf, -np.inf]]).astype(np.float32)
+    bounds = {
+        "outlier": np.concatenate([np.sort(rng.standard_normal(200)), [1e30]]),
+        "one-value-repeated": np.full(40, 0.5),
+        "two-bounds": np.array([0.25, 0.25]),
+        "subnormal": np.sort(rng.standard_normal(64)) * 1e-40,
+    }[bounds_of].astype(np.float32)
+    x[: bounds.size] = bounds  # every bound also as a value: ties
+    want = np.searchsorted(bounds, x, side="right" if right else "left")
+    assert np.array_equal(_kernels.bucketize(x, bounds, right), want)

@@ -47,6 +47,21 @@ def test_bits_per_element_counts_what_each_format_stores():
     assert bpe == {"nf4": 4.5, "mxfp4": 4.25, "nvfp4": 4.5 + 32 / 4096, "q4_0": 4.5, "q4_1": 5.0}
 
 
+def test_points_of_a_large_tensor_use_a_documented_deterministic_subsample():
+    x = ql.synthetic("laplace", 2**20, 3)
+    df = ql.rate_distortion(x, ["integer", "nf4"], [3])
+    assert df.attrs["size"] == rate.MAX_POINT_SAMPLES == 2**18
+    assert "2**18" in ql.rate_distortion.__doc__ and "subsample" in ql.rate_distortion.__doc__
+    again = ql.rate_distortion(x.copy(), ["integer", "nf4"], [3])  # the same values, the same points
+    assert df.drop(columns="settings").equals(again.drop(columns="settings"))
+    stride = x[np.arange(2**18) * 4]  # every 4th value: the strided subsample, written out
+    whole = ql.rate_distortion(stride, ["integer", "nf4"], [3], max_samples=None)
+    assert list(df["mse"]) == list(whole["mse"]) and list(df["bits_per_element"]) == list(whole["bits_per_element"])
+    full = ql.rate_distortion(x, ["nf4"], [3], max_samples=None)
+    assert full.attrs["size"] == 2**20
+    assert abs(full["sqnr_db"].item() - df.query("scheme == 'nf4'")["sqnr_db"].item()) < 0.05  # the same picture
+
+
 def test_families_select_their_schemes_and_unknown_names_are_refused():
     df = ql.rate_distortion(GAUSS[:2048], ["microscaling"], [4])
     assert set(df["scheme"]) == {n for n, s in ql.SCHEMES.items() if s.family == "microscaling"}
@@ -108,6 +123,18 @@ def test_lloyd_max_matches_max_1960(gauss_limits, bits, max_mse):
     assert mse == pytest.approx(max_mse, rel=0.01)
 
 
+@pytest.mark.parametrize("bits", [6, 7, 8])
+def test_lloyd_max_scheme_converges_at_high_rate_and_is_the_limit(bits):
+    # Panter & Dite (1951): at high rate the best scalar quantizer of N(0, σ²) has D ≈ (√3 π / 2) σ² 4**-b.
+    # From the quantile start alone Lloyd stops at 1.4x (7 bits) and 2.4x (8 bits) of it after 1000 rounds.
+    x = np.random.default_rng(0).standard_normal(2**18).astype(np.float32)
+    panter_dite = np.sqrt(3) * np.pi / 2 * np.var(x.astype(np.float64)) * 4.0**-bits
+    mse = ql.Quantizer("lloyd_max", bits=bits)(x).metrics(x).mse
+    assert mse <= 1.05 * panter_dite
+    lim = ql.rd_limits(x, bits=[bits])
+    assert lim[lim["limit"] == "lloyd_max"]["mse"].item() == pytest.approx(mse, rel=1e-11)  # one code path
+
+
 @pytest.mark.parametrize("bits, max_mse", [(1, 0.3634), (2, 0.1188), (3, 0.03744), (4, 0.01154)])
 def test_best_uniform_matches_max_1960(gauss_limits, bits, max_mse):
     df = gauss_limits
@@ -154,8 +181,8 @@ def test_figures_mark_the_front_and_draw_the_limits_on_either_axis(every_point, 
 
 @pytest.mark.parametrize("dist", ["normal", "student_t", "laplace", "bimodal"])
 def test_lloyd_max_limit_is_at_or_below_every_per_tensor_codebook_scheme(dist):
-    # the registry's lloyd_max (quantile start, at most 1000 rounds) and quantile levels, same values,
-    # same number of levels: the limit (best of its starts, run to a fixed point) is never above them
+    # the registry's lloyd_max (the same lloyd_best as the limit) and quantile levels, same values,
+    # same number of levels: the limit is never above them
     x = ql.synthetic(dist, 2**16, 1)
     lim = ql.rd_limits(x, bits=range(2, 9))
     best = lim[lim["limit"] == "lloyd_max"].set_index("rate_bits")["mse"]

@@ -6,6 +6,10 @@ Internal API of :mod:`quantlib.formats` (also used by :mod:`quantlib.teaching`):
 * :func:`value_table`, :func:`finite_values`, :func:`positive_values` — every value of a
   <= 16-bit float type, its finite values, its non-negative ones with their bit patterns;
 * :func:`cast` — ml_dtypes' round-to-nearest-even cast as (bit patterns, float32 values);
+* :data:`BIT_FIELDS` — the FP8 / FP6 / FP4 types and bfloat16 by name, with their bit fields:
+  given a name instead of a type, the functions above compute the same values and the same cast
+  from the fields with numpy, without importing ml_dtypes (whose C extension takes about a second
+  to start: more than the whole rate–distortion chart's work); tests check both ways agree.
 * :class:`Blocked`, :func:`split_blocks`, :func:`unblock`, :func:`per_block` — block formats
   over the flattened tensor (a short last block padded with copies of its last value);
 * :func:`partial_setting`, :func:`fixed_width`, :func:`blocked_result` — the pieces of a block
@@ -46,11 +50,95 @@ def frozen(a: np.ndarray) -> np.ndarray:
     return a
 
 
+class BitFields(NamedTuple):
+    """A small float type's encoding: sign, ``nexp`` exponent bits (bias ``bias``), ``nmant``
+    mantissa bits; ``special``: ``"ieee"`` (exponent all ones: inf / NaN), ``"fn"`` (only the
+    all-ones magnitude is NaN, no inf), ``"fnuz"`` (only the pattern of -0 is NaN), ``"finite"``
+    (every pattern a number; overflow saturates)."""
+
+    nexp: int
+    nmant: int
+    bias: int
+    special: str
+
+    @property
+    def bits(self) -> int:
+        return 1 + self.nexp + self.nmant
+
+
+#: ml_dtypes' names of the types quantlib computes itself (their fields as in ml_dtypes.finfo).
+BIT_FIELDS: dict[str, BitFields] = {
+    "float8_e4m3fn": BitFields(4, 3, 7, "fn"),
+    "float8_e5m2": BitFields(5, 2, 15, "ieee"),
+    "float8_e4m3fnuz": BitFields(4, 3, 8, "fnuz"),
+    "float8_e5m2fnuz": BitFields(5, 2, 16, "fnuz"),
+    "float6_e3m2fn": BitFields(3, 2, 3, "finite"),
+    "float6_e2m3fn": BitFields(2, 3, 1, "finite"),
+    "float4_e2m1fn": BitFields(2, 1, 1, "finite"),
+    "bfloat16": BitFields(8, 7, 127, "ieee"),
+}
+
+
+def _fields_table(f: BitFields) -> np.ndarray:
+    """float32 value of every bit pattern of the type with fields ``f``."""
+    c = np.arange(2**f.bits, dtype=np.int64)
+    mag = c & ((1 << (f.nexp + f.nmant)) - 1)
+    e, m = mag >> f.nmant, (mag & ((1 << f.nmant) - 1)).astype(np.float64)
+    v = np.where(e == 0, np.ldexp(m, 1 - f.bias - f.nmant), np.ldexp(m + 2**f.nmant, e - f.bias - f.nmant))
+    top = (1 << f.nexp) - 1
+    if f.special == "ieee":
+        v = np.where(e == top, np.where(m == 0, np.inf, np.nan), v)
+    elif f.special == "fn":
+        v = np.where(mag == (1 << (f.nexp + f.nmant)) - 1, np.nan, v)
+    elif f.special == "fnuz":
+        v = np.where(c == 1 << (f.nexp + f.nmant), np.nan, v)
+    return np.where(c >> (f.nexp + f.nmant) == 1, -v, v).astype(F32)
+
+
+def _fields_cast(y: np.ndarray, f: BitFields) -> tuple[np.ndarray, np.ndarray]:
+    """Round-to-nearest-even of float32 ``y`` to the type with fields ``f``: (bit patterns, float32 values)."""
+    table = value_table_of(f)
+    if f.bits == 16:  # bfloat16: round the float32 bit pattern's low half to nearest, ties to even
+        u = np.ascontiguousarray(y, F32).view(np.uint32)
+        codes = ((u + np.uint32(0x7FFF) + ((u >> np.uint32(16)) & np.uint32(1))) >> np.uint32(16)).astype(np.uint16)
+        return codes, (codes.astype(np.uint32) << np.uint32(16)).view(F32)
+    half = 1 << (f.nexp + f.nmant)  # the sign bit
+    pos = table[:half]
+    nfinite = int(np.count_nonzero(np.isfinite(pos)))  # positive codes are ascending: 0 .. nfinite - 1 finite
+    mags = pos[:nfinite].astype(np.float64)
+    a = np.abs(y).astype(np.float64)
+    mids = (mags[:-1] + mags[1:]) / 2
+    i = np.searchsorted(mids, a, side="left")  # a tie stays on the lower code ...
+    tie = (i < mids.size) & (a == mids[np.minimum(i, mids.size - 1)])
+    i = i + (tie & (i % 2 == 1))  # ... unless that code is odd: ties to even
+    edge = mags[-1] + (mags[-1] - mags[-2]) / 2  # halfway to the next code above the largest finite value
+    over = (a > edge) | ((a == edge) & (nfinite % 2 == 0))  # the largest code nfinite - 1 is odd: the tie goes up
+    if f.special == "ieee":
+        i = np.where(over, (1 << (f.nexp + f.nmant)) - (1 << f.nmant), i)  # inf
+    elif f.special == "fn":
+        i = np.where(over, half - 1, i)  # NaN
+    codes = i.astype(np.uint8)
+    neg = np.signbit(y)
+    if f.special == "fnuz":
+        codes = np.where(over, np.uint8(half), codes)  # NaN
+        neg &= (codes != 0) & ~over  # no negative zero
+    codes = codes | (neg.astype(np.uint8) << np.uint8(f.nexp + f.nmant))
+    return codes, table[codes]
+
+
+@functools.cache
+def value_table_of(f: BitFields) -> np.ndarray:
+    return frozen(_fields_table(f))
+
+
 @functools.cache
 def value_table(dtype: Any) -> np.ndarray:
-    """float32 value of every bit pattern of a <= 16-bit float type (NaN/inf included); read-only."""
+    """float32 value of every bit pattern of a <= 16-bit float type (NaN/inf included); read-only.
+    ``dtype``: a numpy / ml_dtypes type, or a name of :data:`BIT_FIELDS` (then without ml_dtypes)."""
+    if isinstance(dtype, str):
+        return value_table_of(BIT_FIELDS[dtype]) if dtype in BIT_FIELDS else value_table(dtype_of(dtype))
     bits = np.dtype(dtype).itemsize * 8
-    width = min(bits, ml_dtypes().finfo(dtype).bits)
+    width = min(bits, np.finfo(dtype).bits if dtype is np.float16 else ml_dtypes().finfo(dtype).bits)
     return frozen(np.arange(2**width, dtype=np.uint8 if bits == 8 else np.uint16).view(dtype).astype(F32))
 
 
@@ -70,11 +158,20 @@ def positive_values(dtype: Any) -> tuple[np.ndarray, np.ndarray]:
 
 
 def smallest_normal(dtype: Any) -> float:
-    return float(ml_dtypes().finfo(dtype).smallest_normal)
+    if isinstance(dtype, str) and dtype in BIT_FIELDS:
+        return float(2.0 ** (1 - BIT_FIELDS[dtype].bias))
+    if isinstance(dtype, str):
+        dtype = dtype_of(dtype)
+    return float(np.finfo(dtype).smallest_normal) if dtype is np.float16 else float(ml_dtypes().finfo(dtype).smallest_normal)
 
 
 def cast(y: np.ndarray, dtype: Any) -> tuple[np.ndarray, np.ndarray]:
-    """(bit patterns, float32 values) of ml_dtypes' round-to-nearest-even cast of float32 ``y``."""
+    """(bit patterns, float32 values) of ml_dtypes' round-to-nearest-even cast of float32 ``y``
+    (``dtype`` a name of :data:`BIT_FIELDS`: the same cast computed from the type's bit fields)."""
+    if isinstance(dtype, str):
+        if dtype in BIT_FIELDS:
+            return _fields_cast(np.asarray(y, F32), BIT_FIELDS[dtype])
+        dtype = dtype_of(dtype)
     with np.errstate(over="ignore", invalid="ignore"):
         c = y.astype(dtype)
     if c.itemsize == 1:

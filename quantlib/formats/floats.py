@@ -93,7 +93,7 @@ def float_quantize(
         y = x / scale
     if saturate:
         y = np.clip(y, -fmax, fmax)
-    codes, deq = cast(y, f.dtype)
+    codes, deq = cast(y, f.dtype_name)
     if not saturate and f.overflow != "saturates":
         bad = ~np.isfinite(deq)
         if bad.any():
@@ -114,7 +114,7 @@ def _run_float(f: FloatFormat) -> Callable[[np.ndarray, dict[str, Any]], QuantRe
         overhead = 0 if s["scaling"] == "none" else 32 * scale.size / x.size
         if scale.size == 1:
             sv = scale.item()
-            levels = finite_values(f.dtype).copy() if sv == 1 else np.unique(finite_values(f.dtype) * F32(sv))
+            levels = finite_values(f.dtype_name).copy() if sv == 1 else np.unique(finite_values(f.dtype_name) * F32(sv))
             clip = (-f.max * sv, f.max * sv)
         else:
             levels = clip = None
@@ -160,14 +160,14 @@ def float_spec(f: FloatFormat) -> SchemeSpec:
 
 def float_grid(name: str, s: dict[str, Any], result: QuantResult | None) -> FormatGrid:
     f = FLOATS[name]
-    elem, normal = f"{label(name)} value", smallest_normal(f.dtype)
+    elem, normal = f"{label(name)} value", smallest_normal(f.dtype_name)
     if s["scaling"] == "none":
         beyond = (f"saturate to ±{f.max:g}" if s["saturate"] or f.overflow == "saturates"
                   else f"are refused (the cast would give {f.overflow})")
-        return FormatGrid(name, "levels", finite_values(f.dtype), elem,
+        return FormatGrid(name, "levels", finite_values(f.dtype_name), elem,
                           f"plain cast, no scale; values beyond ±{f.max:g} {beyond}", normal)
     if s["scaling"] == "per_channel":
-        return FormatGrid(name, "element grid", finite_values(f.dtype), elem,
+        return FormatGrid(name, "element grid", finite_values(f.dtype_name), elem,
                           f"× one float32 scale per channel (axis {s['axis']}): s_c = amax_c / {f.max:g}, so each "
                           f"channel's amax lands on ±{f.max:g}", normal)
     lv = need_result(result, name).levels
@@ -179,7 +179,7 @@ def float_grid(name: str, s: dict[str, Any], result: QuantResult | None) -> Form
 def float_view(name: str, x: np.ndarray, s: dict[str, Any], r: QuantResult) -> tuple[np.ndarray, np.ndarray]:
     f = FLOATS[name]
     codes, _, scale = float_quantize(x, name, scaling=s["scaling"], saturate=s["saturate"], axis=s["axis"])
-    return x / scale, value_table(f.dtype)[codes]
+    return x / scale, value_table(f.dtype_name)[codes]
 
 for _f in FLOATS.values():
     register(float_spec(_f))

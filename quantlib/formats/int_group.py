@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from .._checks import as_float_array, check_choice
+from .._checks import MIN_BITS, SYMMETRIC_MIN_BITS, as_float_array, check_choice
 from ..integer import choose_qparams, dequantize, quantize
 from ..metrics import bits_per_element
 from ..params import qrange
@@ -65,12 +65,14 @@ register(
         "Group-wise integer (GPTQ/AWQ round-to-nearest): one min-max scale (and zero-point) per group of consecutive weights.",
         r"q_i = \mathrm{clamp}\!\left(\mathrm{round}\!\left(\tfrac{x_i}{s_g}\right) + z_g,\ q_{min},\ q_{max}\right),\quad \hat x_i = s_g\,(q_i - z_g)",
         (
-            Setting("bits", int, 4, "Code bits (2..8).", min=2, max=8, in_label=True),
+            Setting("bits", int, 4, "Code bits (1..8; 1 bit only with symmetric off).", min=MIN_BITS, max=8,
+                    in_label=True, range_reason="1 bit only with symmetric=False: a 1-bit signed grid is {-1, 0}, not "
+                    "symmetric; 8 bits is the widest group-wise type of GPTQ/AWQ kernels"),
             Setting("group_size", int, 128, "Consecutive elements sharing a scale.", choices=INT_GROUP_SIZES, in_label=True),
             Setting("symmetric", bool, True, "Symmetric (signed, zero-point 0) or asymmetric with a zero-point."),
             partial_setting(),
         ),
-        _run_int_group, lambda bits, s: {"bits": min(max(bits, 2), 8)},
+        _run_int_group, lambda bits, s: {"bits": min(max(bits, 1 if s.get("symmetric") is False else SYMMETRIC_MIN_BITS), 8)},
         grid=int_group_grid, view=int_group_view, worked_example=AFFINE_EXAMPLE, chunking=in_blocks("group_size"),
     )
 )

@@ -77,8 +77,8 @@ def _mx_elements(y: np.ndarray, f: MXFormat, ties: str) -> tuple[np.ndarray, np.
         return k.astype(np.int8), k / F32(64)
     if ties == "even":
         emax = F32(f.element_max)
-        return cast(np.clip(y, -emax, emax), f.element)
-    mags, patterns = positive_values(f.element)
+        return cast(np.clip(y, -emax, emax), f.element_name)
+    mags, patterns = positive_values(f.element_name)
     i = nearest_level(np.abs(y), mags, ties="down")
     neg = (y < 0) & (i > 0)  # a value that rounds to zero is +0
     codes = patterns[i] | (neg.astype(np.uint8) << np.uint8(f.bits - 1))
@@ -151,17 +151,17 @@ _MX_EXPONENT_TEXT = {"floor": "E = floor(log2 amax) − {emax} (the largest valu
 def mx_grid(name: str, s: dict[str, Any], result: QuantResult | None) -> FormatGrid:
     f = MX_FORMATS[name]
     is_int = f.is_int
-    values = np.arange(-127, 128) / 64 if is_int else finite_values(f.element)
+    values = np.arange(-127, 128) / 64 if is_int else finite_values(f.element_name)
     rule = _MX_EXPONENT_TEXT[s["exponent"]].format(emax=f.emax, max=f.element_max)
     return FormatGrid(name, "element grid", values, f"{f.label} value",
                       f"× 2^E per block of {MX_BLOCK}: one E8M0 byte, E ∈ [−127, 127], {rule}; any power of two "
-                      "from 2^−127 to 2^127 can stretch the grid", None if is_int else smallest_normal(f.element))
+                      "from 2^−127 to 2^127 can stretch the grid", None if is_int else smallest_normal(f.element_name))
 
 
 def mx_view(name: str, x: np.ndarray, s: dict[str, Any], r: QuantResult) -> tuple[np.ndarray, np.ndarray]:
     f = MX_FORMATS[name]
     b = mx_quantize(x, name, exponent=s["exponent"], ties=s["ties"], partial_block=s["partial_block"])
-    values = b.codes / F32(64) if f.is_int else value_table(f.element)[b.codes]
+    values = b.codes / F32(64) if f.is_int else value_table(f.element_name)[b.codes]
     return per_block(x, MX_BLOCK, s["partial_block"], name, b.scales), values
 
 

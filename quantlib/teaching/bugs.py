@@ -109,7 +109,7 @@ def asymmetric_lesson(weights: object, activations: object, bits: int = 8) -> pd
     """
     import pandas as pd
 
-    bits = check_bits(bits)
+    bits = check_bits(bits, symmetric=True)  # the symmetric scheme is one of the two
     rows = []
     for name, t in (("weights", weights), ("activations", activations)):
         t = as_float_array(t)

@@ -48,8 +48,9 @@ CHALLENGES: dict[str, Challenge] = {c.key: c for c in (
               min_sqnr_db=20.0, max_bits_per_element=4.1),
     Challenge("beat_fp8", "Beat FP8 with 6.6 bits",
               "Beat FP8 E4M3 (scaled per tensor) on this tensor's SQNR, storing at most 6.6 bits per element.",
-              "FP8 keeps its relative precision at every magnitude; one 6-bit grid for the whole tensor falls just "
-              "short. Give groups of values their own scale — and count what the scales cost.",
+              "FP8 keeps its relative precision at every magnitude; one uniform 6-bit grid for the whole tensor falls "
+              "short. Give groups of values their own scale — and count what the scales cost — or put 64 levels "
+              "where the values are.",
               max_bits_per_element=6.6, beat=("fp8_e4m3fn", (("scaling", "per_tensor"),))),
 )}
 

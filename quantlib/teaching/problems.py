@@ -21,7 +21,7 @@ def precision_fixes(x: object, bits: int = 4) -> pd.DataFrame:
     import pandas as pd
 
     x = as_float_array(x)
-    bits = check_bits(bits)
+    bits = check_bits(bits, symmetric=True)
     configs: list[tuple[str, str, dict[str, Any]]] = [
         ("min-max range (the baseline)", "symmetric", {}),
         ("clip outliers: percentile 99.99", "symmetric", {"calibration": "percentile"}),
@@ -47,7 +47,7 @@ def overhead_table(x: object, bits: int = 4, group_sizes: Sequence[int] = (32, 6
     import pandas as pd
 
     x = as_float_array(x)
-    bits = check_bits(bits)
+    bits = check_bits(bits, symmetric=True)
     rows = []
     r = Quantizer("symmetric", bits=bits)(x)
     rows.append({"granularity": "per tensor", "scales stored": 1, "bits per element": r.bits_per_element,
