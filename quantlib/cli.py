@@ -99,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     ck.add_argument("--schemes", metavar="A,B,...", default="symmetric,nf4",
                     help="comma-separated registry scheme names (default: symmetric,nf4)")
     ck.add_argument("--bits", metavar="N", type=int, default=None,
-                    help="code width of the bit-swept schemes, 2..16 (default: each scheme's own default)")
+                    help="code width of the bit-swept schemes, 1..16 (symmetric: 2..16; default: each scheme's own default)")
     ck.add_argument("--workers", metavar="N", type=int, default=None,
                     help="worker processes of the local Dask cluster (default: the cores; 0: no cluster)")
     ck.add_argument("--scheduler", metavar="ADDRESS",
@@ -125,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     lin.add_argument("--layer", metavar="NAME", help="with --model: the linear layer, calibrated on its real inputs")
     lin.add_argument("--methods", metavar="METHOD", nargs="+", help="linear methods (default: all); see "
                                                                      "--list-methods")
-    lin.add_argument("--bits", metavar="N", type=int, default=4, help="weight code width, 2..16 (default 4)")
+    lin.add_argument("--bits", metavar="N", type=int, default=4, help="weight code width, 1..16 as each method allows (default 4)")
     lin.add_argument("--heldout-share", metavar="S", type=float, default=0.25,
                      help="share of the tokens (the last ones) kept apart to measure on (default 0.25; 0: none)")
     lin.add_argument("--weights", metavar="SCHEME", help="registry weight scheme for the methods that round with "
@@ -161,8 +161,8 @@ def checkpoint(args: argparse.Namespace) -> str:
     from .checkpoint_figures import report_html
 
     schemes = _schemes(args.schemes)
-    if args.bits is not None and not 2 <= args.bits <= 16:
-        raise CliError(f"--bits must be in 2..16, got {args.bits}")
+    if args.bits is not None and not 1 <= args.bits <= 16:
+        raise CliError(f"--bits must be in 1..16 (symmetric: 2..16), got {args.bits}")
     if not args.chunk_mb > 0:
         raise CliError(f"--chunk-mb must be > 0, got {args.chunk_mb}")
     if not Path(args.path).exists():
@@ -400,8 +400,8 @@ def linear(args: argparse.Namespace) -> pd.DataFrame:
     unknown = [m for m in methods if m not in ql.LINEAR_METHODS]
     if unknown:
         raise CliError(f"unknown method(s) {', '.join(map(repr, unknown))}; known: {', '.join(ql.LINEAR_METHODS)}")
-    if not 2 <= args.bits <= 16:
-        raise CliError(f"--bits must be in 2..16, got {args.bits}")
+    if not 1 <= args.bits <= 16:
+        raise CliError(f"--bits must be in 1..16 (each method and scheme says which it takes), got {args.bits}")
     settings = _method_settings(methods, args.settings)
     weights = _schemes(args.weights)[0] if args.weights else None
     acts = None

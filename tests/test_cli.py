@@ -235,7 +235,7 @@ def test_linear_on_a_model_layer_and_settings(layer_files):
     (("--weight", "{d}/w.npy",), ("--inputs",)),
     (("--model", "nomodel", "--layer", "x"), ("unknown model", "minilm_l6")),
     (("--model", "digits", "--layer", "fc9"), ("unknown layer", "fc9")),
-    (("--weight", "{d}/w.npy", "--inputs", "{d}/x.npy", "--bits", "1"), ("--bits must be in 2..16",)),
+    (("--weight", "{d}/w.npy", "--inputs", "{d}/x.npy", "--bits", "17"), ("--bits must be in 1..16",)),
 ], ids=["mismatch", "missing", "unknown-method", "unknown-setting", "share", "no-inputs", "model", "layer", "bits"])
 def test_linear_bad_input_is_one_line(layer_files, args, needles):
     d = layer_files[0]
