@@ -707,10 +707,12 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="skip the browser, peak-memory and 16 M app runs")
     ap.add_argument("--checkpoint-gb", type=float, default=0.25,
                     help="size of the synthetic checkpoint of the Dask row (default 0.25; the issue's size is 2)")
-    ap.add_argument("--only", choices=["checkpoint"], help="run only this row")
+    only = {"checkpoint": lambda: checkpoint_scan(a.checkpoint_gb), "rate_distortion": rate_distortion_chart,
+            "linear": lambda: (linear_methods(), scaling_rotation_methods()), "methods_alpha": methods_alpha}
+    ap.add_argument("--only", choices=sorted(only), help="run only this row (or these rows)")
     a = ap.parse_args()
-    if a.only == "checkpoint":
-        checkpoint_scan(a.checkpoint_gb)
+    if a.only:
+        only[a.only]()
         for r in ROWS:
             print(f"| {r[0]} | {r[1]} | {r[2]} | {r[3]} | {r[4]} |")
         print(f"CPU: {cpu_summary()}")

@@ -198,15 +198,18 @@ def _compander_starts(xd: np.ndarray, k: int) -> list[np.ndarray]:
     if xd.size > COMPANDER_POINTS:
         xd = xd[np.linspace(0, xd.size - 1, COMPANDER_POINTS).round().astype(np.int64)]
     n = xd.size
+    if not xd[-1] > xd[0]:  # one distinct value: no density to follow
+        return [xd[:1].copy()]
     m = max(4, int(np.sqrt(n)))
     i = np.arange(n)
     lo, hi = np.maximum(i - m, 0), np.minimum(i + m, n - 1)
     inv_f = np.maximum(xd[hi] - xd[lo], np.finfo(np.float64).tiny) / (hi - lo)  # ∝ 1 / f(x_i)
     g = np.cumsum(np.cbrt(inv_f * inv_f))  # Σ f^(-2/3) over the samples: ∫ f^(1/3) dx
     starts = [np.interp((np.arange(k) + 0.5) / k, g / g[-1], xd)]
-    counts, edges = np.histogram(xd, bins=int(min(4096, max(64, n // 32))))
+    span = xd[-1] - xd[0]  # the histogram in units of the span: np.histogram refuses bins finer than an ulp of x
+    counts, edges = np.histogram((xd - xd[0]) / span, bins=int(min(4096, max(64, n // 32))), range=(0.0, 1.0))
     c = np.concatenate(([0.0], np.cumsum(np.cbrt(counts.astype(np.float64)))))
-    starts.append(np.interp((np.arange(k) + 0.5) / k, c / c[-1], edges))
+    starts.append(xd[0] + span * np.interp((np.arange(k) + 0.5) / k, c / c[-1], edges))
     return [np.unique(st) for st in starts]
 
 

@@ -189,3 +189,16 @@ def test_lloyd_max_limit_is_at_or_below_every_per_tensor_codebook_scheme(dist):
     for b in range(2, 9):
         for scheme in ("lloyd_max", "quantile"):
             assert best[b] <= ql.Quantizer(scheme, bits=b)(x).metrics(x).mse * (1 + 1e-9), (scheme, b)
+
+
+@pytest.mark.parametrize("x", [
+    np.array([1e30], np.float32),
+    np.full(100, 3e38, np.float32),
+    np.array([1e30, np.nextafter(np.float32(1e30), np.float32(np.inf))], np.float32),
+    np.array([-3e38, 3e38] * 50, np.float32),
+], ids=["one-huge-value", "constant-near-max", "two-adjacent-floats", "both-ends-of-float32"])
+def test_lloyd_max_at_8_bits_is_exact_on_degenerate_tensors(x):
+    """Found by hypothesis: the compander start's histogram refused a range narrower than its bins
+    (one value of 1e30). With at most 2 distinct values, 8-bit Lloyd-Max keeps each one exactly."""
+    r = ql.Quantizer("lloyd_max", bits=8)(x)
+    np.testing.assert_array_equal(r.dequantized, x)
