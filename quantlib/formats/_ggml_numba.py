@@ -240,8 +240,9 @@ def k4_scales_as_stored(ls, lm):  # pragma: no cover - compiled
     scales[j] = ls_j, scales[j + 4] = lm_j (whole bytes, j < 4), then for j >= 4 scales[j + 4] = low
     nibbles of ls_j, lm_j and scales[j - 4], scales[j] |= (ls_j >> 4) << 6, (lm_j >> 4) << 6. A code
     above 63 only arises from a negative sub-block scale (its wrapped uint8): it keeps its low 6 bits,
-    and for j < 4 its top two bits also leak into sub-block j + 4's scale. Rewrites ls, lm (8 codes each) in place as the 6-bit
-    values get_scale_min_k4 reads back from those bytes, which repack to the same bytes."""
+    and for j < 4 its top two bits also leak into sub-block j + 4's scale. Rewrites ls, lm (8 codes
+    each) in place as the 6-bit values get_scale_min_k4 reads back from those bytes, which repack to
+    the same bytes."""
     for j in range(4):
         hi_s = ((ls[j] & 0xFF) >> 6) | ((ls[j + 4] >> 4) & 3)  # bits 6-7 of byte j
         hi_m = ((lm[j] & 0xFF) >> 6) | ((lm[j + 4] >> 4) & 3)  # bits 6-7 of byte j + 4
