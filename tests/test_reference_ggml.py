@@ -189,3 +189,36 @@ def test_a_lone_value_with_zero_importance_matches_ggml(name):
     w = np.random.default_rng(0).uniform(0, 100, 256).astype(np.float32)
     w[4] = 0.0
     assert_same_as_ggml(x, name, w)
+
+
+# Found by the hypothesis test (row 0 all -3.25; row 1 mostly -3.25 and these values; importance only on
+# columns 160, 161, 186, all three -3.25 in row 1).
+HYPOTHESIS_Q4K_ROW = {0: 0.0, 1: 0.0, 2: 0.562617, 3: 0.5, 4: 1.7085097, 5: -5.155674, 9: -7.5736995, 18: 0.0,
+                      27: 7.0271177, 29: 0.0, 31: 0.0, 36: 0.0, 42: -0.9, 55: -5.4331045, 59: 0.0, 81: 0.0,
+                      89: 0.0, 94: 5.0946636, 97: 0.0, 107: 0.0, 110: 0.4005785, 125: 0.0, 127: 0.0,
+                      144: -5.865474, 148: -4.567055, 154: 5.1914988, 158: 0.2865322, 165: 0.0, 170: -7.589554,
+                      172: 0.0, 177: 0.0, 187: 0.0, 192: 8.0, 198: -3.1972356, 199: -4.3236427, 200: 0.0,
+                      201: 7.335249, 217: 1.7964437, 232: -5.309695, 247: 0.0}
+
+
+@pytest.mark.parametrize("name", WEIGHTED)
+def test_a_negative_sub_block_scale_matches_ggml(name):
+    """Found by the hypothesis test (q4_k). Degenerate condition: every weighted value of a sub-block is
+    the same (-3.25, the others have importance 0), so make_qkx3_quants' D = sum_w sum_l2 - sum_l**2
+    is 0 in exact arithmetic but a float32 rounding makes it positive; the fit then takes
+    this_min > 0 -> 0 and a NEGATIVE scale sum_xl / sum_l2 that beats the first guess. make_qp_quants
+    then codes that scale as a negative l: it stores uint8 L = 256 + l but sums w x l with the int l
+    (quantlib summed the wrapped code, so d came out negative), and quantize_row_q4_K_impl packs the
+    uint8 code unclamped, its top bits landing in sub-block j + 4's scale (q5_k clamps it to 63).
+    The second tensor has such sub-blocks at j = 1 and j = 5 of one super-block."""
+    x = np.full((2, 256), -3.25, np.float32)
+    x[1, list(HYPOTHESIS_Q4K_ROW)] = list(HYPOTHESIS_Q4K_ROW.values())
+    w = np.zeros(256, np.float32)
+    w[[160, 161, 186]] = [12, 68, 1]
+    assert_same_as_ggml(x, name, w)
+    y = np.full((1, 256), -3.25, np.float32)
+    y[0, 0::32] = 0.0
+    y[0, 10::32] = -7.5
+    v = np.zeros(256, np.float32)
+    v[[33, 34, 58, 161, 162, 186]] = [46, 98, 96, 96, 66, 1]
+    assert_same_as_ggml(y, name, v)

@@ -160,8 +160,8 @@ def make_qp(n, nmax, x, L, qw):  # pragma: no cover - compiled
     suml2 = F(0)
     for i in range(n):
         l = min(nmax, nearest(iscale * x[i]))
-        L[i] = l & 0xFF
-        fl = F(L[i])
+        L[i] = l & 0xFF  # ggml's uint8_t L: a negative l (from a negative x) wraps to 256 + l ...
+        fl = F(l)  # ... but these two sums take the int l itself; the refinement below reads back L[i]
         sumlx += qw[i] * x[i] * fl
         suml2 += qw[i] * fl * fl
     for _ in range(5):
@@ -234,6 +234,24 @@ def make_qx(n, nmax, x, L, qw, use_qw):  # pragma: no cover - compiled
 
 
 # ------------------------------------------------------------------------------------ Q4_K / Q5_K
+@nb.njit(**_opts)
+def k4_scales_as_stored(ls, lm):  # pragma: no cover - compiled
+    """quantize_row_q4_K_impl packs make_qp_quants' uint8 codes (0..255) without clamping them to 63:
+    scales[j] = ls_j, scales[j + 4] = lm_j (whole bytes, j < 4), then for j >= 4 scales[j + 4] = low
+    nibbles of ls_j, lm_j and scales[j - 4], scales[j] |= (ls_j >> 4) << 6, (lm_j >> 4) << 6. A code
+    above 63 only arises from a negative sub-block scale (its wrapped uint8): it keeps its low 6 bits,
+    and for j < 4 its top two bits also leak into sub-block j + 4's scale. Rewrites ls, lm (8 codes
+    each) in place as the 6-bit values get_scale_min_k4 reads back from those bytes, which repack to
+    the same bytes."""
+    for j in range(4):
+        hi_s = ((ls[j] & 0xFF) >> 6) | ((ls[j + 4] >> 4) & 3)  # bits 6-7 of byte j
+        hi_m = ((lm[j] & 0xFF) >> 6) | ((lm[j + 4] >> 4) & 3)  # bits 6-7 of byte j + 4
+        ls[j + 4] = (ls[j + 4] & 15) | (hi_s << 4)
+        lm[j + 4] = (lm[j + 4] & 15) | (hi_m << 4)
+        ls[j] = ls[j] & 63
+        lm[j] = lm[j] & 63
+
+
 @nb.njit(parallel=True, **_opts)
 def q45k(x, qw, use_qw, nmax, d, dmin, ls, lm, L):  # pragma: no cover - compiled
     """Q4_K (nmax 15) / Q5_K (31) on super-blocks x (nb, 256): fp16 d, dmin; 6-bit ls, lm (nb, 8); codes L.
@@ -242,7 +260,8 @@ def q45k(x, qw, use_qw, nmax, d, dmin, ls, lm, L):  # pragma: no cover - compile
     make_qkx2_quants (rmin -1 / -0.5, step 0.1, 20 / 15 steps), 6-bit scales from max / 63.
     With importance qw (one row of weights per block of a row, qw[i % len(qw)]): weights
     qw * sqrt(sigma2 + x**2), make_qkx3_quants (-0.9, 0.05, 36 steps), make_qp_quants for the
-    scales and mins weighted by the sub-blocks' weight sums."""
+    scales and mins weighted by the sub-blocks' weight sums; Q5_K clamps their codes to 63, Q4_K packs
+    them as they are (see :func:`k4_scales_as_stored`)."""
     nb_ = x.shape[0]
     nqw = qw.shape[0]
     for i in nb.prange(nb_):
@@ -276,10 +295,16 @@ def q45k(x, qw, use_qw, nmax, d, dmin, ls, lm, L):  # pragma: no cover - compile
             t = np.empty(8, np.int64)
             db = make_qp(8, 63, scales, t, sw)
             for j in range(8):
-                ls[i, j] = min(63, t[j])
+                ls[i, j] = t[j]
             mb = make_qp(8, 63, mins, t, sw)
             for j in range(8):
-                lm[i, j] = min(63, t[j])
+                lm[i, j] = t[j]
+            if nmax == 31:  # quantize_row_q5_K_impl clamps the uint8 codes to 63 before packing
+                for j in range(8):
+                    ls[i, j] = min(63, ls[i, j])
+                    lm[i, j] = min(63, lm[i, j])
+            else:
+                k4_scales_as_stored(ls[i], lm[i])
             d[i] = fp16(db)
             dmin[i] = fp16(mb)
         else:
