@@ -15,7 +15,7 @@ import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from numbers import Integral, Real
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -226,8 +226,42 @@ def fixed_bits(bits: int) -> Callable[[Mapping[str, Any]], int]:
     return lambda settings: bits
 
 
+class SettingsSpec:
+    """What every registered spec with a tuple of :class:`Setting` s shares (schemes here, linear
+    methods in :mod:`quantlib.linear`): look one up, the defaults, and validation of a mapping.
+    A subclass names its kind (``"scheme"``, ``"method"``) and any arguments its callers take
+    besides the settings (listed in the unknown-setting message)."""
+
+    kind: ClassVar[str] = "scheme"
+    also_takes: ClassVar[tuple[str, ...]] = ()
+    name: str
+    settings: tuple[Setting, ...]
+
+    def setting(self, name: str) -> Setting:
+        for s in self.settings:
+            if s.name == name:
+                return s
+        raise KeyError(name)
+
+    def defaults(self) -> dict[str, Any]:
+        return {s.name: s.default for s in self.settings}
+
+    def validate(self, settings: Mapping[str, Any]) -> dict[str, Any]:
+        """The defaults updated with ``settings``, each validated by its :class:`Setting`; an
+        unknown name is a ValueError listing the known ones."""
+        known = {s.name for s in self.settings}
+        unknown = sorted(set(settings) - known)
+        if unknown:
+            raise ValueError(f"{self.kind} {self.name!r} has no setting(s) {unknown}; its settings are "
+                             f"{sorted(known | set(self.also_takes))}")
+        out = self.defaults()
+        for k, v in settings.items():
+            out[k] = self.setting(k).validate(v)
+        return out
+
+
 @dataclass(frozen=True)
-class SchemeSpec:
+class SchemeSpec(SettingsSpec):
     """A registered scheme: ``run(x, settings) -> QuantResult`` plus what a UI needs to show it.
 
     Hooks (all optional; the settings they receive are validated):
@@ -293,24 +327,6 @@ class SchemeSpec:
         d = self.defaults()
         return not self.at_bits(4, d) and not self.at_bits(8, d)
 
-    def setting(self, name: str) -> Setting:
-        for s in self.settings:
-            if s.name == name:
-                return s
-        raise KeyError(name)
-
-    def defaults(self) -> dict[str, Any]:
-        return {s.name: s.default for s in self.settings}
-
-    def validate(self, settings: Mapping[str, Any]) -> dict[str, Any]:
-        known = {s.name for s in self.settings}
-        unknown = sorted(set(settings) - known)
-        if unknown:
-            raise ValueError(f"scheme {self.name!r} has no setting(s) {unknown}; its settings are {sorted(known)}")
-        out = self.defaults()
-        for k, v in settings.items():
-            out[k] = self.setting(k).validate(v)
-        return out
 
 
 SCHEMES: dict[str, SchemeSpec] = {}

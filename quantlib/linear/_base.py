@@ -21,13 +21,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from .._checks import as_float_array, check_choice, shown
 from ..models._base import Config, as_quantizer
-from ..schemes import Quantizer, Setting
+from ..schemes import Quantizer, Setting, SettingsSpec
 
 #: Settings every method takes besides its own (validated by :func:`quantize_linear`).
 COMMON = ("weights", "activations")
@@ -90,7 +90,7 @@ FitFn = Callable[[np.ndarray, np.ndarray | None, dict[str, Any], Quantizer | Non
 
 
 @dataclass(frozen=True)
-class LinearMethod:
+class LinearMethod(SettingsSpec):
     """A registered linear-layer method and what a UI needs to show it.
 
     ``fit``: the method itself (see :data:`FitFn`); it receives float32 ``weight`` ``(out, in)``,
@@ -104,7 +104,11 @@ class LinearMethod:
     bits per weight code, for bit sweeps (the default sets a ``bits`` setting, or the weight
     scheme's own ``at_bits``).
     ``formula`` is LaTeX; ``source`` names the paper and the reference implementation matched.
+    ``setting``, ``defaults`` and ``validate`` as on a scheme (:class:`~quantlib.schemes.SettingsSpec`).
     """
+
+    kind: ClassVar[str] = "method"
+    also_takes: ClassVar[tuple[str, ...]] = COMMON
 
     name: str
     title: str
@@ -118,26 +122,6 @@ class LinearMethod:
     default_activations: Config | None = None
     at_bits: Callable[[int, dict[str, Any], Quantizer | None], tuple[dict[str, Any], Quantizer | None]] | None = field(
         default=None, repr=False)
-
-    def setting(self, name: str) -> Setting:
-        for s in self.settings:
-            if s.name == name:
-                return s
-        raise KeyError(name)
-
-    def defaults(self) -> dict[str, Any]:
-        return {s.name: s.default for s in self.settings}
-
-    def validate(self, settings: Mapping[str, Any]) -> dict[str, Any]:
-        known = {s.name for s in self.settings}
-        unknown = sorted(set(settings) - known)
-        if unknown:
-            raise ValueError(f"method {self.name!r} has no setting(s) {unknown}; its settings are "
-                             f"{sorted(known | set(COMMON))}")
-        out = self.defaults()
-        for k, v in settings.items():
-            out[k] = self.setting(k).validate(v)
-        return out
 
     def configure(self, bits: int, settings: Mapping[str, Any] | None = None,
                   weights: Config | None = None) -> tuple[dict[str, Any], Quantizer | None]:

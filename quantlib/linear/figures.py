@@ -10,6 +10,7 @@ import numpy as np
 from .._lazy import pandas as pd
 from .._lazy import plotly_graph_objects as go
 from ..figures import HOUSE_LAYOUT, ORIGINAL, QUANTIZED, TEMPLATE
+from ..models.figures import fit_metric_axis
 
 
 def _house(fig: go.Figure, title: str, **layout: object) -> go.Figure:
@@ -93,13 +94,5 @@ def model_figure(df: pd.DataFrame, metric: str, float_value: float | None = None
     fig = go.Figure(go.Bar(x=df["method"], y=df[metric], marker_color=QUANTIZED,
                            customdata=df["average_bits"], hovertemplate="%{x}<br>" + metric +
                            " %{y:.4f}<br>%{customdata:.3f} bits per weight<extra></extra>"))
-    vals = df[metric].to_numpy(dtype=float)
-    if float_value is not None and np.isfinite(float_value):
-        fig.add_hline(y=float_value, line_dash="dot", line_color="grey", annotation_text="float model")
-        vals = np.append(vals, float_value)
-    vals = vals[np.isfinite(vals)]
-    if vals.size:
-        lo, hi = float(vals.min()), float(vals.max())
-        pad = max((hi - lo) * 0.1, 1e-4)
-        fig.update_yaxes(range=[lo - pad, hi + pad])
+    fit_metric_axis(fig, df[metric].to_numpy(dtype=float), float_value, pad_share=0.1)
     return _house(fig, f"Whole model: {metric} per method", xaxis_title="method", yaxis_title=metric)

@@ -59,16 +59,24 @@ def metric_bits_figure(df: pd.DataFrame, metric: str, float_value: float | None 
     fig = go.Figure()
     for name, part in df.groupby("configuration", sort=False):
         fig.add_scatter(x=part["bits"], y=part[metric], mode="lines+markers", name=str(name))
-    vals = df[metric].to_numpy(dtype=float)
+    fit_metric_axis(fig, df[metric].to_numpy(dtype=float), float_value, pad_share=0.08)
+    return _house(fig, f"{metric} vs bits", "bits", metric)
+
+
+def fit_metric_axis(fig: go.Figure, values: np.ndarray, float_value: float | None = None, *,
+                    pad_share: float = 0.08) -> None:
+    """Fit ``fig``'s y axis to the finite ``values`` (plus the float model's value, drawn as a dotted
+    line when given), padded by ``pad_share`` of their span (at least 1e-4), so that a metric of 0.999
+    and one of 0.99 do not look alike. Nothing changes when no value is finite."""
+    vals = np.asarray(values, dtype=float)
     if float_value is not None and np.isfinite(float_value):
         fig.add_hline(y=float_value, line_dash="dot", line_color="grey", annotation_text="float model")
         vals = np.append(vals, float_value)
     vals = vals[np.isfinite(vals)]
     if vals.size:
         lo, hi = float(vals.min()), float(vals.max())
-        pad = max((hi - lo) * 0.08, 1e-4)
+        pad = max((hi - lo) * pad_share, 1e-4)
         fig.update_yaxes(range=[lo - pad, hi + pad])
-    return _house(fig, f"{metric} vs bits", "bits", metric)
 
 
 def channel_stats(x: np.ndarray) -> pd.DataFrame:
