@@ -76,6 +76,16 @@ def test_toolkits_table_and_formats_legends_fit_at_1500_px(server, browser):
     page.close()
 
 
+def _settle(page) -> None:
+    """Idle, and past the follow-up run a page asks for a moment after a run that left its sweeps
+    to it (pages/_common.defer_rest: a fragment timer of 0.2-1 s, later on busy cores). A page link
+    clicked inside that gap, on 2 busy cores, once brought the panel's seed back at its default: a
+    race between the fragment's rerun and the page switch (noted in the README's limits)."""
+    _wait_idle(page)
+    page.wait_for_timeout(1500)
+    _wait_idle(page)
+
+
 def test_a_data_source_chosen_in_the_panel_follows_every_page_link(server, browser):
     """Chosen with the panel's own controls (not from a link), then every page opened from the
     menu: each shows it, and each page's link carries it."""
@@ -93,6 +103,7 @@ def test_a_data_source_chosen_in_the_panel_follows_every_page_link(server, brows
     _wait_idle(page)
     for name, path in [("Compare", "/compare"), ("Formats", "/formats"), ("Learn", "/learn"), ("Toolkits", "/toolkits"),
                        ("Explore", "/")]:
+        _settle(page)
         page.get_by_role("link", name=name).click()
         # a page switch waits for the current run to end: on 2 busy cores (the suite runs 2 processes) that
         # took over 30 s once
@@ -101,8 +112,16 @@ def test_a_data_source_chosen_in_the_panel_follows_every_page_link(server, brows
         _wait_idle(page)
         box = page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]', has_text="Distribution")
         assert "laplace" in box.inner_text() + box.locator("input").input_value(), name
-        seed = page.locator('[data-testid="stSidebar"] [data-testid="stNumberInput"]', has_text="Seed")
-        assert seed.locator("input").input_value() == "7", name
+        # Streamlit 1.67 first brings a sidebar value back at its default on another page, and the panel
+        # re-assigns it in a follow-up run (pages/_common.py); on busy cores that run can come after a
+        # moment of idle, so wait for the value (a lost value never comes back and fails here)
+        seed_is_7 = ("() => [...document.querySelectorAll('[data-testid=\"stSidebar\"] [data-testid=\"stNumberInput\"]')]"
+                     ".some(e => e.innerText.includes('Seed') && e.querySelector('input').value === '7')")
+        try:
+            page.wait_for_function(seed_is_7, timeout=30_000)
+        except Exception:
+            seed = page.locator('[data-testid="stSidebar"] [data-testid="stNumberInput"]', has_text="Seed")
+            assert seed.locator("input").input_value() == "7", name
         page.wait_for_function("() => ['data.distribution=laplace', 'data.seed=7']"
                                ".every(p => window.location.search.includes(p))", timeout=90_000)
     x = ql.synthetic("laplace", 2**16, 7)
