@@ -4,7 +4,6 @@ the limits of this tensor; the anatomy of one configuration's error, a block pic
 import json
 
 import numpy as np
-import pandas as pd
 import streamlit as st
 
 import quantlib as ql
@@ -18,24 +17,23 @@ ANATOMY_MAX_VALUES = 2**21  # the anatomy works in float64 blocks: ~70 bytes a v
 DEFAULT_PICK = "nf4"
 
 
-@st.cache_data(max_entries=256, ttl=3600, show_spinner=False)
-def scheme_rows(source: tuple, scheme: str, bits: tuple[int, ...]) -> tuple[list, list]:
-    """One scheme's points at the bit widths ``bits`` (rows, skipped); cached per scheme, so a
-    changed family choice only computes the schemes it adds."""
-    x = ui.load_tensor(source)
-    if x.size > POINT_SAMPLES:
-        x = rate.subsample(x, POINT_SAMPLES)
-    return rate.scheme_points(x, rate.configurations([scheme], bits))
-
-
 @st.cache_data(max_entries=16, ttl=3600, show_spinner=False)
-def tensor_stats(source: tuple) -> tuple[float, float]:
-    return rate.tensor_stats(rate.subsample(ui.load_tensor(source), POINT_SAMPLES))
+def chart_data(source: tuple, bits: tuple[int, ...], registry: tuple[str, ...]) -> rate.RDChart:
+    """Every registry scheme's points at ``bits`` and the tensor's limits, as one pool of tasks on the
+    server's cores (:func:`quantlib.rate.rd_chart`), whatever families are shown: choosing families then
+    only filters. ``registry`` (the scheme names) is in the key so that a newly registered scheme is
+    placed. The progress bar lives inside, so a cached call replays only the bar's removal."""
+    bar = st.progress(0.0, text="Placing the schemes and computing the limits of this tensor…")
+    step = [0.0]
 
+    def progress(done: int, total: int, label: str) -> None:
+        if done == total or done / total >= step[0] + 0.05:  # ~20 updates, not one per task
+            step[0] = done / total
+            bar.progress(done / total, text=f"{done} of {total} done: {label}")
 
-@st.cache_data(max_entries=16, ttl=3600, show_spinner=False)
-def limits(source: tuple) -> pd.DataFrame:
-    return ql.rd_limits(ui.load_tensor(source))
+    chart = rate.rd_chart(ui.load_tensor(source), list(registry), bits, max_samples=POINT_SAMPLES, progress=progress)
+    bar.empty()
+    return chart
 
 
 def analysed(source: tuple, scheme: str, frozen: tuple) -> tuple:
@@ -97,24 +95,11 @@ if not chosen:
     st.stop()
 
 x = ui.load_tensor(source)
-bits = tuple(range(lo, hi + 1))
-names = [n for n, s in ql.SCHEMES.items() if s.family in chosen]
-rows, skipped = [], []
-progress = st.progress(0.0, text="Placing the schemes…")
-for i, name in enumerate(names):
-    r, s = scheme_rows(source, name, bits)
-    rows += r
-    skipped += s
-    progress.progress((i + 1) / (len(names) + 1), text=f"Placed {name} ({i + 1} of {len(names)})")
-progress.progress(1.0, text="Computing the limits of this tensor…")
-try:
-    lim = limits(source)
-except ValueError as exc:
-    lim = None
-    st.warning(ui.plain(f"No limits for this tensor: {exc}"))
-progress.empty()
-h, power = tensor_stats(source)
-points = rate.finish_points(rows, h, power)
+data = chart_data(source, tuple(range(lo, hi + 1)), tuple(ql.SCHEMES))
+points = rate.select(data.points, [n for n, s in ql.SCHEMES.items() if s.family in chosen])
+lim, skipped = data.limits, points.attrs["skipped"]
+if lim is None:
+    st.warning(ui.plain(f"No limits for this tensor: {data.limits_error}"))
 if points.empty:
     st.error("No configuration could be applied to this tensor.")
     st.stop()

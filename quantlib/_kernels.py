@@ -21,12 +21,16 @@ tests run through these kernels). ``AVAILABLE`` is False when numba cannot be im
 
 from __future__ import annotations
 
+import functools
+import importlib
 import importlib.util
 import os
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cache
 from types import ModuleType
+from typing import Any
 
 import numpy as np
 
@@ -54,6 +58,64 @@ def _jit() -> ModuleType | None:
         AVAILABLE = False
         return None
     return _numba
+
+
+_LAUNCH_LOCK = threading.Lock()
+
+
+def threadsafe_layer() -> bool:
+    """Whether numba will run parallel kernels on a threading layer that several Python threads may
+    launch at once (TBB or OpenMP). Its fallback, ``workqueue``, aborts the whole process when two
+    threads launch parallel kernels at the same time: where it is the layer numba would choose (neither
+    TBB nor libgomp can be loaded, or ``NUMBA_THREADING_LAYER=workqueue``), :func:`guard_parallel`
+    makes the launches take turns."""
+    import numba
+
+    layer = numba.config.THREADING_LAYER
+    if layer != "default":
+        return layer != "workqueue"  # tbb, omp, safe, threadsafe, forksafe: numba insists or raises
+    for name in numba.config.THREADING_LAYER_PRIORITY:
+        if name == "workqueue":
+            return False
+        try:
+            importlib.import_module(f"numba.np.ufunc.{name}pool")
+        except ImportError:
+            continue
+        return True
+    return False
+
+
+def guard_parallel(namespace: dict[str, Any]) -> None:
+    """Wrap each ``parallel=True`` kernel in ``namespace`` (a kernel module's globals, at its end) so that
+    only one thread at a time launches one, when numba's threading layer is not thread-safe
+    (:func:`threadsafe_layer`); otherwise leave them as they are. No jitted code calls these kernels
+    (they are entry points), so replacing the module's names changes only the Python callers' path."""
+    if threadsafe_layer():
+        return
+    from numba.core.registry import CPUDispatcher
+
+    for name, obj in list(namespace.items()):
+        if isinstance(obj, CPUDispatcher) and obj.targetoptions.get("parallel"):
+            namespace[name] = _one_at_a_time(obj)
+
+
+def _one_at_a_time(kernel: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(kernel)
+    def launch(*args: Any) -> Any:
+        with _LAUNCH_LOCK:
+            return kernel(*args)
+
+    launch.kernel = kernel  # type: ignore[attr-defined]
+    return launch
+
+
+def one_thread_each() -> None:
+    """Make the calling thread's numba kernels run on that thread alone (numba's thread count is per
+    calling thread): for the workers of a pool whose tasks already share the cores. Imports numba
+    (what the tasks' kernels would do first anyway); nothing when numba is not there."""
+    k = _jit() if AVAILABLE else None
+    if k is not None:
+        k.nb.set_num_threads(1)
 
 
 def _chunks() -> int:

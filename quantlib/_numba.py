@@ -296,3 +296,8 @@ def lloyd(xd, prefix, c, max_iter):  # pragma: no cover - compiled
                 nxt[j] = c[j]
         c = np.sort(nxt)
     return c
+
+
+from ._kernels import guard_parallel  # noqa: E402  (after the kernels it wraps)
+
+guard_parallel(globals())  # launches take turns where numba's threading layer is not thread-safe

@@ -30,6 +30,9 @@ Lloyd-Max, ``bits + 8 / n`` (one int8 exponent k_max) for log2.
 
 from __future__ import annotations
 
+import hashlib
+import threading
+from collections import OrderedDict
 from typing import Any
 
 import numpy as np
@@ -138,26 +141,85 @@ def lloyd_max_levels(x: object, bits: int, *, init: str = "best", seed: int = 0,
 def lloyd_best(xs: np.ndarray, k: int, max_iter: int = 1000) -> np.ndarray:
     """The least-MSE fixed point of Lloyd's algorithm with ``k`` levels on sorted float32 ``xs``
     (sorted unique float32 levels), over its starts — the quantile levels (up to 32 levels) and two
-    Panter–Dite companders (from 8 levels; :func:`_compander_starts`), each run to a fixed point or
+    Panter–Dite companders (from 8 levels; :func:`_compander_cdfs`), each run to a fixed point or
     ``max_iter`` rounds. Lloyd's fixed point depends on its start: from the quantile levels alone,
     1000 rounds on 65 536 Gaussian values end at 2.9× this MSE at 8 bits; the companders start near
     it. The starts are compared by their SSE from prefix sums (O(k log n) each). The ``lloyd_max``
-    scheme and the rate–distortion limit both use this function."""
-    xd = xs.astype(np.float64)
-    p1 = _outward_prefix(xd)
-    p2 = np.concatenate(([0.0], np.cumsum(xd * xd)))
+    scheme and the rate–distortion limit both use this function.
+
+    The result depends only on the values, ``k`` and ``max_iter``, so it is remembered for the last
+    :data:`LLOYD_MEMO_SIZE` calls, keyed by a BLAKE2 digest of ``xs`` (1 ms a megabyte): the
+    rate–distortion chart asks for the same levels twice, as the scheme's points and as the limit.
+    The tensor's prefix sums and compander densities, which do not depend on ``k``, are kept for
+    the last two tensors of up to :data:`LLOYD_PREP_MAX` values."""
+    xs = np.ascontiguousarray(xs, _F32)
+    digest = hashlib.blake2b(xs.view(np.uint8), digest_size=16).digest()
+    key = (digest, xs.size, int(k), int(max_iter))
+    with _MEMO_LOCK:
+        hit = _LLOYD_MEMO.get(key)
+    if hit is not None:
+        return hit.copy()
+    prep = _prepared(xs, digest)
     starts = [bin_centres(xs, k).astype(np.float64)] if k <= BEST_QUANTILE_MAX_LEVELS else []
-    starts += _compander_starts(xd, k) if k >= BEST_COMPANDER_MIN_LEVELS else []
+    starts += prep.compander_starts(k) if k >= BEST_COMPANDER_MIN_LEVELS else []
     best, best_sse = np.zeros(0, _F32), np.inf
     for start in starts:
-        levels = np.unique(lloyd_sorted(xd, start, max_iter, prefix=p1).astype(_F32))
+        levels = np.unique(lloyd_sorted(prep.xd, start, max_iter, prefix=prep.p1).astype(_F32))
         lv = levels.astype(np.float64)
         ends = _sorted_ends(xs, lv)
-        s1, s2 = p1[ends[1:]] - p1[ends[:-1]], p2[ends[1:]] - p2[ends[:-1]]
+        s1, s2 = prep.p1[ends[1:]] - prep.p1[ends[:-1]], prep.p2[ends[1:]] - prep.p2[ends[:-1]]
         sse = float(np.sum(s2 - 2 * lv * s1 + np.diff(ends) * lv * lv))
         if sse < best_sse:
             best, best_sse = levels, sse
+    with _MEMO_LOCK:
+        _LLOYD_MEMO[key] = frozen_copy(best)
+        while len(_LLOYD_MEMO) > LLOYD_MEMO_SIZE:
+            _LLOYD_MEMO.popitem(last=False)
     return best
+
+
+LLOYD_MEMO_SIZE = 64  # (tensor, k) results: a few hundred bytes each
+LLOYD_PREP_MAX = 2**22  # values: the prepared sums of a larger tensor (24 bytes a value) are not kept
+_LLOYD_MEMO: OrderedDict = OrderedDict()
+_PREP_MEMO: OrderedDict = OrderedDict()
+_MEMO_LOCK = threading.Lock()
+
+
+def frozen_copy(a: np.ndarray) -> np.ndarray:
+    out = a.copy()
+    out.flags.writeable = False
+    return out
+
+
+class _Prepared:
+    """What :func:`lloyd_best` reads of a sorted tensor whatever ``k``: float64 values, outward
+    prefix sums of x and prefix sums of x², and the two compander densities' cumulative shares."""
+
+    def __init__(self, xs: np.ndarray) -> None:
+        self.xd = xs.astype(np.float64)
+        self.p1 = _outward_prefix(self.xd)
+        self.p2 = np.concatenate(([0.0], np.cumsum(self.xd * self.xd)))
+        self._cdfs: list[tuple[np.ndarray, np.ndarray]] | None = None
+
+    def compander_starts(self, k: int) -> list[np.ndarray]:
+        if self._cdfs is None:
+            self._cdfs = _compander_cdfs(self.xd)
+        u = (np.arange(k) + 0.5) / k
+        return [np.unique(x0 + span * np.interp(u, share, at)) for share, at, x0, span in self._cdfs]
+
+
+def _prepared(xs: np.ndarray, digest: bytes) -> _Prepared:
+    key = (digest, xs.size)
+    with _MEMO_LOCK:
+        prep = _PREP_MEMO.get(key)
+    if prep is None:
+        prep = _Prepared(xs)
+        if xs.size <= LLOYD_PREP_MAX:
+            with _MEMO_LOCK:
+                _PREP_MEMO[key] = prep
+                while len(_PREP_MEMO) > 2:
+                    _PREP_MEMO.popitem(last=False)
+    return prep
 
 
 def _sorted_ends(xs: np.ndarray, lv: np.ndarray) -> np.ndarray:
@@ -190,27 +252,26 @@ def _outward_prefix(xd: np.ndarray) -> np.ndarray:
 COMPANDER_POINTS = 2**18  # order statistics the start's density estimate reads (all of a smaller tensor)
 
 
-def _compander_starts(xd: np.ndarray, k: int) -> list[np.ndarray]:
-    """Start levels with point density ∝ f^(1/3) (Panter–Dite, optimal at high rate), f estimated two
-    ways: from m-spacings of the sorted data (m = √n; smooth in the tails) and from a histogram; both
-    on at most COMPANDER_POINTS evenly spaced order statistics (min and max included): a start only
-    needs the density's shape, and Lloyd's rounds then run on every value."""
+def _compander_cdfs(xd: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, float, float]]:
+    """(cumulative share of ∫ f^(1/3), where, x0, span) for f estimated two ways: from m-spacings of the sorted
+    data (m = √n; smooth in the tails) and from a histogram; both on at most COMPANDER_POINTS evenly
+    spaced order statistics (min and max included): a start only needs the density's shape, and
+    Lloyd's rounds then run on every value. The start of ``k`` levels is ``x0 + span * interp((j + ½) / k,
+    share, where)``. One distinct value: a single start at it."""
     if xd.size > COMPANDER_POINTS:
         xd = xd[np.linspace(0, xd.size - 1, COMPANDER_POINTS).round().astype(np.int64)]
     n = xd.size
     if not xd[-1] > xd[0]:  # one distinct value: no density to follow
-        return [xd[:1].copy()]
+        return [(np.array([0.0, 1.0]), np.array([xd[0], xd[0]]), 0.0, 1.0)]
     m = max(4, int(np.sqrt(n)))
     i = np.arange(n)
     lo, hi = np.maximum(i - m, 0), np.minimum(i + m, n - 1)
     inv_f = np.maximum(xd[hi] - xd[lo], np.finfo(np.float64).tiny) / (hi - lo)  # ∝ 1 / f(x_i)
     g = np.cumsum(np.cbrt(inv_f * inv_f))  # Σ f^(-2/3) over the samples: ∫ f^(1/3) dx
-    starts = [np.interp((np.arange(k) + 0.5) / k, g / g[-1], xd)]
     span = xd[-1] - xd[0]  # the histogram in units of the span: np.histogram refuses bins finer than an ulp of x
     counts, edges = np.histogram((xd - xd[0]) / span, bins=int(min(4096, max(64, n // 32))), range=(0.0, 1.0))
     c = np.concatenate(([0.0], np.cumsum(np.cbrt(counts.astype(np.float64)))))
-    starts.append(xd[0] + span * np.interp((np.arange(k) + 0.5) / k, c / c[-1], edges))
-    return [np.unique(st) for st in starts]
+    return [(g / g[-1], xd, 0.0, 1.0), (c / c[-1], edges, float(xd[0]), float(span))]
 
 
 def lloyd_sorted(xd: np.ndarray, c: np.ndarray, max_iter: int = 1000, *, prefix: np.ndarray | None = None) -> np.ndarray:

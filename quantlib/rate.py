@@ -17,12 +17,15 @@ tensor; pass ``max_samples=None`` for every value).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+import os
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 
+from . import _kernels
 from ._checks import as_float_array, check_int
 from ._lazy import pandas as pd
 from .metrics import code_counts, mse_sqnr
@@ -38,7 +41,12 @@ MAX_LIMIT_SAMPLES = 2**18
 #: whole tensor's for a smooth distribution, and the same subsample on every call.
 MAX_POINT_SAMPLES = 2**18
 ECUQ_SAMPLES = 2**18
+#: Threads the chart's tasks (one per configuration, one per limit and width) share by default: the
+#: machine's cores, at most 4. The kernels below 4 M values run on their calling thread alone
+#: (:data:`quantlib._kernels.MIN_PARALLEL`), so tasks, not kernels, are what fill the cores here.
+DEFAULT_WORKERS = max(1, min(4, os.cpu_count() or 1))
 LOG2E = 1 / np.log(2)
+T = TypeVar("T")
 EULER_GAMMA = 0.5772156649015329
 
 
@@ -125,13 +133,6 @@ def _db(power: float, mse: np.ndarray) -> np.ndarray:
 
 
 # ------------------------------------------------------------------ limit curves
-def _lloyd_max_curve(xs: np.ndarray, bits: Iterable[int]) -> list[tuple[int, float]]:
-    """The least MSE of Lloyd's algorithm at each width: :func:`quantlib.nonuniform.lloyd_best`, the
-    code path of the ``lloyd_max`` scheme itself (its default ``init="best"``), so on the same values the
-    limit and the scheme agree."""
-    return [(b, sorted_sse(xs, lloyd_best(xs, 2**b)) / xs.size) for b in bits]
-
-
 def _uniform_mse(xd: np.ndarray, p1: np.ndarray, p2: np.ndarray, k: int, delta: np.ndarray,
                  centre: np.ndarray) -> np.ndarray:
     """MSE of each uniform quantizer (k levels, step delta[j], centre centre[j]) on sorted float64 ``xd``,
@@ -152,35 +153,46 @@ def _neighbour_gap(grid: np.ndarray, value: float) -> float:
     return float(max(grid[min(j + 1, grid.size - 1)] - grid[j], grid[j] - grid[max(j - 1, 0)]))
 
 
-def _uniform_curve(xs: np.ndarray, bits: Iterable[int]) -> list[tuple[int, float]]:
-    """Best uniform quantizer at each width: its end levels (lo, hi) searched on a 40 × 40 grid of
-    distances below and above the mean (geometric, from 0.02 σ to the data's min and max), then on
-    five finer 11 × 11 grids around the best pair; a pair with 2**b levels is evaluated in O(2**b log n)."""
+class _Centred(NamedTuple):
+    """Sorted values centred on their mean (float64) with prefix sums of x and x², and the search's scale."""
+
+    xd: np.ndarray
+    p1: np.ndarray
+    p2: np.ndarray
+    sd: float
+
+
+def _centred(xs: np.ndarray) -> _Centred:
     mu = float(np.mean(xs, dtype=np.float64))
     xd = xs.astype(np.float64) - mu  # centred: the prefix sums of x² stay well conditioned
     p1 = np.concatenate(([0.0], np.cumsum(xd)))
     p2 = np.concatenate(([0.0], np.cumsum(xd * xd)))
     sd = max(float(np.std(xd)), float(np.max(np.abs(xd))) * 1e-6, np.finfo(np.float64).tiny)
+    return _Centred(xd, p1, p2, sd)
+
+
+def _uniform_best(c: _Centred, b: int) -> float:
+    """Least MSE of a uniform quantizer with 2**b levels: its end levels (lo, hi) searched on a 40 × 40
+    grid of distances below and above the mean (geometric, from 0.02 σ to the data's min and max), then
+    on five finer 11 × 11 grids around the best pair; a pair is evaluated in O(2**b log n)."""
+    xd, p1, p2, sd = c
     below, above = max(-xd[0], sd * 0.03), max(xd[-1], sd * 0.03)
-    out = []
-    for b in bits:
-        k = 2**b
-        lows = -np.geomspace(sd * 0.02, below, 40)
-        highs = np.geomspace(sd * 0.02, above, 40)
-        best = (np.inf, 0.0, 0.0)
-        for _ in range(6):
-            lo, hi = (a.ravel() for a in np.meshgrid(lows, highs, indexing="ij"))
-            ok = hi > lo
-            lo, hi = lo[ok], hi[ok]
-            delta = (hi - lo) / max(k - 1, 1)
-            mse = _uniform_mse(xd, p1, p2, k, delta, (lo + hi) / 2)
-            i = int(np.argmin(mse))
-            if mse[i] < best[0]:
-                best = (float(mse[i]), float(lo[i]), float(hi[i]))
-            dl, dh = _neighbour_gap(lows, best[1]), _neighbour_gap(highs, best[2])
-            lows, highs = best[1] + np.linspace(-dl, dl, 11), best[2] + np.linspace(-dh, dh, 11)
-        out.append((b, best[0]))
-    return out
+    k = 2**b
+    lows = -np.geomspace(sd * 0.02, below, 40)
+    highs = np.geomspace(sd * 0.02, above, 40)
+    best = (np.inf, 0.0, 0.0)
+    for _ in range(6):
+        lo, hi = (a.ravel() for a in np.meshgrid(lows, highs, indexing="ij"))
+        ok = hi > lo
+        lo, hi = lo[ok], hi[ok]
+        delta = (hi - lo) / max(k - 1, 1)
+        mse = _uniform_mse(xd, p1, p2, k, delta, (lo + hi) / 2)
+        i = int(np.argmin(mse))
+        if mse[i] < best[0]:
+            best = (float(mse[i]), float(lo[i]), float(hi[i]))
+        dl, dh = _neighbour_gap(lows, best[1]), _neighbour_gap(highs, best[2])
+        lows, highs = best[1] + np.linspace(-dl, dl, 11), best[2] + np.linspace(-dh, dh, 11)
+    return best[0]
 
 
 def _ecuq_curve(xs: np.ndarray, max_rate: float) -> list[tuple[float, float]]:
@@ -210,7 +222,7 @@ def _ecuq_curve(xs: np.ndarray, max_rate: float) -> list[tuple[float, float]]:
 
 
 def rd_limits(x: object, bits: Iterable[int] = LIMIT_BITS, *, max_samples: int | None = MAX_LIMIT_SAMPLES,
-              rates: Iterable[float] | None = None) -> pd.DataFrame:
+              rates: Iterable[float] | None = None, workers: int | None = None) -> pd.DataFrame:
     """The limits of :data:`LIMITS` for this tensor: columns ``limit``, ``rate_bits``, ``mse``, ``sqnr_db``.
 
     Shannon bound at ``rates`` (default 0 … max(bits) + 8 in steps of 1/8; absent when h = −inf),
@@ -218,30 +230,86 @@ def rd_limits(x: object, bits: Iterable[int] = LIMIT_BITS, *, max_samples: int |
     quantizer over a range of steps (rate = its code entropy). ``attrs``: ``entropy_bits`` (h),
     ``power`` (mean x²), ``variance``, ``samples`` (values used). All on a strided subsample of at
     most ``max_samples`` values. A constant tensor has no limits beyond MSE 0: ValueError.
+    ``workers``: threads for its tasks (one per curve and width; default :data:`DEFAULT_WORKERS`);
+    the result does not depend on it.
     """
-    x = as_float_array(x)
-    bits = [check_int(b, "bits", 1, 12) for b in bits]
-    xs = np.sort(subsample(x, max_samples))
-    if xs.size < 16 or xs[0] == xs[-1]:
-        raise ValueError(f"rate–distortion limits need at least 16 values that are not all equal; got {xs.size} "
-                         f"value(s) in [{xs[0]:g}, {xs[-1]:g}]")
-    xd = xs.astype(np.float64)
-    power, variance = float(np.mean(xd * xd)), float(np.var(xd))
-    h = differential_entropy(xs, max_samples=None)
-    top = max(bits, default=8)
-    rows: list[dict[str, Any]] = []
-    if np.isfinite(h):
-        r = np.arange(0, 8 * (top + 8) + 1) / 8 if rates is None else np.asarray(list(rates), np.float64)
-        d = shannon_bound(r, h)
-        rows += [{"limit": "shannon", "rate_bits": float(a), "mse": float(b)} for a, b in zip(r, d)]
-    rows += [{"limit": "lloyd_max", "rate_bits": float(b), "mse": m} for b, m in _lloyd_max_curve(xs, bits)]
-    rows += [{"limit": "uniform", "rate_bits": float(b), "mse": m} for b, m in _uniform_curve(xs, bits)]
-    ecuq = _ecuq_curve(np.sort(subsample(xs, ECUQ_SAMPLES)), top)  # 2**18 values: the entropy within 0.01 bit
-    rows += [{"limit": "entropy_coded_uniform", "rate_bits": a, "mse": m} for a, m in ecuq]
-    df = pd.DataFrame(rows, columns=["limit", "rate_bits", "mse"])
-    df["sqnr_db"] = _db(power, df["mse"].to_numpy())
-    df.attrs.update(entropy_bits=h, power=power, variance=variance, samples=int(xs.size))
-    return df
+    plan = _LimitPlan(x, bits, max_samples, rates)
+    return plan.frame(run_tasks(plan.tasks, workers))
+
+
+class _LimitPlan:
+    """:func:`rd_limits` as independent tasks (so that the chart can run them beside its points):
+    ``tasks`` return (limit name, rows); :meth:`frame` assembles their results in task order."""
+
+    def __init__(self, x: object, bits: Iterable[int], max_samples: int | None, rates: Iterable[float] | None) -> None:
+        x = as_float_array(x)
+        self.bits = [check_int(b, "bits", 1, 12) for b in bits]
+        xs = np.sort(subsample(x, max_samples))
+        if xs.size < 16 or xs[0] == xs[-1]:
+            raise ValueError(f"rate–distortion limits need at least 16 values that are not all equal; got {xs.size} "
+                             f"value(s) in [{xs[0]:g}, {xs[-1]:g}]")
+        xd = xs.astype(np.float64)
+        self.power, self.variance = float(np.mean(xd * xd)), float(np.var(xd))
+        self.h = differential_entropy(xs, max_samples=None)
+        self.xs, self.rates = xs, rates
+        self.top = max(self.bits, default=8)
+        sums = _centred(xs)  # the uniform tasks' shared prefix sums
+        self.tasks: list[Callable[[], tuple[str, list[tuple[float, float]]]]] = [
+            *(lambda b=b: ("uniform", [(float(b), _uniform_best(sums, b))]) for b in sorted(self.bits, reverse=True)),
+            *(lambda b=b: ("lloyd_max", [(float(b), sorted_sse(xs, lloyd_best(xs, 2**b)) / xs.size)]) for b in self.bits),
+            # 2**18 values: the entropy within 0.01 bit
+            lambda: ("entropy_coded_uniform", _ecuq_curve(np.sort(subsample(xs, ECUQ_SAMPLES)), self.top)),
+        ]
+
+    def frame(self, results: Sequence[tuple[str, list[tuple[float, float]]]]) -> pd.DataFrame:
+        parts: dict[str, list[tuple[float, float]]] = {name: [] for name in LIMITS}
+        if np.isfinite(self.h):
+            r = (np.arange(0, 8 * (self.top + 8) + 1) / 8 if self.rates is None
+                 else np.asarray(list(self.rates), np.float64))
+            parts["shannon"] = list(zip(r.tolist(), shannon_bound(r, self.h).tolist()))
+        for name, rows in results:
+            parts[name] += rows
+        parts["uniform"].sort()
+        rows = [{"limit": name, "rate_bits": float(a), "mse": float(m)} for name in LIMITS for a, m in parts[name]]
+        df = pd.DataFrame(rows, columns=["limit", "rate_bits", "mse"])
+        df["sqnr_db"] = _db(self.power, df["mse"].to_numpy())
+        df.attrs.update(entropy_bits=self.h, power=self.power, variance=self.variance, samples=int(self.xs.size))
+        return df
+
+
+def run_tasks(tasks: Sequence[Callable[[], T]], workers: int | None = None,
+              done: Callable[[int], None] | None = None) -> list[T]:
+    """Results of ``tasks`` in their order, run on ``workers`` threads (default :data:`DEFAULT_WORKERS`;
+    1 or a single task: on this thread). ``done(i)`` is called on this thread as task i finishes
+    (in the order they finish). An exception in a task cancels those not started and is raised here.
+    The numpy and numba work inside releases the GIL. Each worker runs its numba kernels on itself
+    alone (:func:`quantlib._kernels.one_thread_each`): the tasks are what share the cores, and kernels
+    that each woke every core as well would wait on each other."""
+    workers = DEFAULT_WORKERS if workers is None else check_int(workers, "workers", 1, 64)
+    if workers == 1 or len(tasks) <= 1:
+        out = []
+        for i, task in enumerate(tasks):
+            out.append(task())
+            if done is not None:
+                done(i)
+        return out
+    results: list[Any] = [None] * len(tasks)
+    with ThreadPoolExecutor(min(workers, len(tasks)), thread_name_prefix="quantlib-rd",
+                            initializer=_kernels.one_thread_each) as pool:
+        pending = {pool.submit(task): i for i, task in enumerate(tasks)}
+        try:
+            while pending:
+                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for f in finished:
+                    i = pending.pop(f)
+                    results[i] = f.result()
+                    if done is not None:
+                        done(i)
+        except BaseException:
+            for f in pending:
+                f.cancel()
+            raise
+    return results
 
 
 # ------------------------------------------------------------------ configurations
@@ -353,6 +421,19 @@ def finish_points(rows: list[dict[str, Any]], entropy_bits: float, power: float)
     return df
 
 
+def select(points: pd.DataFrame, schemes: Iterable[str]) -> pd.DataFrame:
+    """The rows of :func:`rate_distortion`'s ``points`` whose scheme is in ``schemes`` (names), with the
+    Pareto front recomputed among them and ``attrs["skipped"]`` cut to those schemes too: how the chart
+    shows a choice of families from points computed for every scheme once."""
+    keep = set(schemes)
+    out = points[points["scheme"].isin(keep)].reset_index(drop=True)
+    out["pareto"] = pareto_front(out["bits_per_element"], out["sqnr_db"]) if len(out) else np.zeros(0, bool)
+    out.attrs = {**points.attrs,
+                 "skipped": [(label, msg) for label, msg in points.attrs.get("skipped", [])
+                             if label.split(" · ")[0] in keep]}
+    return out
+
+
 def rate_distortion(
     x: object,
     schemes: Iterable[str] | None = None,
@@ -360,6 +441,7 @@ def rate_distortion(
     *,
     max_samples: int | None = MAX_POINT_SAMPLES,
     progress: Callable[[int, int, str], None] | None = None,
+    workers: int | None = None,
 ) -> pd.DataFrame:
     """Every configuration of :func:`configurations` on ``x``: a tidy DataFrame, one row per point.
 
@@ -373,22 +455,67 @@ def rate_distortion(
     ``schemes``: registry names and/or family names (None: every scheme); ``bit_widths`` (default 1…8; each scheme at the widths its own settings allow).
     ``max_samples`` (default :data:`MAX_POINT_SAMPLES`, 2**18): a larger tensor is evaluated on the
     deterministic strided subsample :func:`quantlib.sweeps.subsample` gives (flattened; its size is the one
-    the bits are counted over; ``attrs["size"]`` says how many values were used); None: every value. ``progress(i, total, label)`` is called after each configuration. A configuration
+    the bits are counted over; ``attrs["size"]`` says how many values were used); None: every value.
+    ``progress(i, total, label)`` is called on the calling thread as each configuration finishes (i counts
+    them). ``workers``: threads the configurations share (default :data:`DEFAULT_WORKERS`); the rows come
+    in :func:`configurations` order whatever it is. A configuration
     the scheme refuses on this tensor (e.g. a float16 block scale that overflows) is left out and
     listed in ``attrs["skipped"]`` as (label, message); ``attrs["entropy_bits"]`` is h.
     """
+    return rd_chart(x, schemes, bit_widths, max_samples=max_samples, progress=progress, workers=workers,
+                    limits=False).points
+
+
+class RDChart(NamedTuple):
+    """What the Rate–distortion chart draws: ``points`` (:func:`rate_distortion`'s frame) and ``limits``
+    (:func:`rd_limits`' frame; None when not asked for or when the tensor has none, then ``limits_error``
+    says why)."""
+
+    points: pd.DataFrame
+    limits: pd.DataFrame | None
+    limits_error: str | None = None
+
+
+def rd_chart(
+    x: object,
+    schemes: Iterable[str] | None = None,
+    bit_widths: Iterable[int] | None = None,
+    *,
+    max_samples: int | None = MAX_POINT_SAMPLES,
+    progress: Callable[[int, int, str], None] | None = None,
+    workers: int | None = None,
+    limits: bool = True,
+) -> RDChart:
+    """:func:`rate_distortion` and (``limits=True``) :func:`rd_limits` of ``x`` in one pool of tasks,
+    so the limits' curves run beside the configurations: the whole chart in one call, the same frames
+    as the two functions return. ``progress(i, total, label)`` counts the configurations and the limit
+    tasks together (label ``limits``). A tensor without limits (constant, or under 16 values) gives
+    ``limits=None`` and the ValueError's message in ``limits_error``."""
     x = as_float_array(x)
     if max_samples is not None and x.size > max_samples:
         x = subsample(x, max_samples)  # flattened: per-channel settings then see a 1-D tensor
     configs = configurations(schemes, bit_widths)
-    rows, skipped = [], []
-    for i, cfg in enumerate(configs):
-        r, s = scheme_points(x, [cfg])
-        rows += r
-        skipped += s
+    plan, error = None, None
+    if limits:
+        try:
+            plan = _LimitPlan(x, LIMIT_BITS, None, None)  # x is already the subsample
+        except ValueError as exc:
+            error = str(exc)
+    limit_tasks = plan.tasks if plan is not None else []
+    labels = ["limits"] * len(limit_tasks) + [Quantizer(name, **s).label for name, s in configs]
+    tasks = [*limit_tasks, *(lambda c=c: scheme_points(x, [c]) for c in configs)]
+    finished = [0]
+
+    def done(i: int) -> None:
+        finished[0] += 1
         if progress is not None:
-            progress(i + 1, len(configs), Quantizer(cfg[0], **cfg[1]).label)
+            progress(finished[0], len(tasks), labels[i])
+
+    results = run_tasks(tasks, workers, done)
+    n = len(limit_tasks)
+    rows = [r for part in results[n:] for r in part[0]]
+    skipped = [s for part in results[n:] for s in part[1]]
     h, power = tensor_stats(x)
     df = finish_points(rows, h, power)
     df.attrs.update(skipped=skipped, entropy_bits=h, power=power, size=int(x.size))
-    return df
+    return RDChart(df, plan.frame(results[:n]) if plan is not None else None, error)

@@ -744,3 +744,8 @@ def qx0_weighted(x, qw, sigma2, rows_blocks, nmax, d, L):  # pragma: no cover - 
         d[i] = fp16(make_qx(32, nmax, xb, Ls, w, True))
         for l in range(32):
             L[i, l] = Ls[l]
+
+
+from .._kernels import guard_parallel  # noqa: E402  (after the kernels it wraps)
+
+guard_parallel(globals())  # launches take turns where numba's threading layer is not thread-safe

@@ -96,33 +96,49 @@ def _fields_table(f: BitFields) -> np.ndarray:
 
 
 def _fields_cast(y: np.ndarray, f: BitFields) -> tuple[np.ndarray, np.ndarray]:
-    """Round-to-nearest-even of float32 ``y`` to the type with fields ``f``: (bit patterns, float32 values)."""
+    """Round-to-nearest-even of float32 ``y`` to the type with fields ``f``: (bit patterns, float32 values).
+
+    Integer arithmetic on the float32 bit pattern, no search: with ``s = 23 - nmant``,
+    * from the type's smallest normal 2^(1-bias) up: ``(u + 2^(s-1) - 1 + bit_s(u)) >> s`` rounds the
+      mantissa to nearest, ties to even (a carry moves into the exponent), then the exponent is
+      re-biased from 127 to ``bias``;
+    * below it (the type's subnormals): ``rint(|y| * 2^(bias-1+nmant))``, exact in float32, is the code
+      (2^nmant when it rounds up to the smallest normal: that code's bit pattern);
+    * a code past the largest finite one is an overflow: inf (IEEE types), NaN (fn / fnuz types), or
+      the largest finite value (types without inf or NaN) - ties at that edge went to even as above;
+    * the sign bit is copied, except that fnuz types have no negative zero (and their NaN is 0x80).
+    NaN input takes the overflow code.
+    """
     table = value_table_of(f)
     if f.bits == 16:  # bfloat16: round the float32 bit pattern's low half to nearest, ties to even
         u = np.ascontiguousarray(y, F32).view(np.uint32)
         codes = ((u + np.uint32(0x7FFF) + ((u >> np.uint32(16)) & np.uint32(1))) >> np.uint32(16)).astype(np.uint16)
         return codes, (codes.astype(np.uint32) << np.uint32(16)).view(F32)
     half = 1 << (f.nexp + f.nmant)  # the sign bit
-    pos = table[:half]
-    nfinite = int(np.count_nonzero(np.isfinite(pos)))  # positive codes are ascending: 0 .. nfinite - 1 finite
-    mags = pos[:nfinite].astype(np.float64)
-    a = np.abs(y).astype(np.float64)
-    mids = (mags[:-1] + mags[1:]) / 2
-    i = np.searchsorted(mids, a, side="left")  # a tie stays on the lower code ...
-    tie = (i < mids.size) & (a == mids[np.minimum(i, mids.size - 1)])
-    i = i + (tie & (i % 2 == 1))  # ... unless that code is odd: ties to even
-    edge = mags[-1] + (mags[-1] - mags[-2]) / 2  # halfway to the next code above the largest finite value
-    over = (a > edge) | ((a == edge) & (nfinite % 2 == 0))  # the largest code nfinite - 1 is odd: the tie goes up
+    top = int(np.count_nonzero(np.isfinite(table[:half]))) - 1  # positive codes ascend: 0 .. top finite
+    y = np.ascontiguousarray(y, F32)
+    u = y.view(np.uint32) & np.uint32(0x7FFFFFFF)
+    s = 23 - f.nmant
+    r = (u + np.uint32((1 << (s - 1)) - 1) + ((u >> np.uint32(s)) & np.uint32(1))) >> np.uint32(s)
+    code = r.astype(np.int32) - np.int32((127 - f.bias) << f.nmant)
+    a = u.view(F32)
+    small = a < F32(2.0 ** (1 - f.bias))
+    code[small] = np.rint(a[small] * F32(2.0 ** (f.bias - 1 + f.nmant))).astype(np.int32)
+    over = code > top
     if f.special == "ieee":
-        i = np.where(over, (1 << (f.nexp + f.nmant)) - (1 << f.nmant), i)  # inf
+        overflow = half - (1 << f.nmant)  # inf
     elif f.special == "fn":
-        i = np.where(over, half - 1, i)  # NaN
-    codes = i.astype(np.uint8)
+        overflow = half - 1  # NaN
+    elif f.special == "fnuz":
+        overflow = half  # NaN
+    else:
+        overflow = top  # no inf or NaN: saturate
+    code[over] = overflow
+    codes = code.astype(np.uint8)
     neg = np.signbit(y)
     if f.special == "fnuz":
-        codes = np.where(over, np.uint8(half), codes)  # NaN
-        neg &= (codes != 0) & ~over  # no negative zero
-    codes = codes | (neg.astype(np.uint8) << np.uint8(f.nexp + f.nmant))
+        neg &= (codes != 0) & ~over  # no negative zero, one NaN
+    codes |= neg.view(np.uint8) << np.uint8(f.nexp + f.nmant)
     return codes, table[codes]
 
 

@@ -26,3 +26,8 @@ def gelu(x: np.ndarray) -> np.ndarray:
     out = np.empty_like(x)
     _gelu(x.reshape(-1), out.reshape(-1))
     return out
+
+
+from .._kernels import guard_parallel  # noqa: E402  (after the kernels it wraps)
+
+guard_parallel(globals())  # launches take turns where numba's threading layer is not thread-safe
