@@ -4,6 +4,7 @@ and download buttons. Pages stay thin; all math is in quantlib."""
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -47,12 +48,24 @@ def start_page() -> None:
     reruns through app.py; its first run has no click to lose. Later unrouted runs (AppTest's)
     just draw the page.
     """
+    _warm_engine()
     routed = st.session_state.pop("_routed", False)
     if not routed and "_started" not in st.session_state:
         st.session_state["_started"] = True
         st.navigation(pages.menu(), position="top")
         st.rerun()
     st.session_state["_started"] = True
+
+
+@st.cache_resource(show_spinner=False)
+def _warm_engine() -> threading.Thread:
+    """Once per server process, when its first session opens: :func:`quantlib.warm_up` in a background
+    thread (numba's import and registries, every scheme's kernels from numba's cache, ~1.5 s), so that a
+    first chart that needs them (the Rate–distortion page's every scheme) does not wait for it. A page
+    that needs a kernel before it is done waits on the same import lock, no longer."""
+    thread = threading.Thread(target=ql.warm_up, name="quantlib-warm-up", daemon=True)
+    thread.start()
+    return thread
 
 
 _MARKDOWN = str.maketrans({c: "\\" + c for c in "\\`*_{}[]()<>#+-.!|~$"})

@@ -46,7 +46,7 @@ from .models import (
 from .params import QuantParams, qrange
 from .schemes import SCHEMES, Quantizer, QuantResult, SchemeSpec, Setting, register
 from .sweeps import sweep_bits, sweep_threshold
-from .rate import LIMITS, differential_entropy, rate_distortion, rd_limits
+from .rate import LIMITS, RDChart, differential_entropy, rate_distortion, rd_chart, rd_limits, warm_up
 from .anatomy import ErrorAnatomy, block_view, error_anatomy
 from .golden import check_golden_vectors, golden_vectors
 from .linear import LINEAR_METHODS, LinearMethod, LinearResult, evaluate_layers, quantize_layers, quantize_linear
@@ -122,7 +122,10 @@ __all__ = [
     "error_anatomy",
     "golden_vectors",
     "rate_distortion",
+    "rd_chart",
+    "RDChart",
     "rd_limits",
+    "warm_up",
     "MODELS",
     "BitPlan",
     "Score",

@@ -86,24 +86,34 @@ def threadsafe_layer() -> bool:
 
 
 def guard_parallel(namespace: dict[str, Any]) -> None:
-    """Wrap each ``parallel=True`` kernel in ``namespace`` (a kernel module's globals, at its end) so that
-    only one thread at a time launches one, when numba's threading layer is not thread-safe
-    (:func:`threadsafe_layer`); otherwise leave them as they are. No jitted code calls these kernels
-    (they are entry points), so replacing the module's names changes only the Python callers' path."""
-    if threadsafe_layer():
-        return
+    """Route each ``parallel=True`` kernel in ``namespace`` (a kernel module's globals, at its end) through
+    :func:`_launcher`. No jitted code calls these kernels (they are entry points), so replacing the
+    module's names changes only the Python callers' path (about a microsecond a call)."""
     from numba.core.registry import CPUDispatcher
 
+    serial = not threadsafe_layer()
     for name, obj in list(namespace.items()):
         if isinstance(obj, CPUDispatcher) and obj.targetoptions.get("parallel"):
-            namespace[name] = _one_at_a_time(obj)
+            namespace[name] = _launcher(obj, serial)
 
 
-def _one_at_a_time(kernel: Callable[..., Any]) -> Callable[..., Any]:
+_LOCAL = threading.local()
+
+
+def _launcher(kernel: Callable[..., Any], serial: bool) -> Callable[..., Any]:
+    """``kernel`` as called from Python: on one thread when the calling thread asked for it
+    (:func:`one_thread_each`), and one launch at a time when ``serial`` (the threading layer is
+    not thread-safe, :func:`threadsafe_layer`)."""
+    import numba
+
     @functools.wraps(kernel)
     def launch(*args: Any) -> Any:
-        with _LAUNCH_LOCK:
-            return kernel(*args)
+        if getattr(_LOCAL, "one_thread", False) and numba.get_num_threads() != 1:
+            numba.set_num_threads(1)
+        if serial:
+            with _LAUNCH_LOCK:
+                return kernel(*args)
+        return kernel(*args)
 
     launch.kernel = kernel  # type: ignore[attr-defined]
     return launch
@@ -111,11 +121,9 @@ def _one_at_a_time(kernel: Callable[..., Any]) -> Callable[..., Any]:
 
 def one_thread_each() -> None:
     """Make the calling thread's numba kernels run on that thread alone (numba's thread count is per
-    calling thread): for the workers of a pool whose tasks already share the cores. Imports numba
-    (what the tasks' kernels would do first anyway); nothing when numba is not there."""
-    k = _jit() if AVAILABLE else None
-    if k is not None:
-        k.nb.set_num_threads(1)
+    calling thread): for the workers of a pool whose tasks already share the cores. Only a flag here,
+    read at each launch, so a pool starts without importing numba (its first kernel does that)."""
+    _LOCAL.one_thread = True
 
 
 def _chunks() -> int:

@@ -278,15 +278,18 @@ class _LimitPlan:
 
 
 def run_tasks(tasks: Sequence[Callable[[], T]], workers: int | None = None,
-              done: Callable[[int], None] | None = None) -> list[T]:
+              done: Callable[[int], None] | None = None, meanwhile: Callable[[], object] | None = None) -> list[T]:
     """Results of ``tasks`` in their order, run on ``workers`` threads (default :data:`DEFAULT_WORKERS`;
     1 or a single task: on this thread). ``done(i)`` is called on this thread as task i finishes
     (in the order they finish). An exception in a task cancels those not started and is raised here.
+    ``meanwhile()`` runs on this thread once the tasks are submitted (first, when they run here).
     The numpy and numba work inside releases the GIL. Each worker runs its numba kernels on itself
     alone (:func:`quantlib._kernels.one_thread_each`): the tasks are what share the cores, and kernels
     that each woke every core as well would wait on each other."""
     workers = DEFAULT_WORKERS if workers is None else check_int(workers, "workers", 1, 64)
     if workers == 1 or len(tasks) <= 1:
+        if meanwhile is not None:
+            meanwhile()
         out = []
         for i, task in enumerate(tasks):
             out.append(task())
@@ -298,6 +301,8 @@ def run_tasks(tasks: Sequence[Callable[[], T]], workers: int | None = None,
                             initializer=_kernels.one_thread_each) as pool:
         pending = {pool.submit(task): i for i, task in enumerate(tasks)}
         try:
+            if meanwhile is not None:
+                meanwhile()
             while pending:
                 finished, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for f in finished:
@@ -466,6 +471,18 @@ def rate_distortion(
                     limits=False).points
 
 
+def warm_up(size: int = 2**16) -> None:
+    """Run :func:`rd_chart` once on ``size`` Gaussian values (on this thread, ~0.3 s warm), so that what
+    a first chart otherwise waits for is done: numba imported and its registries loaded (~0.8 s), and
+    every kernel the registry's schemes call read from numba's on-disk cache (~0.5 s; compiled and
+    cached on a machine that has none yet), pandas imported. ``size`` at least
+    :data:`quantlib._kernels.MIN_SIZE` (2**15), below which the numpy paths run instead. The app starts
+    it in a background thread when the server's first session opens."""
+    from .data import synthetic
+
+    rd_chart(synthetic("normal", check_int(size, "size", _kernels.MIN_SIZE, 2**20), 0), workers=1)
+
+
 class RDChart(NamedTuple):
     """What the Rate–distortion chart draws: ``points`` (:func:`rate_distortion`'s frame) and ``limits``
     (:func:`rd_limits`' frame; None when not asked for or when the tensor has none, then ``limits_error``
@@ -511,7 +528,8 @@ def rd_chart(
         if progress is not None:
             progress(finished[0], len(tasks), labels[i])
 
-    results = run_tasks(tasks, workers, done)
+    # pandas (for the frames at the end) is imported while the tasks run, if it is not yet
+    results = run_tasks(tasks, workers, done, meanwhile=lambda: pd.DataFrame)
     n = len(limit_tasks)
     rows = [r for part in results[n:] for r in part[0]]
     skipped = [s for part in results[n:] for s in part[1]]

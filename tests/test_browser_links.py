@@ -175,6 +175,29 @@ def test_rate_distortion_in_a_browser(server, browser):
     page.close()
 
 
+_SEE_PROGRESS = """new MutationObserver(() => {
+    if (document.querySelector('[data-testid="stProgress"]')) window.__progressSeen = (window.__progressSeen || 0) + 1;
+}).observe(document, {subtree: true, childList: true});"""
+
+
+def test_rate_distortion_shows_its_progress_on_a_new_tensor_and_none_once_cached(server, browser):
+    """A 1 M-value tensor no cache has seen: the progress bar shows while every scheme and the limits are
+    computed, then the chart, and the bar is gone. Opened again, the chart comes from the cache: no bar."""
+    seen = []
+    for _ in range(2):
+        page = browser.new_page(viewport={"width": 1600, "height": 1300})
+        page.set_default_timeout(120_000)
+        page.add_init_script(_SEE_PROGRESS)
+        page.goto(f"{server}/rate_distortion?data.size=1048576&data.seed=7")
+        page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 1", timeout=120_000)
+        _wait_idle(page)
+        seen.append(page.evaluate("() => window.__progressSeen || 0"))
+        assert page.locator('[data-testid="stProgress"]').count() == 0
+        assert "strided subsample of 262,144 of the 1,048,576 values" in page.inner_text("body")
+        page.close()
+    assert seen[0] > 0 and seen[1] == 0, seen
+
+
 def test_checkpoint_report_opens_in_a_browser(server, browser, tmp_path):
     """Upload a report file through the page's own file input: the heatmap is drawn with one cell
     per layer and kind, and the table lists every tensor × scheme row."""

@@ -78,6 +78,35 @@ def test_a_family_choice_and_mse_axis_from_the_link():  # a radio's link value i
     assert "Block picker" in [s.value for s in at.subheader]
 
 
+def test_the_chart_is_computed_once_per_tensor_and_widths_and_families_only_filter(monkeypatch):
+    from quantlib import rate
+
+    calls = []
+    real = rate.rd_chart
+
+    def counted(*a, **k):
+        if k.get("progress") is not None:  # the page's call (not the warm-up thread's, nor the test's own)
+            calls.append(a[2])
+        return real(*a, **k)
+
+    monkeypatch.setattr(rate, "rd_chart", counted)
+    at = open_app("rate_distortion", {"data.seed": "41", "data.size": "4096"})
+    assert len(calls) == 1 and calls[0] == tuple(range(1, 9))
+    at.radio(key="rd.metric").set_value("mse").run()
+    at.multiselect(key="rd.families").set_value(["integer", "nvfp4"]).run()
+    assert len(calls) == 1 and not at.exception
+    table = _table(at)
+    x = ql.synthetic("normal", 4096, 41)
+    alone = ql.rate_distortion(x, ["integer", "nvfp4"])
+    assert set(table["family"]) == {"integer", "nvfp4"}
+    got = table.set_index("label")
+    for _, row in alone.iterrows():  # the front among the shown points, as if computed for them alone
+        assert bool(got.loc[row["label"], "pareto"]) == bool(row["pareto"]) and got.loc[row["label"], "mse"] == row["mse"]
+    at.select_slider(key="rd.bits").set_value((2, 3)).run()
+    assert len(calls) == 2 and calls[1] == (2, 3)
+    assert not [p for p in at.get("progress")]  # the bar is removed once the chart is there
+
+
 def test_bit_widths_control_moves_the_swept_schemes():
     at = open_app("rate_distortion", {"rd.families": ["integer"]})
     at.select_slider(key="rd.bits").set_value((3, 4)).run()
