@@ -42,9 +42,9 @@ MAX_LIMIT_SAMPLES = 2**18
 MAX_POINT_SAMPLES = 2**18
 ECUQ_SAMPLES = 2**18
 #: Threads the chart's tasks (one per configuration, one per limit and width) share by default: the
-#: machine's cores, at most 4. The kernels below 4 M values run on their calling thread alone
+#: cores this process may run on, at most 4. The kernels below 4 M values run on their calling thread alone
 #: (:data:`quantlib._kernels.MIN_PARALLEL`), so tasks, not kernels, are what fill the cores here.
-DEFAULT_WORKERS = max(1, min(4, os.cpu_count() or 1))
+DEFAULT_WORKERS = max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
 LOG2E = 1 / np.log(2)
 T = TypeVar("T")
 EULER_GAMMA = 0.5772156649015329
