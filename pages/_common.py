@@ -57,7 +57,7 @@ def start_page() -> None:
     st.session_state["_started"] = True
 
 
-@st.cache_resource(show_spinner=False)
+@st.cache_resource(max_entries=1, ttl=None, show_spinner=False)  # one entry for the server's life
 def _warm_engine() -> threading.Thread:
     """Once per server process, when its first session opens: :func:`quantlib.warm_up` in a background
     thread (numba's import and registries, every scheme's kernels from numba's cache, ~1.5 s), so that a
