@@ -193,3 +193,18 @@ def test_nbits_32_is_the_float_layer(w_small):
     np.testing.assert_array_equal(r.weight, w_small)
     assert r.bits_per_element == 32.0
     np.testing.assert_array_equal(r.forward(w_small[:4]), w_small[:4] @ w_small.T)
+
+
+@pytest.mark.parametrize("axis, group_size", [(1, 64), (0, 64), (1, None), (0, 128)])
+def test_the_solver_in_blocks_on_two_threads_is_the_whole_weight_result(monkeypatch, axis, group_size):
+    # each group's zero-point is a mean over its own weights and the stop test reads the whole |W - W_r|,
+    # so running the steps over blocks of groups on two threads must not change a bit
+    w = (np.random.default_rng(8).standard_normal((512, 768)) * 0.05).astype(np.float32)
+    w[3, 5] = 1.5  # an outlier, the case HQQ is for
+    monkeypatch.setattr(H, "BLOCK", 2**40)
+    whole = H.hqq_quantize(w, nbits=3, group_size=group_size, axis=axis)
+    monkeypatch.setattr(H, "BLOCK", 2**11)  # many blocks, a pool of two threads
+    blocked = H.hqq_quantize(w, nbits=3, group_size=group_size, axis=axis)
+    assert whole["steps"] == blocked["steps"] > 1
+    for key in ("codes", "scale", "zero"):
+        assert np.array_equal(whole[key], blocked[key]), key
