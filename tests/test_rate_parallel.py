@@ -145,7 +145,7 @@ def work():
         ql.Quantizer('q4_k')(x[:2**18])
 threads = [threading.Thread(target=work) for _ in range(3)]
 [t.start() for t in threads]; [t.join() for t in threads]
-a, b = rate.rd_chart(x, ['integer', 'q4_k', 'iq4_xs', 'non-uniform'], [4], workers=3), rate.rd_chart(x, ['integer', 'q4_k', 'iq4_xs', 'non-uniform'], [4], workers=1)
+a, b = rate.rd_chart(x, ['integer', 'q4_k', 'nf4'], [4], workers=3), rate.rd_chart(x, ['integer', 'q4_k', 'nf4'], [4], workers=1)
 assert a.points.equals(b.points) and a.limits.equals(b.limits)
 import numba
 print(_kernels.threadsafe_layer(), numba.threading_layer())
