@@ -505,7 +505,8 @@ def rd_chart(
 ) -> RDChart:
     """:func:`rate_distortion` and (``limits=True``) :func:`rd_limits` of ``x`` in one pool of tasks,
     so the limits' curves run beside the configurations: the whole chart in one call, the same frames
-    as the two functions return. ``progress(i, total, label)`` counts the configurations and the limit
+    as the two functions return (both on the one subsample ``max_samples`` gives; with the defaults,
+    2**18 values for each, as the two functions use). ``progress(i, total, label)`` counts the configurations and the limit
     tasks together (label ``limits``). A tensor without limits (constant, or under 16 values) gives
     ``limits=None`` and the ValueError's message in ``limits_error``."""
     x = as_float_array(x)
