@@ -407,10 +407,12 @@ def _code_probabilities(codes: np.ndarray) -> np.ndarray:
     return counts[counts > 0] / codes.size
 
 
-def tensor_stats(x: np.ndarray) -> tuple[float, float]:
-    """(h in bits, or −inf; mean x²) of a tensor, as the Shannon-gap column uses them."""
-    h = differential_entropy(x) if x.size >= 16 and x.min() != x.max() else float("-inf")
-    return h, float(np.mean(np.square(x, dtype=np.float64)))
+def tensor_stats(x: np.ndarray, entropy_bits: float | None = None) -> tuple[float, float]:
+    """(h in bits, or −inf; mean x²) of a tensor, as the Shannon-gap column uses them (``entropy_bits``:
+    h already estimated on these values, e.g. by the limits, instead of sorting them again)."""
+    if entropy_bits is None:
+        entropy_bits = differential_entropy(x) if x.size >= 16 and x.min() != x.max() else float("-inf")
+    return entropy_bits, float(np.mean(np.square(x, dtype=np.float64)))
 
 
 def finish_points(rows: list[dict[str, Any]], entropy_bits: float, power: float) -> pd.DataFrame:
@@ -534,7 +536,7 @@ def rd_chart(
     n = len(limit_tasks)
     rows = [r for part in results[n:] for r in part[0]]
     skipped = [s for part in results[n:] for s in part[1]]
-    h, power = tensor_stats(x)
+    h, power = tensor_stats(x, plan.h if plan is not None else None)  # the limits' h: the same values, sorted once
     df = finish_points(rows, h, power)
     df.attrs.update(skipped=skipped, entropy_bits=h, power=power, size=int(x.size))
     return RDChart(df, plan.frame(results[:n]) if plan is not None else None, error)

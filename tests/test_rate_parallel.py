@@ -160,3 +160,8 @@ def test_numba_workqueue_layer_is_not_launched_from_two_threads_at_once():
                          timeout=600)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split() == ["False", "workqueue"]
+
+
+def test_warm_up_refuses_a_size_below_the_kernels_threshold():
+    with pytest.raises(ValueError, match="size"):
+        ql.warm_up(1000)  # under 2**15 values the numpy paths run: nothing would be warmed
