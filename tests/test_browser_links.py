@@ -106,8 +106,16 @@ def test_a_data_source_chosen_in_the_panel_follows_every_page_link(server, brows
         _settle(page)
         page.get_by_role("link", name=name).click()
         # a page switch waits for the current run to end: on 2 busy cores (the suite runs 2 processes) that
-        # took over 30 s once
-        page.wait_for_function("(p) => window.location.pathname === p", arg=path, timeout=90_000)
+        # took over 30 s once; and once in three full runs under that load the click was lost altogether
+        # (no switch in 90 s, the page idle: the README's known race). Then the link is clicked once more:
+        # what this test checks is that the data source follows the switch, which the lines below assert.
+        try:
+            page.wait_for_function("(p) => window.location.pathname === p", arg=path, timeout=45_000)
+        except Exception:
+            _settle(page)
+            if page.evaluate("() => window.location.pathname") != path:
+                page.get_by_role("link", name=name).click()
+            page.wait_for_function("(p) => window.location.pathname === p", arg=path, timeout=90_000)
         page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 1", timeout=90_000)
         _wait_idle(page)
         box = page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]', has_text="Distribution")
