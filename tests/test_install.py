@@ -1,10 +1,17 @@
 """A non-editable install finds sample_data/: build the wheel from a clean copy of the sources,
-install it into a fresh virtual environment (numpy & co. from the host's site-packages), and
-use it from a folder outside the repository."""
+install it into a fresh virtual environment, and use it from a folder outside the repository.
+
+Its dependencies (numpy & co.) come from the site-packages of the interpreter running the tests,
+whatever that is (a virtualenv, the system Python, a user site): the new environment gets a
+``.pth`` file naming those folders. ``venv --system-site-packages`` would see the *base*
+interpreter's site-packages instead, which lack them when the tests run in a virtualenv. A
+``.pth`` line that is a plain path adds the folder without running the ``.pth`` files inside it,
+so the host's editable install of this project stays out and the wheel is what gets imported."""
 
 import json
 import os
 import shutil
+import site
 import subprocess
 import sys
 import textwrap
@@ -24,6 +31,13 @@ def _run(cmd: list[str], cwd: Path, env: dict[str, str]) -> str:
     return out.stdout
 
 
+def _host_site_packages() -> list[str]:
+    """The site-packages folders the running interpreter imports from, in its own order."""
+    found = [p for p in sys.path if Path(p).name in ("site-packages", "dist-packages") and Path(p).is_dir()]
+    extra = [p for p in (*site.getsitepackages(), site.getusersitepackages()) if Path(p).is_dir()]
+    return list(dict.fromkeys(found + extra))
+
+
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory) -> dict:
     tmp = tmp_path_factory.mktemp("install")
@@ -39,10 +53,13 @@ def installed(tmp_path_factory) -> dict:
          tmp, env)
     (wheel,) = (tmp / "dist").glob("*.whl")
     venv = tmp / "venv"
-    _run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], tmp, env)
+    _run([sys.executable, "-m", "venv", "--without-pip", str(venv)], tmp, env)
     py = venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+    purelib = Path(_run([str(py), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"], tmp, env).strip())
+    (purelib / "_host_packages.pth").write_text("\n".join(_host_site_packages()) + "\n")
     # --ignore-installed: the host may hold an editable install of the same project
-    _run([str(py), "-m", "pip", "install", "--no-deps", "--ignore-installed", "--no-index", str(wheel)], tmp, env)
+    _run([sys.executable, "-m", "pip", "--python", str(py), "install", "--no-deps", "--ignore-installed", "--no-index",
+          str(wheel)], tmp, env)
     probe = textwrap.dedent("""
         import json, sys
         import quantlib as ql
