@@ -31,15 +31,19 @@ _LOCK = Path(tempfile.gettempdir()) / "quantization-explorer-chromium.lock"
 
 
 def _browser_ready() -> bool:
-    if not Path(CHROMIUM).exists() or not shutil.which("fc-list"):
+    """The browser and every package of PACKAGES are installed (dpkg's word where there is dpkg)."""
+    if not Path(CHROMIUM).exists():
         return False
-    return bool(subprocess.run(["fc-list", ":lang=zh", "family"], capture_output=True, text=True).stdout.strip())
+    if not shutil.which("dpkg-query"):
+        return True
+    out = subprocess.run(["dpkg-query", "-W", "-f", "${db:Status-Status}\n", *PACKAGES], capture_output=True, text=True)
+    return out.returncode == 0 and out.stdout.split() == ["installed"] * len(PACKAGES)
 
 
 def _apt_install() -> str | None:
     """apt-get update + install of PACKAGES; None on success, else why not (apt's last words)."""
     if os.geteuid() != 0 or not shutil.which("apt-get"):
-        return (f"Debian's chromium is missing at {CHROMIUM} (or no CJK font is installed) and cannot be installed "
+        return (f"Debian's chromium or its fonts are missing ({CHROMIUM}, {', '.join(PACKAGES)}) and cannot be installed "
                 f"here: that needs root and apt-get. Install the packages {' '.join(PACKAGES)} and run again.")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     for cmd in (["apt-get", "update"], ["apt-get", "install", "-y", *PACKAGES]):
