@@ -414,5 +414,18 @@ def result_files(stem: str, result: ql.QuantResult, metrics: Mapping[str, Any], 
     return files
 
 
+def dataframe(data: Any, *, where: Any = st, **kwargs: Any) -> Any:
+    """``st.dataframe`` (in ``where``: a column, the sidebar …) of ``data`` without its ``DataFrame.attrs``.
+
+    pyarrow writes a frame's attrs into the Arrow schema's metadata as JSON, NaN and ±Infinity included;
+    the browser parses it with ``JSON.parse``, which refuses them ("No number after minus sign in JSON"),
+    and shows that error in place of the table. The attrs are for code (an entropy estimate that is −∞
+    on an atom, the refused configurations), never for the table, so they stay behind."""
+    if getattr(data, "attrs", None):
+        data = data.copy(deep=False)
+        data.attrs = {}
+    return where.dataframe(data, **kwargs)
+
+
 def settings_json(settings: Mapping[str, Any]) -> str:
     return json.dumps(dict(settings), sort_keys=True)

@@ -91,7 +91,7 @@ c1, c2 = st.columns(2)
 with c1:
     st.markdown("**Size under each scheme**")
     totals = ck.size_totals(report)
-    st.dataframe(totals.assign(MB=totals["bytes"] / 1e6).drop(columns=["bytes"]), hide_index=True, width="stretch",
+    ui.dataframe(totals.assign(MB=totals["bytes"] / 1e6).drop(columns=["bytes"]), hide_index=True, width="stretch",
                  key="checkpoint.totals")
 with c2:
     margin = st.slider("Keep in 16 bits below the median by (dB)", 1.0, 20.0, value=6.0, step=0.5,
@@ -102,10 +102,10 @@ with c2:
     if keep.empty:
         st.caption("No tensor falls that far below its scheme's median.")
     else:
-        st.dataframe(keep, hide_index=True, width="stretch", key="checkpoint.keep")
+        ui.dataframe(keep, hide_index=True, width="stretch", key="checkpoint.keep")
 
 st.markdown("**Every tensor and scheme** (click a column to sort)")
-st.dataframe(report, hide_index=True, width="stretch", key="checkpoint.table")
+ui.dataframe(report, hide_index=True, width="stretch", key="checkpoint.table")
 ui.downloads("Downloads", [
     ("report .parquet", "checkpoint_report.parquet", lambda: ck.report_parquet(report), "application/octet-stream"),
     ("report .html", "checkpoint_report.html", lambda: figs.report_html(report, name), "text/html"),

@@ -129,7 +129,7 @@ table.insert(3, "Pareto-optimal", pareto_front(table["bits/element"], table["SQN
 order = np.lexsort((table["rank at these bits"], table["bits/element"].round(COST_DECIMALS)))
 table = table.iloc[order].reset_index(drop=True)
 st.subheader("Ranking at equal bits per element")
-st.dataframe(table, hide_index=True, width="stretch", column_config={
+ui.dataframe(table, hide_index=True, width="stretch", column_config={
     "rank at these bits": st.column_config.NumberColumn(
         help=f"Rank by SQNR among the configurations with the same bits per element (to {COST_DECIMALS} decimals)."),
     "bits/element": st.column_config.NumberColumn(format="%.4g",

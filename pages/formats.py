@@ -71,11 +71,11 @@ def block_inspector(source: tuple, scheme: str, settings: dict) -> None:
     m[3].metric("bytes", f"{len(v['bytes'])}", help="Bytes of this block as ggml stores it (to_ggml_bytes).")
     st.caption("Per sub-block: its quantized scale and minimum codes and what they mean, "
                "x̂ = (d·sc)·v[q] + offset, and its largest error.")
-    st.dataframe(v["sub_blocks"], hide_index=True, width="stretch")
+    ui.dataframe(v["sub_blocks"], hide_index=True, width="stretch")
     st.caption("Element codes q (one row per sub-block), as stored:")
-    st.dataframe(v["codes"], width="stretch")
+    ui.dataframe(v["codes"], width="stretch")
     st.caption("Errors x̂ − x of the same elements:")
-    st.dataframe(v["error"], width="stretch", column_config={str(i): st.column_config.NumberColumn(format="%.3g")
+    ui.dataframe(v["error"], width="stretch", column_config={str(i): st.column_config.NumberColumn(format="%.3g")
                                                               for i in range(v["error"].shape[1])})
     with st.expander("Raw bytes of this block", expanded=False):
         st.code(v["bytes"].hex(" "), language=None)
@@ -88,7 +88,7 @@ def ggml_types_section(source: tuple) -> None:
                                 "as llama-quantize --imatrix; Q8_0 and the ternary types ignore it, as in ggml.")
     with st.spinner("Quantizing the tensor with every ggml type…"):
         df = ggml_types_table(source, importance)
-    st.dataframe(df, hide_index=True, width="stretch", height=35 * (len(df) + 1) + 3, column_config={
+    ui.dataframe(df, hide_index=True, width="stretch", height=35 * (len(df) + 1) + 3, column_config={
         "bits/weight": st.column_config.NumberColumn(format="%.4g"),
         "size bytes": st.column_config.NumberColumn(format="%d"),
         "MSE": st.column_config.NumberColumn(format="%.4g"),
@@ -201,7 +201,7 @@ if isinstance(result.ggml_blocks, GGMLBlocks):  # a llama.cpp type: its blocks, 
 st.subheader("Every format on this tensor")
 with st.spinner("Quantizing the tensor with every registry scheme…"):
     df = table(source, tuple(ql.SCHEMES))
-st.dataframe(df, hide_index=True, width="stretch", height=35 * (len(df) + 1) + 3, column_config={
+ui.dataframe(df, hide_index=True, width="stretch", height=35 * (len(df) + 1) + 3, column_config={
     "dynamic range dB": st.column_config.NumberColumn(format="%.1f"),
     "binades": st.column_config.NumberColumn(format="%.2f"),
     "bits/element": st.column_config.NumberColumn(format="%.4g"),

@@ -101,7 +101,7 @@ def part_why() -> None:
     m[3].metric("Tokens/s, memory-bound", f"{mine['tokens/s (memory-bound)']:.3g}",
                 help="Bandwidth / bytes of weights: every generated token reads every weight once. An upper bound.")
     st.plotly_chart(figures.footprint_figure(df), width="stretch", key="fig.footprint")
-    st.dataframe(df, hide_index=True, width="stretch")
+    ui.dataframe(df, hide_index=True, width="stretch")
     st.caption("A100 peak: dense tensor-core tera-ops/s from NVIDIA's datasheet (FP32 without tensor cores): "
                   "where arithmetic is the limit, each halving of the width doubles the peak.")
     r = ui.run_scheme(source, "symmetric", {"bits": bits})
@@ -138,7 +138,7 @@ def part_methods() -> None:
                         f"As the other pages label it: {ql.Quantizer(method, **demo.settings).label}"))
     left, right = st.columns([2, 3])
     left.markdown("**The first elements**")
-    left.dataframe(demo.table, hide_index=True, width="stretch")
+    ui.dataframe(demo.table, hide_index=True, width="stretch", where=left)
     right.plotly_chart(figures.transfer_figure(x, demo.result), width="stretch", key="fig.method")
     notes = {
         "symmetric": "Good for weights, which are centred on zero. A one-sided tensor wastes the negative codes.",
@@ -187,7 +187,7 @@ def part_problems() -> None:
                 "step for everyone. **Fixes:** clip the range with a calibrator, give each channel or group its own "
                 "scale, or put the levels where the values are. (Training with quantization in the loop, QAT, "
                 "goes further.)")
-    st.dataframe(_fixes(source, bits), hide_index=True, width="stretch",
+    ui.dataframe(_fixes(source, bits), hide_index=True, width="stretch",
                  column_config={"clip_ratio": st.column_config.NumberColumn("clipped", format="percent")})
     sampled_note()
     st.subheader("Compute overhead")
@@ -195,14 +195,14 @@ def part_problems() -> None:
                 "stores a 32-bit scale, and every output needs a rescale. **Fixes:** fuse dequantization into the "
                 "matrix multiply, accumulate in int32 and rescale once per output, pick the coarsest groups that "
                 "still hold the accuracy.")
-    st.dataframe(_overhead(source, bits), hide_index=True, width="stretch")
+    ui.dataframe(_overhead(source, bits), hide_index=True, width="stretch")
     sampled_note()
     st.subheader("Compatibility across platforms")
     st.markdown("**Problem:** toolkits compute the same scheme differently — the range rule, the scale formula, "
                 "division or a reciprocal multiply — so the same tensor gets different codes. **Fixes:** export "
                 "the scale and zero-point with the model (QDQ nodes in ONNX), re-calibrate per target, and test "
                 "the deployed kernels against a reference, bit for bit.")
-    st.dataframe(_toolkit_counts(source), hide_index=True)
+    ui.dataframe(_toolkit_counts(source), hide_index=True)
     st.caption("8-bit symmetric, min-max calibration, on your tensor.")
     st.page_link("pages/toolkits.py", label="Toolkits: where PyTorch, ONNX Runtime and TensorRT disagree, and why",
                  icon=":material/handyman:")
@@ -212,7 +212,7 @@ def part_problems() -> None:
 def part_use() -> None:
     st.header("How industry and research use it")
     table = pd.DataFrame(teaching.FORMATS_IN_USE)
-    st.dataframe(table, hide_index=True, width="stretch")
+    ui.dataframe(table, hide_index=True, width="stretch")
     names = [f["format"] for f in teaching.FORMATS_IN_USE]
     name = st.selectbox("Try one on your tensor", names, index=0, key="learn.use.format", **ui.KEEP,
                         help="Runs the registry scheme that reproduces the format.")
@@ -289,7 +289,7 @@ def part_worked() -> None:
         st.error(f"quantlib's own result differs: code {own_code}, x̂ = {teaching.num(own_value)}.")
     if data == "blog":
         st.markdown("**All five values**")
-        st.dataframe(pd.DataFrame({"x": values, "code": result.codes.astype(np.int64), "x̂": result.dequantized}),
+        ui.dataframe(pd.DataFrame({"x": values, "code": result.codes.astype(np.int64), "x̂": result.dequantized}),
                      hide_index=True)
 
 
@@ -312,7 +312,7 @@ def part_bugs() -> None:
     p = ql.QuantParams(scale=scale, zero_point=0, qmin=-128, qmax=127)
     values = np.append(np.array([10, 127, 128, 300, -129]) * scale, value).astype(np.float32)
     left, right = st.columns([3, 2])
-    left.dataframe(teaching.wrap_lesson(values, p), hide_index=True, width="stretch")
+    ui.dataframe(teaching.wrap_lesson(values, p), hide_index=True, width="stretch", where=left)
     right.plotly_chart(figures.wrap_figure(teaching.wrap_curve(p)), width="stretch", key="fig.wrap")
 
     st.subheader("2. The histogram bin index runs out of range")
@@ -322,7 +322,7 @@ def part_bugs() -> None:
                 "quantlib's `histogram` scheme does.")
     bins = st.slider("Bins", 2, 256, value=16, key="learn.bugs.bins", **ui.KEEP, help="numBins of the histogram.")
     lesson = teaching.histogram_bin_lesson(x, bins)
-    st.dataframe(lesson.table, hide_index=True, width="stretch")
+    ui.dataframe(lesson.table, hide_index=True, width="stretch")
     st.caption(f"min {lesson.lo:.6g}, max {lesson.hi:.6g}, width {lesson.width:.6g}: {lesson.out_of_range:,} element(s) "
                f"of your tensor get index {bins} or more from the blog's formula.")
 
@@ -335,7 +335,7 @@ def part_bugs() -> None:
     abits = st.slider("Bits", 2, 16, value=8, key="learn.bugs.asym_bits", **ui.KEEP,
                       help="Code width for both tensors.")
     t = ql.sample_tensors()
-    st.dataframe(teaching.asymmetric_lesson(t["digits_mlp/fc1.weight"], t["digits_mlp/act.fc1"], abits),
+    ui.dataframe(teaching.asymmetric_lesson(t["digits_mlp/fc1.weight"], t["digits_mlp/act.fc1"], abits),
                  hide_index=True, width="stretch")
 
 
@@ -379,7 +379,7 @@ def part_challenge() -> None:
     except (ValueError, TypeError) as exc:
         st.error(f"These settings cannot be applied: {exc}")
         return
-    st.dataframe(check.rows, hide_index=True)
+    ui.dataframe(check.rows, hide_index=True)
     solved = st.session_state.setdefault("learn.ch.solved", {})
     attempt = (key, scheme, ui.settings_json(settings))
     if st.session_state.get("learn.ch.last") != attempt:

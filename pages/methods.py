@@ -329,7 +329,7 @@ table = pd.DataFrame(rows)
 st.subheader(f"At {bits} bits")
 shown = table.rename(columns={"bits_per_element": "bits/element", "calibration_error": "error (calibration)",
                               "heldout_error": "error (held-out)"}).assign(ms=1e3 * table["seconds"])
-st.dataframe(shown.drop(columns=["seconds", "bits"]), hide_index=True, width="stretch", key="methods.table",
+ui.dataframe(shown.drop(columns=["seconds", "bits"]), hide_index=True, width="stretch", key="methods.table",
              column_config={"error (calibration)": st.column_config.NumberColumn(format="%.4g"),
                             "error (held-out)": st.column_config.NumberColumn(format="%.4g"),
                             "bits/element": st.column_config.NumberColumn(format="%.3f"),
@@ -468,7 +468,7 @@ if kind == "model":
             float_score = model(source[1]).evaluate()
             figs["model"] = lfig.model_figure(model_table, labels[objective], float_score[objective])
             st.plotly_chart(figs["model"], width="stretch", key="fig.model")
-            st.dataframe(model_table, hide_index=True, width="stretch", key="methods.model_table")
+            ui.dataframe(model_table, hide_index=True, width="stretch", key="methods.model_table")
             st.caption(f"{spec.metric_help} Each layer is calibrated on the float model's inputs to it; all methods at "
                        f"{bits} bits, RTN with the same weight scheme. average_bits: bits per weight over the model, "
                        "scales and kept outliers included.")

@@ -211,7 +211,7 @@ if sens is not None:
     st.plotly_chart(figs["sensitivity_heatmap"], width="stretch", key="fig.sensitivity_heatmap")
     figs["sensitivity"] = figures.sensitivity_figure(sens, base[r.objective], r.objective)
     st.plotly_chart(figs["sensitivity"], width="stretch", key="fig.sensitivity")
-    st.dataframe(sens[list(dict.fromkeys(["layer", "index", "kind", "bits_per_weight", r.metric, r.objective, "drop",
+    ui.dataframe(sens[list(dict.fromkeys(["layer", "index", "kind", "bits_per_weight", r.metric, r.objective, "drop",
                                           "agreement"]))], hide_index=True)
 
 # ------------------------------------------------------------------ planner
@@ -275,10 +275,10 @@ if planned is not None:
                 f"{ps[r.objective] - planned['same'][2][r.objective]:+.4f} vs uniform" if planned["same"] else None)
     other = r.metric if r.metric != r.objective else "agreement"
     q[2].metric(f"plan: {r.labels[other]}", f"{ps[other]:.4f}")
-    st.dataframe(compare, hide_index=True)
+    ui.dataframe(compare, hide_index=True)
     figs["plan"] = mfig.plan_heatmap(planned["table"])
     st.plotly_chart(figs["plan"], width="stretch", key="fig.plan")
-    st.dataframe(planned["table"], hide_index=True)
+    ui.dataframe(planned["table"], hide_index=True)
 
 # ------------------------------------------------------------------ activation statistics
 st.subheader("Activation ranges per channel")

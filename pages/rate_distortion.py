@@ -117,14 +117,19 @@ st.plotly_chart(chart, width="stretch", key="fig.rd")
 if lim is not None:
     with st.expander("The limits, for this tensor", expanded=True):
         hb = lim.attrs["entropy_bits"]
+        n, distinct = lim.attrs["samples"], lim.attrs["distinct"]
         if hb == float("-inf"):
-            st.markdown("This tensor has an **atom**: one value (often exact zeros) repeated so often that it has no "
-                        "density, so its differential entropy is −∞ and the Shannon bound is 0 — not drawn. The "
-                        "other limits are.")
+            st.markdown("This tensor has an **atom**: one value (often exact zeros) holds a large share of the values, "
+                        "far more than its neighbours, so it has no density there: its differential entropy is −∞ "
+                        "and the Shannon bound is 0 — not drawn. The other limits are.")
         else:
+            grid = ("" if distinct == n else
+                    f" Its values lie on a grid ({distinct:,} distinct among {n:,}, as in a float16 or bfloat16 "
+                    "tensor): each repeated value is first spread at random over its grid cell, so h is that of "
+                    "the density uniform within each cell, the source's entropy to the grid's resolution.")
             st.markdown(f"Estimated differential entropy **h = {hb:.4f} bits** (m-spacing estimator on "
-                        f"{lim.attrs['samples']:,} values; a Gaussian of this variance would have "
-                        f"{rate.gaussian_entropy(lim.attrs['variance']):.4f}).")
+                        f"{n:,} values; a Gaussian of this variance would have "
+                        f"{rate.gaussian_entropy(lim.attrs['variance']):.4f}).{grid}")
         cols = st.columns(2)
         for i, lm in enumerate(ql.LIMITS.values()):
             with cols[i % 2]:
@@ -138,7 +143,7 @@ if skipped:
 st.subheader("Every point")
 shown = points.rename(columns={"bits_per_element": "bits/element", "sqnr_db": "SQNR dB", "code_entropy_bits":
                                "code entropy", "shannon_gap_db": "dB below bound"})
-st.dataframe(shown.drop(columns=["settings"]).sort_values("bits/element"), hide_index=True, width="stretch",
+ui.dataframe(shown.drop(columns=["settings"]).sort_values("bits/element"), hide_index=True, width="stretch",
              key="rd.table", column_config={"pareto": st.column_config.CheckboxColumn("Pareto", help="on the front")})
 
 # ----------------------------------------------------------------- one configuration
@@ -166,7 +171,7 @@ if nb:
                             help=f"Which of the {nb:,} blocks to show: its values, stored scale, codes and error.")
     view = block(source, scheme, frozen, int(index))
     st.plotly_chart(figs.block_figure(view), width="stretch", key="fig.block")
-    st.dataframe(view.table, hide_index=True, width="stretch", key="rd.block_table")
+    ui.dataframe(view.table, hide_index=True, width="stretch", key="rd.block_table")
 
 st.subheader("Golden vectors")
 st.caption("Exact reference outputs of this configuration for testing a kernel: input, codes, scales, dequantized "

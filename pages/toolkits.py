@@ -57,7 +57,7 @@ if cmp.substituted:
     st.info(f"{names} is symmetric only: it has no asymmetric mode, so its row shows its symmetric quantization "
             "(signed codes, zero-point 0), and its pairs with the other toolkits are not comparable.")
 # The long "quantize" words are in the list below, so the table fits the page width.
-st.dataframe(table, hide_index=True, width="stretch", column_order=[c for c in table.columns if c != "quantize"],
+ui.dataframe(table, hide_index=True, width="stretch", column_order=[c for c in table.columns if c != "quantize"],
              column_config={"scale": st.column_config.NumberColumn(format="%.9g"),
                             "range lo": st.column_config.NumberColumn(format="%.7g"),
                             "range hi": st.column_config.NumberColumn(format="%.7g"),
@@ -102,7 +102,7 @@ for p in pairs:
     with st.expander(title, expanded=False):
         st.markdown("\n".join(f"- {md(r)}" for r in p.reasons))
         if len(p.examples):
-            st.dataframe(p.examples, hide_index=True, width="stretch",
+            ui.dataframe(p.examples, hide_index=True, width="stretch",
                          column_config={"why": st.column_config.TextColumn(width="large")})
 
 with st.expander("Downloads", expanded=False):

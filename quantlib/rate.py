@@ -94,6 +94,47 @@ def _digamma_int(k: int) -> float:
     return float(np.log(k) - 1 / (2 * k) - 1 / (12 * k**2) + 1 / (120 * k**4))
 
 
+#: An atom: one value holding at least this share of the values …
+ATOM_SHARE = 0.01
+#: … and more than this many times the count of either neighbouring value (a grid's counts change smoothly).
+ATOM_RATIO = 8
+
+
+def spread_ties(xs: np.ndarray) -> tuple[np.ndarray, int] | None:
+    """Float64 values on a discrete grid (float16 or bfloat16 weights, dequantized codes), sorted, with
+    each value that repeats spread over its grid cell, sorted again, and the number of distinct values;
+    None when a value is an atom.
+
+    A value v whose neighbouring distinct values lie g₋ below and g₊ above owns the cell
+    [v − g₋/2, v + g₊/2] (the same gap on both sides at the ends); each of its c > 1 copies is moved to
+    v − g₋/2 + u (g₋ + g₊)/2 with u uniform on [0, 1) from a generator of fixed seed (the result is
+    deterministic). Random, not evenly spaced, positions: the m-spacing estimator's ψ(m) term assumes
+    the spacings of random points (evenly spaced ones would read 1/(2m) nats high). The estimate of the
+    spread values is that of the density uniform within each cell, h ≈ H(values) + E[log₂ cell width]:
+    the source's differential entropy, to the grid's own resolution.
+
+    An atom is a point mass, not a grid: a value holding at least :data:`ATOM_SHARE` of the values and more
+    than :data:`ATOM_RATIO` times the count of either neighbour (the exact zeros of a ReLU, pruned weights).
+    A grid's counts change smoothly from one value to the next (by 2x at most where a float format's step
+    doubles), so its most common value never looks like that.
+    """
+    vals, first, counts = np.unique(xs, return_index=True, return_counts=True)
+    if counts.max() == 1:
+        return xs, int(vals.size)
+    below = np.concatenate(([0], counts[:-1]))
+    above = np.concatenate((counts[1:], [0]))
+    if np.any((counts >= ATOM_SHARE * xs.size) & (counts > ATOM_RATIO * np.maximum(below, above))):
+        return None
+    gaps = np.diff(vals)
+    if gaps.size == 0:
+        return None
+    g_lo = np.concatenate((gaps[:1], gaps))
+    g_hi = np.concatenate((gaps, gaps[-1:]))
+    u = np.random.default_rng(0).random(xs.size)
+    spread = np.repeat(vals - g_lo / 2, counts) + u * np.repeat((g_lo + g_hi) / 2, counts)
+    return np.sort(np.where(np.repeat(counts, counts) > 1, spread, xs)), int(vals.size)
+
+
 def differential_entropy(x: object, *, max_samples: int | None = MAX_LIMIT_SAMPLES) -> float:
     """Estimated differential entropy h(X) in bits, from the m-spacing estimator.
 
@@ -102,14 +143,21 @@ def differential_entropy(x: object, *, max_samples: int | None = MAX_LIMIT_SAMPL
     for a uniform source whatever m, since the spacings of uniform order statistics are Beta(m, n+1−m);
     for a smooth density the bias shrinks as m/n does (a Gaussian: within 0.015 bit from 4096 values,
     0.002 bit from 65 536). On a strided subsample of at most ``max_samples``.
-    Degenerate cases: fewer than 16 values -> ValueError; more than m equal values (an atom,
-    e.g. exact zeros of a ReLU) make a spacing 0 and h = −inf (no density, the bound is 0).
+    Values on a discrete grid (a float16 tensor) repeat, and a zero spacing would make the estimate
+    −∞: each run of equal values is first spread over its grid cell (:func:`spread_ties`), so the estimate
+    is that of the density uniform within each cell.
+    Degenerate cases: fewer than 16 values -> ValueError; an atom (one value repeated far more often than
+    its neighbours, e.g. exact zeros of a ReLU: :func:`spread_ties`) has no density: h = −inf (the bound is 0).
     """
     xs = np.sort(subsample(as_float_array(x), max_samples)).astype(np.float64)
     n = xs.size
     if n < 16:
         raise ValueError(f"the entropy estimate needs at least 16 values, got {n}")
     m = max(4, int(round(n**0.25)))
+    spread = spread_ties(xs)
+    if spread is None:
+        return float("-inf")
+    xs = spread[0]
     d = xs[m:] - xs[:-m]
     if np.any(d <= 0):
         return float("-inf")
@@ -273,7 +321,8 @@ class _LimitPlan:
         rows = [{"limit": name, "rate_bits": float(a), "mse": float(m)} for name in LIMITS for a, m in parts[name]]
         df = pd.DataFrame(rows, columns=["limit", "rate_bits", "mse"])
         df["sqnr_db"] = _db(self.power, df["mse"].to_numpy())
-        df.attrs.update(entropy_bits=self.h, power=self.power, variance=self.variance, samples=int(self.xs.size))
+        df.attrs.update(entropy_bits=self.h, power=self.power, variance=self.variance, samples=int(self.xs.size),
+                        distinct=int(np.count_nonzero(np.diff(self.xs)) + 1))
         return df
 
 

@@ -1,0 +1,43 @@
+"""Real-shaped inputs in a real browser: checkpoints as they are stored (float16 tensors, a ReLU output
+with its atom of exact zeros) uploaded on Rate–distortion, where only a browser showed the failure: a
+table replaced by "SyntaxError: No number after minus sign in JSON" (a frame's attrs, −∞ among them,
+reached the browser's JSON parser in the Arrow metadata; pages/_common.dataframe)."""
+
+import numpy as np
+import pytest
+from _browser import browser, server  # noqa: F401  (module fixtures: one app and one browser per file)
+from _browser import open_page, wait_idle
+from safetensors.numpy import save_file
+
+pytestmark = pytest.mark.slow  # a real server and browser
+
+ROWS = "() => document.querySelectorAll('[data-testid=\"stDataFrame\"]').length"
+
+
+def _upload(page, path) -> None:
+    page.locator('[data-testid="stSidebar"] label', has_text="upload").first.click()
+    page.locator('input[type="file"]').set_input_files(str(path))
+
+
+@pytest.mark.parametrize(("name", "make", "says"), [
+    ("llama_f16", lambda r: (r.standard_normal((384, 512)) * 0.02).astype(np.float16), "lie on a grid"),
+    ("relu_atom", lambda r: np.maximum(r.standard_normal((256, 512)), 0).astype(np.float32), "has an atom"),
+], ids=["float16-weight", "relu-with-exact-zeros"])
+def test_rate_distortion_shows_every_table_for_a_stored_checkpoint(server, browser, tmp_path, name, make, says):
+    path = tmp_path / f"{name}.safetensors"
+    save_file({f"model.layers.0.{name}.weight": make(np.random.default_rng(0))}, str(path))
+    page = open_page(browser, f"{server}/rate_distortion")
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    _upload(page, path)
+    page.wait_for_function("(s) => document.body.innerText.includes(s)", arg=says, timeout=180_000)
+    page.wait_for_function(f"() => ({ROWS})() >= 2 || document.body.innerText.includes('SyntaxError')",
+                           timeout=180_000)  # "Every point" and the block picker's table
+    wait_idle(page)
+    text = page.locator("[data-testid='stMain']").inner_text()
+    assert "SyntaxError" not in text and "JSON" not in text, text[text.find("Error") - 200:][:400]
+    table = page.locator('[data-testid="stDataFrame"]').first
+    table.wait_for()
+    assert table.locator("canvas").count() >= 1  # glide-data-grid drew it (the error replaces the canvas)
+    assert errors == []
+    page.close()
