@@ -67,8 +67,11 @@ def block_count(source: tuple, scheme: str, frozen: tuple) -> int:
 
 
 @st.cache_data(max_entries=4, ttl=3600, show_spinner=False)
-def vectors(source: tuple, scheme: str, frozen: tuple) -> tuple[bytes, dict]:
-    return ql.golden_vectors(ui.load_tensor(source), scheme, **dict(frozen))
+def vectors(source: tuple, scheme: str, frozen: tuple, _x: np.ndarray) -> tuple[bytes, dict]:
+    """Golden vectors of the tensor ``source`` names, passed in (``_x``: not hashed, ``source`` is its
+    key). The download runs this when clicked, outside the page's run, where an upload kept in the
+    session's state cannot be looked up: the tensor is taken while the page offers the download."""
+    return ql.golden_vectors(_x, scheme, **dict(frozen))
 
 
 ui.start_page()
@@ -183,8 +186,8 @@ if x.size > VECTOR_MAX_VALUES:
 else:
     stem = f"golden_{scheme}"
     ui.downloads("Downloads", [
-        ("vectors .npz", f"{stem}.npz", lambda: vectors(source, scheme, frozen)[0], "application/octet-stream"),
-        ("manifest .json", f"{stem}.json", lambda: golden.manifest_json(vectors(source, scheme, frozen)[1]),
+        ("vectors .npz", f"{stem}.npz", lambda: vectors(source, scheme, frozen, x)[0], "application/octet-stream"),
+        ("manifest .json", f"{stem}.json", lambda: golden.manifest_json(vectors(source, scheme, frozen, x)[1]),
          "application/json"),
         ("points .csv", "rate_distortion.csv", lambda: export.metrics_csv(points), "text/csv"),
         ("chart .html", "rate_distortion.html", lambda: export.figure_html(chart), "text/html"),

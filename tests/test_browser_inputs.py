@@ -41,3 +41,29 @@ def test_rate_distortion_shows_every_table_for_a_stored_checkpoint(server, brows
     assert table.locator("canvas").count() >= 1  # glide-data-grid drew it (the error replaces the canvas)
     assert errors == []
     page.close()
+
+
+def test_golden_vectors_of_an_uploaded_tensor_download(server, browser, tmp_path):
+    """The golden vectors are made when the button is clicked, outside the page's run: for an upload
+    they found no tensor there and downloaded nothing (the shipped samples worked)."""
+    import io
+    import json
+
+    w = (np.random.default_rng(2).standard_normal((64, 256)) * 0.05).astype(np.float16)
+    path = tmp_path / "upload_f16.safetensors"
+    save_file({"model.layers.0.mlp.up_proj.weight": w}, str(path))
+    page = open_page(browser, f"{server}/rate_distortion")
+    _upload(page, path)
+    button = page.locator('[data-testid="stDownloadButton"]', has_text="vectors .npz")
+    button.wait_for(timeout=180_000)
+    wait_idle(page)
+    got = {}
+    for label in ("vectors .npz", "manifest .json"):
+        with page.expect_download(timeout=120_000) as dl:
+            page.locator('[data-testid="stDownloadButton"]', has_text=label).click()
+        got[label] = dl.value.path().read_bytes()
+    arrays = np.load(io.BytesIO(got["vectors .npz"]), allow_pickle=False)
+    assert np.array_equal(arrays["input"].reshape(w.shape), w.astype(np.float32))
+    manifest = json.loads(got["manifest .json"])
+    assert manifest["scheme"] and "sha256" in json.dumps(manifest)
+    page.close()
