@@ -30,7 +30,6 @@ import numpy as np
 
 from ._checks import as_float_array, check_int
 from ._lazy import pandas as pd
-from .metrics import clip_mask
 from .params import blocks as param_blocks
 from .params import broadcastable
 from .schemes import QuantResult
@@ -64,7 +63,7 @@ class ErrorAnatomy:
 @dataclass(frozen=True)
 class _Layout:
     """A result as blocks: x, x_hat, grid values v and a validity mask as (blocks, size) float64,
-    the stored scale and offset of each block, whether the format stores an offset, the grid."""
+    the stored scale and offset of each block, whether the format stores an offset, the codes."""
 
     xb: np.ndarray
     hb: np.ndarray
@@ -73,18 +72,7 @@ class _Layout:
     scale: np.ndarray
     offset: np.ndarray
     has_offset: bool
-    grid: np.ndarray | None  # sorted element grid values (v units), or None when unknown
     codes: np.ndarray  # (blocks, size), padded with 0
-
-
-def _grid_of(result: QuantResult) -> np.ndarray | None:
-    from .formats import format_grid
-
-    try:
-        g = format_grid(result.scheme, result.settings, result)
-    except (ValueError, TypeError, KeyError):
-        return None
-    return np.unique(np.asarray(g.values, np.float64))
 
 
 def _pad(a: np.ndarray, nb: int, size: int) -> np.ndarray:
@@ -107,7 +95,7 @@ def _layout(x: np.ndarray, r: QuantResult) -> _Layout | None:
         offset = np.zeros(nb) if b.offsets is None else np.asarray(b.offsets, np.float64).reshape(-1)
         with np.errstate(divide="ignore", invalid="ignore"):
             vb = np.where(scale[:, None] != 0, (hb - offset[:, None]) / scale[:, None], 0.0)
-        return _Layout(xb, hb, vb * valid, valid, scale, offset, b.offsets is not None, _grid_of(r),
+        return _Layout(xb, hb, vb * valid, valid, scale, offset, b.offsets is not None,
                        _pad(r.codes, nb, size))
     p = r.params
     if p is None or p.group_size is None:
@@ -123,8 +111,7 @@ def _layout(x: np.ndarray, r: QuantResult) -> _Layout | None:
     has_offset = bool(np.any(zp != 0))
     offset = -scale * zp
     vb = cb.astype(np.float64) if has_offset else cb.astype(np.float64) - zp[:, None]
-    grid = np.arange(p.qmin, p.qmax + 1, dtype=np.float64)  # with a zero-point: x_hat = s q − s z, v = q
-    return _Layout(xb, hb, vb, np.ones_like(xb, bool), scale, offset, has_offset, grid, cb)
+    return _Layout(xb, hb, vb, np.ones_like(xb, bool), scale, offset, has_offset, cb)
 
 
 def _ls_fit(L: _Layout) -> np.ndarray:
@@ -143,42 +130,20 @@ def _ls_fit(L: _Layout) -> np.ndarray:
     return slope[:, None] * v
 
 
-def _grid_saturation(y: np.ndarray, grid: np.ndarray | None, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(below, above): elements (in grid units y) beyond the grid ends by more than half the end step."""
-    if grid is None or grid.size < 2:
-        z = np.zeros(y.shape, bool)
-        return z, z
-    lo = grid[0] - (grid[1] - grid[0]) / 2
-    hi = grid[-1] + (grid[-1] - grid[-2]) / 2
-    return (y < lo) & valid, (y > hi) & valid
-
-
 def saturated(x: object, result: QuantResult) -> tuple[np.ndarray, np.ndarray]:
-    """Boolean masks (below, above) of the elements that saturated, shaped like x.
+    """Boolean masks (below, above) of the elements that saturated, shaped like x: the elements that
+    :func:`quantlib.formats.grids.saturation` says clipped (beyond the grid's ends, in its units, by more
+    than half the end step), split by whether x lies below or above its reconstruction (a negative
+    scale, as Q4_0's, flips the grid's ends; the value's side does not flip). Nothing saturates under a
+    scheme without a grid to clip at."""
+    from .formats.grids import saturation
 
-    Affine params: beyond half a step outside the code range (:func:`quantlib.metrics.clip_mask`);
-    block formats: the element in grid units, (x − O) / S, beyond the element grid's ends by more
-    than half the end step (a negative S, as Q4_0's, flips which end); schemes with per-tensor levels:
-    beyond the end levels by half the end spacing; otherwise nothing counts as saturated."""
     x = as_float_array(x)
-    L = _layout(x, result)
-    if L is not None:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            y = np.where(L.scale[:, None] != 0, (L.xb - L.offset[:, None]) / L.scale[:, None], 0.0)
-        below, above = _grid_saturation(y, L.grid, L.valid)
-        neg = (L.scale < 0)[:, None]
-        low, high = np.where(neg, above, below), np.where(neg, below, above)
-        flat = slice(0, x.size)
-        return low.reshape(-1)[flat].reshape(x.shape), high.reshape(-1)[flat].reshape(x.shape)
-    if result.params is not None:
-        mask = clip_mask(x, result.params)
-        return mask & (x < result.dequantized), mask & (x > result.dequantized)
-    if result.levels is not None and np.size(result.levels) >= 2:
-        lv = np.asarray(result.levels, np.float64)
-        below, above = _grid_saturation(x.astype(np.float64), lv, np.ones(x.shape, bool))
-        return below, above
-    z = np.zeros(x.shape, bool)
-    return z, z
+    mask = saturation(x, result)
+    if mask is None:
+        z = np.zeros(x.shape, bool)
+        return z, z
+    return mask & (x < result.dequantized), mask & (x > result.dequantized)
 
 
 def error_anatomy(x: object, result: QuantResult) -> ErrorAnatomy:

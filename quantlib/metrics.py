@@ -117,11 +117,16 @@ def _sums(x: np.ndarray, xhat: np.ndarray) -> tuple[float, float, float, float, 
     return float(e @ e), float(xd @ xd), float(hd @ hd), float(xd @ hd), float(np.abs(e).sum()), float(np.abs(e).max())
 
 
-def _clipped(x: np.ndarray, xhat: np.ndarray, params: QuantParams | None) -> tuple[int, float]:
-    """(elements clipped, their sum of squared errors); nothing is clipped without params."""
-    if params is None:
+def _clipped(x: np.ndarray, xhat: np.ndarray, params: QuantParams | None,
+             clipped: np.ndarray | None = None) -> tuple[int, float]:
+    """(elements clipped, their sum of squared errors): those of the mask ``clipped`` when given, else
+    :func:`clip_mask` of ``params``; nothing is clipped without either."""
+    if clipped is not None:
+        mask = np.asarray(clipped, bool).reshape(x.shape)
+    elif params is None:
         return 0, 0.0
-    mask = clip_mask(x, params)
+    else:
+        mask = clip_mask(x, params)
     clipped = np.count_nonzero(mask)
     ec = x[mask].astype(np.float64) - xhat[mask] if clipped else np.zeros(0)
     return clipped, float(ec @ ec)
@@ -178,11 +183,14 @@ def metrics(
     codes: np.ndarray | None = None,
     num_bins: int = 256,
     histograms: ValueHistograms | None = None,
+    clipped: np.ndarray | None = None,
 ) -> Metrics:
     """All metrics of :class:`Metrics` for ``x`` and its reconstruction ``xhat`` (same shape).
 
     ``codes`` (optional) makes ``levels_used`` / ``code_entropy_bits`` exact and fast; without
-    them the distinct values of ``xhat`` are counted. Without ``params`` nothing counts as
+    them the distinct values of ``xhat`` are counted. ``clipped``: a boolean mask of the elements
+    that clipped, for a scheme whose grid is not affine ``params`` (a block format, a codebook:
+    :func:`quantlib.formats.grids.saturation`, which ``QuantResult.metrics`` passes). Without either nothing counts as
     clipped (clip_ratio 0, all error is rounding) and ``bits_per_element`` is NaN.
     ``histograms``: :func:`value_histograms` of the same x, xhat and ``num_bins``, if at hand.
     """
@@ -192,8 +200,8 @@ def metrics(
         raise ValueError(f"histograms have {histograms.x.size} bins, num_bins is {num_bins}")
     n = x.size
     total, sig, sig_h, cross, abs_sum, max_err = _sums(x, xhat)
-    clipped, clip_sum = _clipped(x, xhat, params)
-    clip_ratio = clipped / n
+    n_clipped, clip_sum = _clipped(x, xhat, params, clipped)
+    clip_ratio = n_clipped / n
     clipping_mse = clip_sum / n
     rounding_mse = (total - clip_sum) / n
     mse = clipping_mse + rounding_mse

@@ -161,8 +161,16 @@ class QuantResult:
     def metrics(self, x: object, **options: Any) -> Metrics:
         """:func:`quantlib.metrics` of ``x`` against this result (codes passed for speed);
         ``bits_per_element`` is the scheme's own count (e.g. fixed point stores no scale).
-        ``options``: ``num_bins``, ``histograms`` (see :func:`quantlib.metrics`)."""
-        m = metrics(x, self.dequantized, self.params, codes=self.codes, **options)
+        ``options``: ``num_bins``, ``histograms`` (see :func:`quantlib.metrics`).
+        Clipped elements: with affine params, beyond the code range by half a step; otherwise (block
+        formats, codebooks) :func:`quantlib.formats.grids.saturation`, the same rule in the grid's units,
+        which re-runs the block quantizer once to know each element's scale."""
+        clipped = None
+        if self.params is None:
+            from .formats.grids import saturation
+
+            clipped = saturation(x, self)
+        m = metrics(x, self.dequantized, self.params, codes=self.codes, clipped=clipped, **options)
         return replace(m, bits_per_element=self.bits_per_element)
 
 

@@ -96,3 +96,41 @@ def test_block_view_refuses_a_scheme_without_blocks_and_a_bad_index():
         ql.block_view(HEAVY, r, 0)
     with pytest.raises(ValueError, match="block index"):
         ql.block_view(HEAVY, ql.Quantizer("nf4")(HEAVY), 999)
+
+
+def _outlier_weight() -> np.ndarray:
+    """A 256 × 512 float32 weight whose input column 7 holds outliers, as transformer weights do."""
+    w = (np.random.default_rng(11).standard_normal((256, 512)) * 0.02).astype(np.float32)
+    w[:, 7] *= 50
+    return w
+
+
+@pytest.mark.parametrize("scheme", [n for n in ql.SCHEMES if ql.SCHEMES[n].grid is not None
+                                    or n in ("symmetric", "asymmetric", "histogram", "lloyd_max")])
+def test_one_clipping_count_for_the_cards_the_formats_page_and_the_anatomy(scheme):
+    """Explore's and Compare's "clipped" (Metrics.clip_ratio), Formats' landing and Rate–distortion's
+    saturated count are one number: q4_k once showed 0.204 % on Formats and 0 on Rate–distortion, and
+    every block format showed 0 on Explore's cards."""
+    from quantlib.formats.grids import grid_landing
+
+    w = _outlier_weight()
+    try:
+        r = ql.Quantizer(scheme)(w)
+    except ValueError:
+        pytest.skip(f"{scheme} refuses this tensor")
+    m, a = r.metrics(w), ql.error_anatomy(w, r)
+    try:
+        landed = grid_landing(w, r).clipped
+    except ValueError:
+        landed = 0  # no grid: nothing to clip at
+    assert round(m.clip_ratio * w.size) == a.saturated == landed
+    assert a.saturated == a.saturated_low + a.saturated_high
+    if a.scale_mse == 0:  # no block-scale part: the anatomy's clipping part is the metrics' own
+        assert a.clipping_mse == pytest.approx(m.clipping_mse, rel=1e-12, abs=1e-30)
+
+
+def test_k_quants_clip_the_outlier_column():
+    w = _outlier_weight()
+    for scheme in ("q4_k", "q3_k", "q6_k"):
+        r = ql.Quantizer(scheme)(w)
+        assert ql.error_anatomy(w, r).saturated > 0 and r.metrics(w).clip_ratio > 0, scheme

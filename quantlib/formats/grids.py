@@ -201,12 +201,14 @@ def result_view(name: str, x: np.ndarray, s: dict[str, Any], r: QuantResult) -> 
     return affine_view(x, r.params, r.codes)
 
 
-def grid_landing(x: object, result: QuantResult) -> GridLanding:
-    """How ``x`` lands on the grid of ``result``'s scheme (``result`` = that scheme run on ``x``).
+def grid_units(x: object, result: QuantResult) -> tuple[FormatGrid, np.ndarray, np.ndarray]:
+    """(grid, y, elements) of ``result`` (its scheme run on ``x``): the scheme's grid, ``x`` in the grid's
+    units (float64, shaped like x) and the grid value of each element.
 
-    Levels: each dequantized value is matched to its level. Element grids: the block / group /
+    Levels: y is x itself and each dequantized value is its level. Element grids: the block / group /
     channel quantizer runs again to recover each element's value on the grid and x divided by its
     scale (ggml: by the float32 d its codes were computed with, before the float16 rounding).
+    Raises ValueError when the scheme has no grid (:func:`format_grid`).
     """
     x = as_float_array(x)
     if result.dequantized.shape != x.shape:
@@ -217,12 +219,44 @@ def grid_landing(x: object, result: QuantResult) -> GridLanding:
     else:
         view = SCHEMES[result.scheme].view or result_view
         y, elements = view(result.scheme, x, dict(result.settings), result)
+    return grid, np.asarray(y, np.float64).reshape(x.shape), np.asarray(elements)
+
+
+def grid_ends(values: np.ndarray) -> tuple[float, float]:
+    """The clip thresholds of a sorted grid: half the end step beyond each end value."""
+    v = np.asarray(values, np.float64)
+    if v.size < 2:
+        return float(v[0]), float(v[-1])
+    return float(v[0] - (v[1] - v[0]) / 2), float(v[-1] + (v[-1] - v[-2]) / 2)
+
+
+def saturation(x: object, result: QuantResult) -> np.ndarray | None:
+    """Which elements of ``x`` clipped under ``result``: a boolean mask shaped like x, or None for a
+    scheme without a grid to clip at (an element-wise cast with no bound, a float with no scale).
+
+    An element clips when, in its grid's units (:func:`grid_units`), it lies beyond an end of the grid
+    by more than half the end step: its code had to be clamped, and its error exceeds half the last
+    step. For affine params this is :func:`quantlib.metrics.clip_mask` (the code range ± ½); for a
+    block format, the element divided by the scale its codes were computed with against the element
+    grid; for a per-tensor codebook, the value against the end levels. The one rule behind every
+    "clipped" the app shows: Explore's cards, Compare's table, Formats' landing and the error anatomy.
+    """
+    try:
+        grid, y, _ = grid_units(x, result)
+    except (ValueError, TypeError, KeyError):
+        return None
+    lo, hi = grid_ends(grid.values)
+    return (y < lo) | (y > hi)
+
+
+def grid_landing(x: object, result: QuantResult) -> GridLanding:
+    """How ``x`` lands on the grid of ``result``'s scheme (``result`` = that scheme run on ``x``): how many
+    elements on each grid value (:func:`grid_units`), and how many clipped below and above
+    (:func:`saturation`'s rule)."""
+    grid, y, elements = grid_units(x, result)
     idx = nearest_level(np.asarray(elements, F32).reshape(-1), grid.values.astype(F32))
-    v = grid.values
-    lo = v[0] - (v[1] - v[0]) / 2 if v.size > 1 else v[0]
-    hi = v[-1] + (v[-1] - v[-2]) / 2 if v.size > 1 else v[-1]
-    y = np.asarray(y, np.float64)
-    return GridLanding(grid, np.bincount(idx, minlength=grid.size), float(lo), float(hi),
+    lo, hi = grid_ends(grid.values)
+    return GridLanding(grid, np.bincount(idx, minlength=grid.size), lo, hi,
                        int(np.count_nonzero(y < lo)), int(np.count_nonzero(y > hi)))
 
 
