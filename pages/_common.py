@@ -102,8 +102,29 @@ def load_tensor(source: tuple) -> np.ndarray:
     return _shared_tensor(source)
 
 
-def _summary(x: np.ndarray) -> str:
-    return f"shape {' × '.join(map(str, x.shape))} · float32 · range [{x.min():.4g}, {x.max():.4g}]"
+def _summary(x: np.ndarray, stored: str | None = None) -> str:
+    """Shape, how the tensor is stored and how it is used (float32), and its range."""
+    if stored is None or stored in ("F32", "float32"):
+        kind = "float32"
+    elif stored in ql.loaders.EXACT_IN_FLOAT32:
+        kind = f"stored as {stored}, read exactly as float32"
+    elif stored == "text":
+        kind = "text, read as float32"
+    elif ql.loaders.is_block_type(stored):
+        kind = f"stored as {stored}, dequantized to float32: its values already lie on the {stored} grid"
+    else:
+        kind = f"stored as {stored}, converted to float32"
+    return f"shape {' × '.join(map(str, x.shape))} · {kind} · range [{x.min():.4g}, {x.max():.4g}]"
+
+
+def stored_type(source: tuple) -> str | None:
+    """How the file of an uploaded source stores its tensor (:func:`quantlib.stored_types`); None for
+    synthetic and shipped tensors (float32) or when the upload is gone."""
+    spec = dict(source)
+    upload = st.session_state.get("upload")
+    if spec["source"] != "upload" or upload is None or upload["id"] != spec["id"]:
+        return None
+    return upload.get("types", {}).get(spec["name"])
 
 
 def _upload_panel() -> tuple | None:
@@ -117,7 +138,7 @@ def _upload_panel() -> tuple | None:
     if f is not None and (current is None or current["id"] != f.file_id):
         try:
             tensors = ql.load_tensors(f)
-            types = ql.gguf_types(f) if f.name.lower().endswith(".gguf") else {}
+            types = ql.stored_types(f)
         except ValueError as exc:
             st.session_state.pop("upload", None)
             st.session_state["upload.refused"] = (f.file_id, str(exc))
@@ -138,8 +159,7 @@ def _upload_panel() -> tuple | None:
     names = list(tensors)
     name = st.selectbox("Tensor", names, key="data.upload_tensor", persist_state="session",
                         help="Tensors found in the file.")
-    stored = current.get("types", {}).get(name)
-    st.caption(_summary(tensors[name]) + (f" · stored as {stored} in the file (dequantized)" if stored else ""))
+    st.caption(_summary(tensors[name], current.get("types", {}).get(name)))
     return (("source", "upload"), ("id", current["id"]), ("name", name))
 
 
@@ -218,6 +238,14 @@ def require_source() -> tuple:
                     "are read without unpickling; NaN, Inf, complex and object arrays are refused. Or switch "
                     "**Source** to *synthetic* or *sample*.", icon=":material/upload_file:")
         st.stop()
+    stored = stored_type(source)
+    if stored is not None and ql.loaders.is_block_type(stored):
+        scheme = stored.lower()
+        again = (f" Quantizing it with `{scheme}` again gives these values back exactly (SQNR ∞)."
+                 if scheme in ql.SCHEMES else "")
+        st.info(f"**This tensor was stored as {stored}** and is shown dequantized: every error on this page is "
+                f"measured against these values, not against the weights it was made from.{again}",
+                icon=":material/info:")
     return source
 
 

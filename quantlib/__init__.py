@@ -27,7 +27,7 @@ from .integer import (
 )
 from .binning import histogram_quantize
 from .data import DISTRIBUTIONS, sample_tensors, synthetic
-from .loaders import gguf_types, load_tensors
+from .loaders import gguf_types, load_tensors, stored_types
 from .metrics import Metrics, metrics
 from .models import (
     MODELS,
@@ -111,6 +111,7 @@ __all__ = [
     "levels",
     "load_tensors",
     "gguf_types",
+    "stored_types",
     "qparams_from_range",
     "qrange",
     "quantize",

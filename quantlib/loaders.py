@@ -78,6 +78,51 @@ def gguf_types(source: str | Path | BinaryIO | bytes, *, name: str | None = None
         raise ValueError(f"{fname}: {exc}") from None
 
 
+#: Stored types whose values load exactly as float32 (every value of the type is a float32).
+EXACT_IN_FLOAT32 = frozenset({"F32", "F16", "BF16", "float32", "float16", "bfloat16"})
+
+
+def is_block_type(stored: str) -> bool:
+    """Whether a stored type (:func:`stored_types`) is one of ggml's block types (Q4_0, Q4_K, IQ2_XXS,
+    MXFP4 …): values kept as codes and block scales, loaded dequantized, so they already lie on that
+    type's grid. Read from gguf-py's table of block sizes (a block of more than one value)."""
+    from gguf.constants import GGML_QUANT_SIZES
+
+    return any(t.name == stored and size > 1 for t, (size, _) in GGML_QUANT_SIZES.items())
+
+
+def stored_types(source: str | Path | BinaryIO | bytes, *, name: str | None = None,
+                 max_bytes: int = MAX_FILE_BYTES) -> dict[str, str]:
+    """``{tensor name: how the file stores it}`` for the names :func:`load_tensors` gives, which turns
+    every tensor into float32: a .gguf's ggml type (``"Q4_K"``, ``"F16"``), a .safetensors dtype
+    (``"F16"``, ``"BF16"``, ``"I8"``), numpy's dtype name for .npy / .npz / .onnx (``"float16"``) and
+    ``"text"`` for .csv. ``source`` as for :func:`load_tensors`; the same refusals.
+
+    Types in :data:`EXACT_IN_FLOAT32` load exactly; other float types are rounded to float32, integers
+    converted, and ggml's block types (Q4_0, Q4_K …) dequantized: their values already lie on that
+    type's grid."""
+    fname, data = _read(source, name, max_bytes)
+    ext = Path(fname).suffix.lower()
+    try:
+        if ext == ".gguf":
+            from .gguf_file import GGUFError, gguf_types as types
+
+            try:
+                return types(data)
+            except GGUFError as exc:
+                raise _Refused(str(exc)) from None
+        if ext == ".safetensors":
+            n = safetensors_header_length(data[:8], len(data))
+            return {k: m["dtype"] for k, m in safetensors_header(data[8 : 8 + n], len(data) - 8 - n).items()}
+        if ext == ".csv":
+            return dict.fromkeys(_csv(data, Path(fname).stem), "text")
+        if ext in (".npy", ".npz", ".onnx"):
+            return {k: a.dtype.name for k, a in {".npy": _npy, ".npz": _npz, ".onnx": _onnx}[ext](data, Path(fname).stem).items()}
+        raise _Refused(f"unknown extension {ext or '(none)'!r}; accepted: {', '.join(EXTENSIONS)}")
+    except _Refused as exc:
+        raise ValueError(f"{fname}: {exc}") from None
+
+
 def _gguf(data: bytes, stem: str) -> dict[str, np.ndarray]:
     from .gguf_file import GGUFError, read_gguf
 

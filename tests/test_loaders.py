@@ -172,3 +172,25 @@ def test_pickle_payload_is_never_executed(tmp_path):
     with pytest.raises(ValueError, match="pickled array"):
         ql.load_tensors(data, name="evil.npy")
     assert not marker.exists()
+
+
+def test_stored_types_name_each_tensor_as_its_file_stores_it(tmp_path):
+    import io
+
+    from safetensors.numpy import save as save_safetensors
+
+    a16 = np.arange(64, dtype=np.float16).reshape(8, 8)
+    assert ql.stored_types(save_safetensors({"w": a16, "i": np.arange(4, dtype=np.int8)}), name="m.safetensors") == \
+        {"w": "F16", "i": "I8"}
+    b = io.BytesIO()
+    np.savez(b, half=a16, wide=np.ones(3))
+    assert ql.stored_types(b.getvalue(), name="a.npz") == {"half": "float16", "wide": "float64"}
+    assert ql.stored_types(b"1,2\n3,4\n", name="t.csv") == {"t": "text"}
+    from quantlib.gguf_file import gguf_bytes
+
+    x = np.random.default_rng(0).standard_normal((4, 64)).astype(np.float32)
+    assert ql.stored_types(gguf_bytes(ql.Quantizer("q8_0")(x), "w"), name="m.gguf") == {"w": "Q8_0"}
+    assert ql.loaders.is_block_type("Q8_0") and ql.loaders.is_block_type("IQ2_XXS")
+    assert not ql.loaders.is_block_type("F16") and not ql.loaders.is_block_type("BF16")
+    with pytest.raises(ValueError, match="unknown extension"):
+        ql.stored_types(b"x", name="a.bin")

@@ -459,3 +459,27 @@ def test_threshold_curve_marks_the_calibrator_in_use_and_follows_the_percentile(
 def test_long_live_formulas_are_split_into_lines():
     at = explore(scheme="asymmetric")
     assert len(at.latex) >= 3 and all(len(e.value) < 200 for e in at.latex[1:])
+
+
+def test_an_upload_says_how_its_file_stores_each_tensor():
+    """A float16 checkpoint's tensors are labelled as stored (they were called "float32"), and one stored
+    in a ggml block type says that every error is measured against its dequantized values."""
+    from safetensors.numpy import save as save_safetensors
+
+    w = (np.random.default_rng(4).standard_normal((32, 64)) * 0.02).astype(np.float16)
+    at = explore(**{"data.source": "upload"})
+    data = save_safetensors({"model.layers.0.mlp.up_proj.weight": w})
+    at.file_uploader(key="data.file").set_value(("llama.safetensors", data, "application/octet-stream")).run()
+    assert not at.exception and not at.error
+    assert any("stored as F16, read exactly as float32" in c.value for c in at.sidebar.caption)
+    assert not any("was stored as" in i.value for i in at.info)
+
+    from quantlib.gguf_file import gguf_bytes
+
+    x = np.random.default_rng(5).standard_normal((8, 64)).astype(np.float32)
+    gguf = gguf_bytes(ql.Quantizer("q4_0")(x), "blk.0.ffn_up.weight")
+    at = explore(**{"data.source": "upload"})
+    at.file_uploader(key="data.file").set_value(("model.gguf", gguf, "application/octet-stream")).run()
+    assert not at.exception and not at.error
+    assert any("stored as Q4_0, dequantized to float32" in c.value for c in at.sidebar.caption)
+    assert any("This tensor was stored as Q4_0" in i.value and "`q4_0` again" in i.value for i in at.info)
