@@ -93,6 +93,8 @@ with c1:
     totals = ck.size_totals(report)
     ui.dataframe(totals.assign(MB=totals["bytes"] / 1e6).drop(columns=["bytes"]), hide_index=True, width="stretch",
                  key="checkpoint.totals")
+    st.caption("1-D tensors (norm weights, biases) are kept as stored under every scheme, as llama-quantize and "
+               "the other toolkits keep them (\"kept\"); the table below still shows what quantizing them would do.")
 with c2:
     margin = st.slider("Keep in 16 bits below the median by (dB)", 1.0, 20.0, value=6.0, step=0.5,
                        key="checkpoint.margin", **ui.KEEP,

@@ -312,7 +312,6 @@ def _run_config(x: np.ndarray, scheme: str, settings: dict, piece: int, shared: 
     """``[sse, signal, clipped, bits, None, shared, pieces]`` of one scheme on ``x``, run on pieces of
     ``piece`` rows (0: whole) whose sums are added in order (bits: the ``shared`` bits of pinned
     per-tensor parameters counted once), or ``[nan, nan, 0, nan, message, 0, 0]`` when it refuses."""
-    from .metrics import clip_mask
     from .schemes import Quantizer
 
     q = Quantizer(scheme, **settings)
@@ -326,7 +325,8 @@ def _run_config(x: np.ndarray, scheme: str, settings: dict, piece: int, shared: 
         except (ValueError, TypeError) as exc:
             return [math.nan, math.nan, 0, math.nan, str(exc), 0.0, 0]
         sse, sig = _error_sums(xs, r.dequantized)
-        clipped = int(np.count_nonzero(clip_mask(xs, r.params))) if r.params is not None else 0
+        mask = r.clipped(xs)
+        clipped = 0 if mask is None else int(np.count_nonzero(mask))
         bits = float(r.bits_per_element) * xs.size
         del r
         acc = [acc[0] + sse, acc[1] + sig, acc[2] + clipped, acc[3] + bits]
@@ -687,19 +687,24 @@ class _Runner:
 
 # ---------------------------------------------------------------- summaries of a report
 def size_totals(report: pd.DataFrame) -> pd.DataFrame:
-    """The checkpoint's size under each scheme: Σ bits_per_element × elements / 8 over its tensors
-    (a tensor the scheme refused counts at its stored size), beside the size as stored.
+    """The checkpoint's size under each scheme: Σ bits_per_element × elements / 8 over the tensors it
+    quantizes, beside the size as stored. 1-D tensors (norm weights, biases) are kept as stored, as every
+    toolkit keeps them (llama-quantize keeps them in F32), and so is a tensor the scheme refused; their
+    own rows in the report still show what quantizing them would do.
     Columns: ``scheme``, ``bytes``, ``bits_per_element`` (over the checkpoint), ``vs_stored``
-    (bytes / stored bytes), ``refused`` (tensors kept as stored). The first row is ``stored``."""
+    (bytes / stored bytes), ``kept`` (1-D tensors kept as stored), ``refused`` (tensors the scheme
+    refused, kept as stored). The first row is ``stored``."""
     tensors = report.drop_duplicates("tensor")
     stored = float(tensors["stored_bytes"].sum())
     n = float(tensors["elements"].sum())
-    rows = [{"scheme": "stored", "bytes": stored, "bits_per_element": 8 * stored / n, "vs_stored": 1.0, "refused": 0}]
+    rows = [{"scheme": "stored", "bytes": stored, "bits_per_element": 8 * stored / n, "vs_stored": 1.0, "kept": 0,
+             "refused": 0}]
     for scheme, g in report.groupby("scheme", sort=False):
-        ok = g["bits_per_element"].notna()
+        one_d = g["shape"].astype(str).str.count("×") == 0
+        ok = g["bits_per_element"].notna() & ~one_d
         b = float((g.loc[ok, "bits_per_element"] * g.loc[ok, "elements"]).sum()) / 8 + float(g.loc[~ok, "stored_bytes"].sum())
         rows.append({"scheme": scheme, "bytes": b, "bits_per_element": 8 * b / n, "vs_stored": b / stored,
-                     "refused": int((~ok).sum())})
+                     "kept": int(one_d.sum()), "refused": int((g["bits_per_element"].isna() & ~one_d).sum())})
     return pd.DataFrame(rows)
 
 

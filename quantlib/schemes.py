@@ -158,6 +158,19 @@ class QuantResult:
     blocks: BlockScales | None = None
     ggml_blocks: Any = None
 
+    def clipped(self, x: object) -> np.ndarray | None:
+        """Boolean mask of the elements of ``x`` that clipped under this result (shaped like x), or None
+        for a scheme with no grid to clip at: with affine params, beyond the code range by half a step
+        (:func:`quantlib.metrics.clip_mask`); otherwise the same rule in the grid's units
+        (:func:`quantlib.formats.grids.saturation`). Every "clipped" the app and its reports show."""
+        if self.params is not None:
+            from .metrics import clip_mask
+
+            return clip_mask(as_float_array(x), self.params)
+        from .formats.grids import saturation
+
+        return saturation(x, self)
+
     def metrics(self, x: object, **options: Any) -> Metrics:
         """:func:`quantlib.metrics` of ``x`` against this result (codes passed for speed);
         ``bits_per_element`` is the scheme's own count (e.g. fixed point stores no scale).
@@ -165,11 +178,7 @@ class QuantResult:
         Clipped elements: with affine params, beyond the code range by half a step; otherwise (block
         formats, codebooks) :func:`quantlib.formats.grids.saturation`, the same rule in the grid's units,
         which re-runs the block quantizer once to know each element's scale."""
-        clipped = None
-        if self.params is None:
-            from .formats.grids import saturation
-
-            clipped = saturation(x, self)
+        clipped = None if self.params is not None else self.clipped(x)  # params: metrics' own fused rule
         m = metrics(x, self.dequantized, self.params, codes=self.codes, clipped=clipped, **options)
         return replace(m, bits_per_element=self.bits_per_element)
 

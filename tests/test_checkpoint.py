@@ -149,8 +149,12 @@ def test_size_totals_and_keep_list_follow_the_quantizer(sharded, inline):
     stored = sum(x.size * (2 if ds == "bf16" else 4) for (n, x), (_, ds) in
                  zip(sorted(tensors.items()), sorted((n, v[1]) for n, v in _names().items())))
     assert totals.loc["stored", "bytes"] == stored
-    nf4 = sum(ql.Quantizer("nf4")(x).bits_per_element * x.size for x in tensors.values()) / 8
+    # 1-D tensors (the norms) are kept as stored, as llama-quantize and every toolkit keep them
+    width = {n: (2 if ds == "bf16" else 4) for n, (_, ds) in _names().items()}
+    nf4 = sum(ql.Quantizer("nf4")(x).bits_per_element * x.size / 8 if x.ndim >= 2 else x.size * width[n]
+              for n, x in tensors.items())
     assert totals.loc["nf4", "bytes"] == pytest.approx(nf4, rel=1e-12)
+    assert totals.loc["nf4", "kept"] == sum(x.ndim == 1 for x in tensors.values()) == 5
     keep = ck.keep_in_16bit(inline, margin_db=3.0)
     for scheme, g in keep.groupby("scheme"):
         s = inline[(inline["scheme"] == scheme) & np.isfinite(inline["sqnr_db"])]
