@@ -341,7 +341,8 @@ def _bits_curve(source: tuple, scheme: str, frozen: tuple):
 
 
 def bits_curve(source: tuple, scheme: str, settings: Mapping[str, Any]):
-    """Metrics at 1..16 bits, those the scheme allows (on a 262 144-value strided subsample for big tensors). The
+    """Metrics at 1..16 bits, those the scheme allows (an estimate for big tensors, on
+    :func:`quantlib.sweeps.structured_sample`'s 262,144 values: whole rows, the extremes in). The
     settings a bit sweep overrides are left out of the cache key, so moving the bits slider
     does not recompute the curve."""
     swept = set(ql.SCHEMES[scheme].at_bits(8, ql.SCHEMES[scheme].defaults()))
@@ -351,7 +352,8 @@ def bits_curve(source: tuple, scheme: str, settings: Mapping[str, Any]):
 
 @st.cache_data(max_entries=32, ttl=3600, show_spinner=False)
 def threshold_curve(source: tuple, bits: int, symmetric: bool, convention: str, num_bins: int, percentile: float):
-    """Metric against clipping threshold on a 65 536-value strided subsample, 48 points."""
+    """Metric against clipping threshold on :func:`quantlib.sweeps.structured_sample`'s 65,536 values
+    (the tensor's minimum and maximum in), 48 points."""
     return ql.sweep_threshold(load_tensor(source), bits=bits, symmetric=symmetric, convention=convention,
                               num_bins=num_bins, num_points=48, max_samples=2**16, percentile=percentile)
 

@@ -9,9 +9,10 @@
 * :func:`differential_entropy` — the m-spacing estimate of h(X) the Shannon bound uses.
 
 Rates are bits per element; SQNR is ``10 log10(mean x² / MSE)`` as in :mod:`quantlib.metrics`.
-The limits and the points are computed on a strided subsample of at most ``max_samples`` values
-(2**18 by default: the MSE of a limit is then within ~0.3 % of its value on the whole of a large
-tensor; pass ``max_samples=None`` for every value).
+The limits and the points are computed on :func:`quantlib.sweeps.structured_sample` of about
+``max_samples`` values (2**18 by default: whole rows of a matrix, strided, with the rows of its
+extremes; the MSE of a limit is then within ~0.3 % of its value on the whole of a large tensor;
+pass ``max_samples=None`` for every value).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from ._lazy import pandas as pd
 from .metrics import code_counts, mse_sqnr
 from .nonuniform import lloyd_best, sorted_sse
 from .schemes import SCHEMES, Quantizer
-from .sweeps import subsample
+from .sweeps import structured_sample, subsample
 
 DEFAULT_BITS = tuple(range(1, 9))  # a scheme whose bits setting starts at 2 (symmetric) skips 1
 LIMIT_BITS = tuple(range(1, 9))
@@ -510,8 +511,10 @@ def rate_distortion(
     NaN when h = −inf) and ``pareto`` (on the front of bits_per_element vs sqnr_db).
     ``schemes``: registry names and/or family names (None: every scheme); ``bit_widths`` (default 1…8; each scheme at the widths its own settings allow).
     ``max_samples`` (default :data:`MAX_POINT_SAMPLES`, 2**18): a larger tensor is evaluated on the
-    deterministic strided subsample :func:`quantlib.sweeps.subsample` gives (flattened; its size is the one
-    the bits are counted over; ``attrs["size"]`` says how many values were used); None: every value.
+    deterministic sample :func:`quantlib.sweeps.structured_sample` gives (whole rows of a matrix, strided,
+    the rows of its minimum and maximum in: per-channel and block schemes see their own channels and
+    blocks; its size is the one the bits are counted over; ``attrs["size"]`` says how many values were
+    used); None: every value.
     ``progress(i, total, label)`` is called on the calling thread as each configuration finishes (i counts
     them). ``workers``: threads the configurations share (default :data:`DEFAULT_WORKERS`); the rows come
     in :func:`configurations` order whatever it is. A configuration
@@ -561,8 +564,7 @@ def rd_chart(
     tasks together (label ``limits``). A tensor without limits (constant, or under 16 values) gives
     ``limits=None`` and the ValueError's message in ``limits_error``."""
     x = as_float_array(x)
-    if max_samples is not None and x.size > max_samples:
-        x = subsample(x, max_samples)  # flattened: per-channel settings then see a 1-D tensor
+    x = structured_sample(x, max_samples)  # whole rows: per-channel settings see a matrix
     configs = configurations(schemes, bit_widths)
     plan, error = None, None
     if limits:

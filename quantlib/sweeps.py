@@ -34,6 +34,48 @@ def subsample(x: np.ndarray, max_samples: int | None) -> np.ndarray:
     return flat[(np.arange(max_samples) * step).astype(np.int64)]
 
 
+def structured_sample(x: np.ndarray, max_samples: int | None) -> np.ndarray:
+    """About ``max_samples`` values of ``x`` (all of it when it is no larger) that keep what a quantizer
+    sees of it, for curves that must stay interactive on large tensors.
+
+    A tensor of 2 or more dimensions keeps whole slices along its first axis (rows: a weight's output
+    channels), evenly strided, its shape otherwise whole: a per-channel or per-group scheme meets the
+    same channels and blocks as on the whole tensor, and an outlier input column, present in every row,
+    stays in. A vector gives an evenly strided subsample. Either way the elements holding the tensor's
+    minimum and maximum are always in (their rows, for a matrix, each in place of the strided one nearest
+    to it: the sample's size does not change), so a range calibrated on the sample (min–max, the
+    threshold sweep's end) is the whole tensor's. Degenerate: a row longer than ``max_samples`` still
+    gives one row (two, when the minimum and maximum lie in different rows).
+    """
+    if max_samples is None or x.size <= max_samples:
+        return x
+    flat = x.reshape(-1)
+    ends = np.array([int(np.argmin(flat)), int(np.argmax(flat))])
+    if x.ndim < 2:
+        n = max(max_samples, 2)
+        return flat[_with(np.arange(n) * (x.size / n), ends)]
+    rows, per_row = x.shape[0], x.size // x.shape[0]
+    end_rows = np.unique(ends // per_row)
+    keep = max(end_rows.size, min(rows, max_samples // per_row))
+    return x[_with(np.arange(keep) * (rows / keep), end_rows)]
+
+
+def _with(strided: np.ndarray, must: np.ndarray) -> np.ndarray:
+    """Sorted int64 indices: ``strided`` with each index of ``must`` put in place of the strided index
+    nearest to it (so the count stays that of ``strided``; an index already there stays)."""
+    idx = strided.astype(np.int64)
+    taken = np.zeros(idx.size, bool)  # an index put in for one of ``must`` is not given up for another
+    for m in np.unique(must):
+        hit = np.flatnonzero(idx == m)
+        if hit.size:
+            taken[hit] = True
+            continue
+        free = np.flatnonzero(~taken)
+        j = free[int(np.argmin(np.abs(idx[free] - m)))]
+        idx[j], taken[j] = m, True
+    return np.unique(idx)
+
+
 def sweep_bits(
     x: object,
     scheme: str = "symmetric",
@@ -57,11 +99,12 @@ def sweep_bits(
     codebooks included: the x a fair comparison uses), the metrics in METRIC_COLUMNS, and
     ``reference_db`` — a 6.02 dB-per-bit line through ``scheme``'s first finite point, against
     bits_per_element (each extra bit halves the step and quarters the MSE).
-    ``max_samples`` evaluates on a strided subsample (None: all of x).
+    ``max_samples`` evaluates on :func:`structured_sample` (None: all of x): an estimate, whole rows of a
+    matrix with its extremes in.
     """
     x = as_float_array(x)
     spec = SCHEMES[Quantizer(scheme).name]
-    sample = x if max_samples is None or x.size <= max_samples else subsample(x, max_samples)
+    sample = structured_sample(x, max_samples)
     given = spec.validate(settings)
     rows: list[dict[str, Any]] = []
     if spec.fixed_width:
@@ -139,15 +182,15 @@ def sweep_threshold(
     values): [t*min, t*max] (symmetric: [-t*a, t*a]). Pick rows (``kind=<method>``) use the
     range that calibrator chooses (``percentile``: the percentile calibrator's, None: its
     default). ``threshold`` is max(|lo|, |hi|). All rows are exact
-    per-tensor quantizations with the convention's own arithmetic, on a strided subsample of at
-    most ``max_samples`` values; the sweep's candidates are evaluated together
+    per-tensor quantizations with the convention's own arithmetic, on :func:`structured_sample` of
+    about ``max_samples`` values (the tensor's minimum and maximum in); the sweep's candidates are evaluated together
     (:func:`quantlib.integer.candidate_sse`: one fused pass each, nothing of size candidates x n).
     """
     x = as_float_array(x)
     bits = check_bits(bits, symmetric=symmetric)
     num_points = check_int(num_points, "num_points", 2, 4096)
     methods = list(METHODS) if methods is None else list(methods)
-    sample = subsample(x, max_samples)
+    sample = structured_sample(x, max_samples).reshape(-1)  # its ends are the tensor's: the sweep starts there
     lo0, hi0 = float(sample.min()), float(sample.max())
     if symmetric:
         a = max(abs(lo0), abs(hi0))

@@ -82,10 +82,15 @@ def test_points_of_a_large_tensor_use_a_documented_deterministic_subsample():
     x = ql.synthetic("laplace", 2**20, 3)
     df = ql.rate_distortion(x, ["integer", "nf4"], [3])
     assert df.attrs["size"] == rate.MAX_POINT_SAMPLES == 2**18
-    assert "2**18" in ql.rate_distortion.__doc__ and "subsample" in ql.rate_distortion.__doc__
+    assert "2**18" in ql.rate_distortion.__doc__ and "structured_sample" in ql.rate_distortion.__doc__
     again = ql.rate_distortion(x.copy(), ["integer", "nf4"], [3])  # the same values, the same points
     assert df.drop(columns="settings").equals(again.drop(columns="settings"))
-    stride = x[np.arange(2**18) * 4]  # every 4th value: the strided subsample, written out
+    # every 4th value, written out, with the tensor's minimum and maximum each in place of its nearest
+    stride_at = np.arange(2**18) * 4
+    for end in (int(np.argmin(x)), int(np.argmax(x))):
+        stride_at[np.argmin(np.abs(stride_at - end))] = end
+    stride = x[np.sort(stride_at)]
+    assert stride.min() == x.min() and stride.max() == x.max()
     whole = ql.rate_distortion(stride, ["integer", "nf4"], [3], max_samples=None)
     assert list(df["mse"]) == list(whole["mse"]) and list(df["bits_per_element"]) == list(whole["bits_per_element"])
     full = ql.rate_distortion(x, ["nf4"], [3], max_samples=None)
