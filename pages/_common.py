@@ -221,24 +221,6 @@ def require_source() -> tuple:
     return source
 
 
-def chart(where: Any, fig: Any, key: str) -> None:
-    """``st.plotly_chart`` of ``fig`` in ``where`` (a container or column), full width, drawn once.
-
-    Streamlit's chart element draws a figure it has just mounted a second time (it re-applies the
-    theme to its own state, so plotly.js gets the same data in new arrays); without
-    ``layout.datarevision`` plotly.js takes new arrays for new data and recomputes and redraws
-    every trace. With it (a digest of the figure, so a changed figure has a new one), that second
-    pass only restyles the title. Every chart a control changes is mounted anew (its element id
-    hashes the figure), so this halves what plotly.js does after a slider move."""
-    import hashlib
-
-    import plotly.io as pio
-
-    digest = hashlib.blake2b(pio.to_json(fig, validate=False).encode(), digest_size=8).hexdigest()
-    fig.layout.datarevision = digest
-    where.plotly_chart(fig, width="stretch", key=key)
-
-
 def source_dict(source: tuple) -> dict[str, Any]:
     d = dict(source)
     if "options" in d:

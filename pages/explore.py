@@ -148,7 +148,7 @@ figs = {
 def draw_charts() -> None:
     row1, row2 = charts.columns(2), charts.columns(2)
     for col, name in zip([*row1, *row2], figs):
-        ui.chart(col, figs[name], key=f"fig.{name}")
+        col.plotly_chart(figs[name], width="stretch", key=f"fig.{name}")
 
 
 # Elements reach the browser as they are drawn, and this one run draws the whole page: the views
@@ -176,7 +176,7 @@ try:
         bits_df = ui.bits_curve(source, scheme, settings)
     figs["bits"] = figures.bits_figure(bits_df, metric,
                                        current=[(ql.sweeps.series_of(scheme), scheme, result.bits_per_element)])
-    ui.chart(curves[0], figs["bits"], key="fig.bits")
+    curves[0].plotly_chart(figs["bits"], width="stretch", key="fig.bits")
     if spec.fixed_width:
         curves[0].caption(f"{scheme} has a fixed width: it is one point, beside the other {spec.family} formats at "
                           "the bits per element each costs (block scales included).")
@@ -191,7 +191,7 @@ if spec.threshold_sweep is not None:
             if args["granularity"] else "")
     figs["threshold"] = figures.threshold_figure(thr, metric if metric in thr else "mse",
                                                  selected=None if manual else args["calibration"], note=note)
-    ui.chart(curves[1], figs["threshold"], key="fig.threshold")
+    curves[1].plotly_chart(figs["threshold"], width="stretch", key="fig.threshold")
     if manual:
         curves[1].caption("A manual scale is in use: no calibrator's pick is yours.")
 else:
