@@ -136,16 +136,18 @@ def draw_formulas() -> None:
             formulas.latex(part)
 
 
-figs = {
-    "distribution": figures.distribution_figure(
-        x, result, plot_bins, ui.histograms(source, scheme, settings, plot_bins, value_range), log_counts),
-    "codes": figures.codes_figure(result, log_counts),
-    "error": figures.error_figure(x, result, plot_bins, value_range=value_range, log_counts=log_counts),
-    "transfer": figures.transfer_figure(x, result, window=window, channel=channel, value_range=value_range),
-}
+figs: dict = {}
 
 
 def draw_charts() -> None:
+    """The four views, built here: after a move the cards are already on their way to the browser."""
+    figs.update({
+        "distribution": figures.distribution_figure(
+            x, result, plot_bins, ui.histograms(source, scheme, settings, plot_bins, value_range), log_counts),
+        "codes": figures.codes_figure(result, log_counts),
+        "error": figures.error_figure(x, result, plot_bins, value_range=value_range, log_counts=log_counts),
+        "transfer": figures.transfer_figure(x, result, window=window, channel=channel, value_range=value_range),
+    })
     row1, row2 = charts.columns(2), charts.columns(2)
     for col, name in zip([*row1, *row2], figs):
         col.plotly_chart(figs[name], width="stretch", key=f"fig.{name}")
