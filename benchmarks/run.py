@@ -172,22 +172,16 @@ def ggml_kquants() -> None:
         row(label, a, b, "ggml_quantize_chunk (C, 1 thread)", 3.0, ours() == dst.tobytes(), "same bytes")
 
 
-def _slider_reruns(at_a, key_a: str, at_b, key_b: str, bits=(7, 6, 5, 4, 6)) -> tuple[float, float, float]:
-    """Median rerun seconds after moving the bits slider, the two apps alternately; and for
-    the first app, the median until its follow-up run (the sweeps it leaves to the browser's
-    timer, pages/_common.defer_rest) is drawn too."""
-    ta, tb, tfull = [], [], []
+def _slider_reruns(at_a, key_a: str, at_b, key_b: str, bits=(7, 6, 5, 4, 6)) -> tuple[float, float]:
+    """Median rerun seconds after moving the bits slider, the two apps alternately."""
+    ta, tb = [], []
     for b in bits:
         for at, key, times in ((at_a, key_a, ta), (at_b, key_b, tb)):
             t0 = time.perf_counter()
             at.slider(key=key).set_value(b).run()
             times.append(time.perf_counter() - t0)
             assert not at.exception, at.exception
-            if at is at_a:
-                if "_deferred" in at.session_state:
-                    at.run()
-                tfull.append(time.perf_counter() - t0)
-    return statistics.median(ta), statistics.median(tb), statistics.median(tfull)
+    return statistics.median(ta), statistics.median(tb)
 
 
 def apptest(quick: bool) -> None:
@@ -208,12 +202,11 @@ def apptest(quick: bool) -> None:
     sizes = [2**20] if quick else [2**20, 2**24]
     base_1m = None
     for size in sizes:
-        ours, ref, full = _slider_reruns(explore(size), "symmetric.bits", baseline(size), "bits")
+        ours, ref = _slider_reruns(explore(size), "symmetric.bits", baseline(size), "bits")
         base_1m = base_1m or ref
         label = "1 M" if size == 2**20 else "16 M"
-        row(f"Explore rerun after the bits slider, {label} (the views and cards)", ours, ref,
-            f"minimal 3-chart page, {label}", 2.0)
-        row(f"Explore after the bits slider, {label}, with the error curves' follow-up run", full, ref,
+        # one run draws the views, the cards and the error curves (the views reach the browser first)
+        row(f"Explore rerun after the bits slider, {label} (views, cards and error curves)", ours, ref,
             f"minimal 3-chart page, {label}", 3.0)
 
     cfg = json.dumps([["symmetric", {}], ["symmetric", {"calibration": "entropy"}], ["asymmetric", {"bits": 4}],
@@ -249,8 +242,7 @@ def methods_alpha() -> None:
         return
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=600)
     at.query_params["methods.methods"] = [method]
-    at.switch_page("pages/methods.py").run()
-    at.run()  # the follow-up run the page leaves its curves to
+    at.switch_page("pages/methods.py").run()  # one run draws the page, curves included
     base = AppTest.from_file(str(BASELINES / "three_charts.py"), default_timeout=600)
     base.query_params["n"] = str(2**20)
     base.run()
