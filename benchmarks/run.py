@@ -172,22 +172,16 @@ def ggml_kquants() -> None:
         row(label, a, b, "ggml_quantize_chunk (C, 1 thread)", 3.0, ours() == dst.tobytes(), "same bytes")
 
 
-def _slider_reruns(at_a, key_a: str, at_b, key_b: str, bits=(7, 6, 5, 4, 6)) -> tuple[float, float, float]:
-    """Median rerun seconds after moving the bits slider, the two apps alternately; and for
-    the first app, the median until its follow-up run (the sweeps it leaves to the browser's
-    timer, pages/_common.defer_rest) is drawn too."""
-    ta, tb, tfull = [], [], []
+def _slider_reruns(at_a, key_a: str, at_b, key_b: str, bits=(7, 6, 5, 4, 6)) -> tuple[float, float]:
+    """Median rerun seconds after moving the bits slider, the two apps alternately."""
+    ta, tb = [], []
     for b in bits:
         for at, key, times in ((at_a, key_a, ta), (at_b, key_b, tb)):
             t0 = time.perf_counter()
             at.slider(key=key).set_value(b).run()
             times.append(time.perf_counter() - t0)
             assert not at.exception, at.exception
-            if at is at_a:
-                if "_deferred" in at.session_state:
-                    at.run()
-                tfull.append(time.perf_counter() - t0)
-    return statistics.median(ta), statistics.median(tb), statistics.median(tfull)
+    return statistics.median(ta), statistics.median(tb)
 
 
 def apptest(quick: bool) -> None:
@@ -208,12 +202,11 @@ def apptest(quick: bool) -> None:
     sizes = [2**20] if quick else [2**20, 2**24]
     base_1m = None
     for size in sizes:
-        ours, ref, full = _slider_reruns(explore(size), "symmetric.bits", baseline(size), "bits")
+        ours, ref = _slider_reruns(explore(size), "symmetric.bits", baseline(size), "bits")
         base_1m = base_1m or ref
         label = "1 M" if size == 2**20 else "16 M"
-        row(f"Explore rerun after the bits slider, {label} (the views and cards)", ours, ref,
-            f"minimal 3-chart page, {label}", 2.0)
-        row(f"Explore after the bits slider, {label}, with the error curves' follow-up run", full, ref,
+        # one run draws the views, the cards and the error curves (the views reach the browser first)
+        row(f"Explore rerun after the bits slider, {label} (views, cards and error curves)", ours, ref,
             f"minimal 3-chart page, {label}", 3.0)
 
     cfg = json.dumps([["symmetric", {}], ["symmetric", {"calibration": "entropy"}], ["asymmetric", {"bits": 4}],
@@ -249,8 +242,7 @@ def methods_alpha() -> None:
         return
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=600)
     at.query_params["methods.methods"] = [method]
-    at.switch_page("pages/methods.py").run()
-    at.run()  # the follow-up run the page leaves its curves to
+    at.switch_page("pages/methods.py").run()  # one run draws the page, curves included
     base = AppTest.from_file(str(BASELINES / "three_charts.py"), default_timeout=600)
     base.query_params["n"] = str(2**20)
     base.run()
@@ -381,12 +373,225 @@ def _server(script: Path):
         proc.wait(timeout=20)
 
 
+#: Installed in a page before it loads: what a person sees after a key press on a slider, timed in
+#: the page's own clock at each animation frame (when the browser paints): the first result
+#: number that changes, the frame where every chart shows new data, the websocket messages handled,
+#: the fewest charts drawn in any frame (a chart mounted anew is blank until plotly.js draws it)
+#: and each page height the move passes through.
+_SLIDER_PROBE = r"""
+(() => {
+  const p = window.__probe = {cur: null};
+  const W = window.WebSocket;
+  window.WebSocket = function (...a) {
+    const ws = new W(...a);
+    ws.addEventListener('message', () => { if (p.cur) { p.cur.msgs += 1; p.cur.lastMsg = performance.now() - p.key; } });
+    return ws;
+  };
+  window.WebSocket.prototype = W.prototype;
+  Object.assign(window.WebSocket, {CONNECTING: 0, OPEN: 1, CLOSING: 2, CLOSED: 3});
+  const metric = () => { const e = document.querySelector('[data-testid="stMetricValue"]'); return e && e.innerText; };
+  const plots = () => [...document.querySelectorAll('.js-plotly-plot')];
+  const drawn = g => !!(g._fullLayout && g.querySelector('.main-svg'));
+  const height = () => { const e = document.querySelector('[data-testid="stMainBlockContainer"]');
+                         return e ? Math.round(e.getBoundingClientRect().height) : 0; };
+  p.arm = n => { p.armed = {n, metric: metric(), data: new Map(plots().map(g => [g, g.data])), height: height()}; };
+  p.take = () => { const c = p.cur; p.cur = null; return c; };
+  document.addEventListener('keydown', () => {
+    if (!p.armed) return;
+    p.key = performance.now();
+    p.cur = {number: null, charts: null, msgs: 0, lastMsg: null, fewestDrawn: 99, heights: [p.armed.height], before: p.armed};
+    p.armed = null;
+  }, true);
+  const frame = () => {
+    const c = p.cur;
+    if (c) {
+      const now = performance.now() - p.key, m = metric(), gs = plots();
+      if (c.number === null && m !== c.before.metric) c.number = now;
+      if (c.charts === null && gs.filter(g => drawn(g) && c.before.data.get(g) !== g.data).length >= c.before.n) c.charts = now;
+      c.fewestDrawn = Math.min(c.fewestDrawn, gs.filter(drawn).length);
+      const h = height();
+      if (h !== c.heights[c.heights.length - 1]) c.heights.push(h);
+    }
+    requestAnimationFrame(frame);
+  };
+  requestAnimationFrame(frame);
+})();
+"""
+
+#: Trace events by the kind of work they are (first match of a name prefix); the rest is the
+#: task scheduler's own time, HTML parsing and the like.
+_TRACE_CLASSES = [
+    ("garbage collection", ("MinorGC", "MajorGC", "V8.GC", "BlinkGC", "GCEvent")),
+    ("script", ("FunctionCall", "EvaluateScript", "TimerFire", "EventDispatch", "RunMicrotasks", "FireAnimationFrame",
+                "v8.", "V8.", "XHR", "FireIdleCallback", "HandlePostMessage")),
+    ("style", ("UpdateLayoutTree", "RecalculateStyles", "ParseAuthorStyleSheet")),
+    ("layout", ("Layout", "UpdateLayer", "Layerize", "PrePaint", "IntersectionObserver", "HitTest")),
+    ("paint + composite", ("Paint", "Raster", "Composite", "Commit", "Decode", "Image")),
+]
+
+
+def _main_thread_costs(events: list[dict]) -> dict[str, float]:
+    """Self time (ms) on the busiest renderer main thread of a Chromium trace, by kind of work."""
+    names = {(e["pid"], e["tid"]): e["args"]["name"] for e in events
+             if e.get("ph") == "M" and e.get("name") == "thread_name"}
+    busy: dict[tuple, float] = {}
+    for e in events:
+        key = (e.get("pid"), e.get("tid"))
+        if names.get(key) == "CrRendererMain" and e.get("ph") == "X":
+            busy[key] = busy.get(key, 0.0) + e.get("dur", 0)
+    if not busy:
+        return {}
+    main = max(busy, key=busy.get)
+    spans = sorted((e for e in events if (e.get("pid"), e.get("tid")) == main and e.get("ph") == "X" and "dur" in e
+                    and not e["name"].startswith("CpuProfiler")), key=lambda e: (e["ts"], -e["dur"]))
+    costs: dict[str, float] = {}
+    stack: list[list] = []  # [end, name, duration, time in children]
+
+    def close(item: list) -> None:
+        kind = next((k for k, prefixes in _TRACE_CLASSES if item[1].startswith(prefixes)), "other (tasks, parsing)")
+        costs[kind] = costs.get(kind, 0.0) + (item[2] - item[3]) / 1e3
+
+    for e in spans:
+        while stack and stack[-1][0] <= e["ts"]:
+            close(stack.pop())
+        if stack:
+            stack[-1][3] += e["dur"]
+        stack.append([e["ts"] + e["dur"], e["name"], e["dur"], 0])
+    while stack:
+        close(stack.pop())
+    return costs
+
+
+def _script_costs(profile: dict) -> tuple[dict[str, float], list[tuple[str, float]]]:
+    """Sampled JavaScript self time (ms) of a CPU profile by bundle, a native function counted
+    with the script that called it; and the top functions."""
+    nodes = {n["id"]: n for n in profile["nodes"]}
+    parent = {c: n["id"] for n in profile["nodes"] for c in n.get("children", ())}
+    spent: dict[int, float] = {}
+    for node, dt in zip(profile["samples"], profile["timeDeltas"]):
+        spent[node] = spent.get(node, 0.0) + dt / 1e3
+    bundles: dict[str, float] = {}
+    functions: dict[str, float] = {}
+    for node, ms in spent.items():
+        frame = nodes[node]["callFrame"]
+        name = frame["functionName"] or "(anonymous)"
+        if name in ("(idle)", "(root)"):
+            continue
+        if name in ("(program)", "(garbage collector)"):
+            bundles[name] = bundles.get(name, 0.0) + ms
+            continue
+        up = node
+        while not nodes[up]["callFrame"]["url"] and up in parent:
+            up = parent[up]
+        url = nodes[up]["callFrame"]["url"]
+        file = url.rsplit("/", 1)[-1]
+        bundle = ("plotly.js (and Streamlit's chart element)" if file.startswith("PlotlyChart") else
+                  "Streamlit's React app" if "/static/" in url else "this benchmark's probe" if not url else file)
+        bundles[bundle] = bundles.get(bundle, 0.0) + ms
+        label = f"{name} ({file.split('.')[0] or 'probe'})"
+        functions[label] = functions.get(label, 0.0) + ms
+    return bundles, sorted(functions.items(), key=lambda kv: -kv[1])[:5]
+
+
+def _traced(page, move: Callable[[], dict]) -> dict:
+    """``move()`` under Chromium's DevTools timeline tracing and its JavaScript sampling profiler."""
+    cdp = page.context.new_cdp_session(page)
+    events: list[dict] = []
+    complete: list[bool] = []
+    cdp.on("Tracing.dataCollected", lambda m: events.extend(m["value"]))
+    cdp.on("Tracing.tracingComplete", lambda m: complete.append(True))
+    cdp.send("Profiler.enable")
+    cdp.send("Profiler.setSamplingInterval", {"interval": 250})
+    cdp.send("Profiler.start")
+    cdp.send("Tracing.start", {"categories": "devtools.timeline,disabled-by-default-devtools.timeline,v8",
+                               "transferMode": "ReportEvents"})
+    page.wait_for_timeout(1000)  # the profiler's start-up is not the move's
+    result = move()
+    cdp.send("Tracing.end")
+    profile = cdp.send("Profiler.stop")["profile"]
+    for _ in range(300):
+        if complete:
+            break
+        page.wait_for_timeout(100)
+    cdp.detach()
+    bundles, functions = _script_costs(profile)
+    return {**result, "work": _main_thread_costs(events), "bundles": bundles, "functions": functions}
+
+
+def _trace_lines(label: str, t: dict) -> list[str]:
+    def top(d: dict) -> str:
+        return ", ".join(f"{k} {v:.0f} ms" for k, v in sorted(d.items(), key=lambda kv: -kv[1]) if v >= 1)
+
+    return [f"trace of one slider move, {label}: first number at {t['number']:.0f} ms, every chart at "
+            f"{t['charts']:.0f} ms; {t['msgs']} websocket messages, the last handled at {t['lastMsg'] or 0:.0f} ms; "
+            f"fewest charts drawn in a frame {t['fewestDrawn']}; page heights {t['heights']}",
+            f"  main thread (self time, the trace's span): {top(t['work'])}",
+            f"  JavaScript (sampled): {top(t['bundles'])}",
+            f"  top functions: {', '.join(f'{k} {v:.0f} ms' for k, v in t['functions'])}"]
+
+
+#: Printed after the table: the trace summaries of the browser rows.
+NOTES: list[str] = []
+
+
+def browser_slider() -> None:
+    """Moving the bits slider: Explore (six Plotly charts, the cards, the formulas) against the
+    1-chart page, one move on each in turn, five each. Two times per move, in the page's clock
+    from the key press: the first result number on screen, and every chart redrawn with its new
+    data. Then one more move on each under a Chromium trace: where the browser's time goes."""
+    from playwright.sync_api import sync_playwright
+
+    idle = "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
+    charts = "(n) => document.querySelectorAll('.js-plotly-plot').length >= n"
+    with _server(ROOT / "app.py") as app, _server(BASELINES / "one_chart.py") as base, sync_playwright() as p:
+        b = p.chromium.launch(executable_path="/usr/bin/chromium", args=[
+            "--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run"])
+        pages = {}
+        for name, url, n in (("Explore", app + "/?data.seed=1", 6), ("1-chart page", base + "/", 1)):
+            page = b.new_page(viewport={"width": 1600, "height": 1200})
+            page.add_init_script(_SLIDER_PROBE)
+            page.goto(url)
+            page.wait_for_function(charts, arg=n, timeout=120_000)
+            page.wait_for_function(idle, timeout=120_000)
+            pages[name] = (page, n)
+
+        def move(name: str, key: str) -> dict:
+            page, n = pages[name]
+            page.wait_for_function(idle, timeout=120_000)
+            page.wait_for_timeout(700)
+            slider = page.locator('[data-testid="stSlider"]', has_text="bits").get_by_role("slider")
+            slider.focus()
+            page.evaluate("(n) => window.__probe.arm(n)", n)
+            slider.press(key)
+            page.wait_for_function("() => { const c = window.__probe.cur; return c && c.number !== null && "
+                                   "c.charts !== null; }", timeout=60_000)
+            page.wait_for_function(idle, timeout=120_000)
+            page.wait_for_timeout(500)  # frames after the run (a late redraw, a height change) count too
+            return page.evaluate("() => { const c = window.__probe.take(); delete c.before; return c; }")
+
+        times: dict[str, list[dict]] = {name: [] for name in pages}
+        for key in ("ArrowLeft", "ArrowLeft", "ArrowRight", "ArrowRight", "ArrowLeft"):  # 7, 6, 7, 8, 7 bits
+            for name in pages:
+                times[name].append(move(name, key))
+        traces = {name: _traced(pages[name][0], lambda name=name: move(name, "ArrowLeft")) for name in pages}
+        b.close()
+    ours, ref = times["Explore"], times["1-chart page"]
+    blank = sum(t["fewestDrawn"] < 6 for t in ours)
+    row("browser: slider move to updated metric and charts (median of 5)",
+        statistics.median(t["charts"] for t in ours) / 1e3, statistics.median(t["charts"] for t in ref) / 1e3,
+        "minimal 1-chart page", 3.0, note=f"a chart blank for a frame in {blank} of 5 moves")
+    row("browser: slider move to the first updated number (median of 5)",
+        statistics.median(t["number"] for t in ours) / 1e3, statistics.median(t["number"] for t in ref) / 1e3,
+        "minimal 1-chart page", 2.0)
+    for name, t in traces.items():
+        NOTES.extend(_trace_lines(name, t))
+
+
 def browser() -> None:
     from playwright.sync_api import sync_playwright
 
     charts = "(n) => document.querySelectorAll('.js-plotly-plot').length >= n"
-    idle = "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
-    metric_has = "(w) => [...document.querySelectorAll('[data-testid=\"stMetric\"]')].some(e => e.innerText.includes(w))"
     view = {"width": 1600, "height": 1200}
     with _server(ROOT / "app.py") as app, _server(BASELINES / "one_chart.py") as base, sync_playwright() as p:
         args = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
@@ -419,31 +624,8 @@ def browser() -> None:
             row(f"browser: load to first chart (new session, new tensor, {label})", statistics.median(ours),
                 statistics.median(ref), f"minimal 1-chart page, {label}", 1.3)
 
-        def slider_moves(url: str, want: Callable[[int], str], n_charts: int) -> float:
-            page = warm_ctx.new_page()
-            page.goto(url)
-            page.wait_for_function(charts, arg=n_charts, timeout=120_000)
-            page.wait_for_function(idle, timeout=120_000)
-            slider = page.locator('[data-testid="stSlider"]', has_text="bits").get_by_role("slider")
-            moves = []
-            for key, bits in (("ArrowLeft", 7), ("ArrowLeft", 6), ("ArrowRight", 7), ("ArrowRight", 8), ("ArrowLeft", 7)):
-                w = want(bits)
-                page.wait_for_function(idle, timeout=120_000)
-                time.sleep(0.5)
-                slider.focus()
-                t0 = time.perf_counter()
-                slider.press(key)
-                page.wait_for_function(metric_has, arg=w, timeout=60_000)
-                moves.append(time.perf_counter() - t0)
-            page.close()
-            return statistics.median(moves)
-
-        x = ql.synthetic("normal", 2**16, 1)
-        ours = slider_moves(app + "/?data.seed=1",
-                            lambda bits: f"{ql.Quantizer('symmetric', bits=bits, num_bins=2048)(x).metrics(x).sqnr_db:.2f} dB", 6)
-        ref = slider_moves(base + "/", lambda bits: f"{bits} bits", 1)
-        row("browser: slider move to updated metric and charts (median of 5)", ours, ref, "minimal 1-chart page", 3.0)
         b.close()
+    browser_slider()
 
 
 def cold_start() -> None:
@@ -761,12 +943,14 @@ def main() -> None:
                     help="size of the synthetic checkpoint of the Dask row (default 0.25; the issue's size is 2)")
     only = {"checkpoint": lambda: checkpoint_scan(a.checkpoint_gb), "rate_distortion": rate_distortion_chart,
             "linear": lambda: (linear_methods(), scaling_rotation_methods()), "methods_alpha": methods_alpha}
+    only["slider"] = browser_slider  # the browser's slider rows and their traces
     ap.add_argument("--only", choices=sorted(only), help="run only this row (or these rows)")
     a = ap.parse_args()
     if a.only:
         only[a.only]()
         for r in ROWS:
             print(f"| {r[0]} | {r[1]} | {r[2]} | {r[3]} | {r[4]} |")
+        print("\n".join(NOTES))
         print(f"CPU: {cpu_summary()}")
         return
     cold_start()  # first, before this process's own imports warm anything it shares with the children
@@ -793,6 +977,7 @@ def main() -> None:
     print(f"|{'-' * (width + 2)}|-------|--------|---------|-------|")
     for r in ROWS:
         print(f"| {r[0]:<{width}} | {r[1]} | {r[2]} | {r[3]} | {r[4]} |")
+    print("\n".join(NOTES))
 
 
 if __name__ == "__main__":

@@ -249,38 +249,6 @@ def require_source() -> tuple:
     return source
 
 
-def defer_rest(page: str, note: str, key: object = None) -> bool:
-    """True when what follows on ``page`` (the sweeps) is left to a follow-up run: on the
-    session's first run of the page, and whenever ``key`` (what the rest is computed from) is
-    one this session has not drawn yet. The caller stops there; the browser asks for the
-    follow-up full rerun a moment after it got this run (a fragment timer; a full rerun clears
-    it). The view the user changed is then drawn, and on screen, before the sweeps are computed;
-    the server does not compete with the browser for the CPU while it lays that view out.
-    ``note`` stands in meanwhile."""
-    done = st.session_state.setdefault(f"{page}.drawn", [])
-    if st.session_state.get(f"{page}.started") and (key is None or key in done):
-        st.session_state.pop("_deferred", None)
-        return False
-    if st.session_state.get(f"{page}.started") and st.session_state.get(f"{page}.waited") == key:
-        st.session_state.pop("_deferred", None)  # the follow-up run: draw, and remember it
-        done.append(key)
-        del done[:-64]
-        return False
-    first = not st.session_state.get(f"{page}.started")
-    st.session_state[f"{page}.started"] = st.session_state[f"{page}.armed"] = True
-    st.session_state[f"{page}.waited"] = key
-    st.session_state["_deferred"] = page  # read by the tests' open_app / settle_app, which have no browser timer
-    st.caption(note)
-
-    @st.fragment(run_every=1.0 if first else 0.2)
-    def rest() -> None:
-        if not st.session_state.pop(f"{page}.armed", False):  # not its first call, in this run
-            st.rerun()
-
-    rest()
-    return True
-
-
 def source_dict(source: tuple) -> dict[str, Any]:
     d = dict(source)
     if "options" in d:

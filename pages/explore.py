@@ -112,28 +112,12 @@ with view:
     if p is not None and not p.per_tensor and p.group_size is None and np.ndim(p.scale) == 1:
         channel = st.slider("Channel (transfer function)", 0, int(np.size(p.scale)) - 1, 0, key="transfer_channel",
                             **ui.KEEP, help="Per-channel scales: the staircase of this channel.")
-    # The charts are sent first, so the browser starts loading Plotly before it lays out the
-    # formulas and cards that sit above them.
-    head, charts = st.container(), st.container()
+    formulas, cards, charts = st.container(), st.container(), st.container()
 value_range = ui.view_range(source, scheme, settings, zoom)
-with charts:
-    figs = {
-        "distribution": figures.distribution_figure(
-            x, result, plot_bins, ui.histograms(source, scheme, settings, plot_bins, value_range), log_counts),
-        "codes": figures.codes_figure(result, log_counts),
-        "error": figures.error_figure(x, result, plot_bins, value_range=value_range, log_counts=log_counts),
-        "transfer": figures.transfer_figure(x, result, window=window, channel=channel, value_range=value_range),
-    }
-    row1, row2 = st.columns(2), st.columns(2)
-    for col, name in zip([*row1, *row2], figs):
-        col.plotly_chart(figs[name], width="stretch", key=f"fig.{name}")
-with head:
-    if st.session_state.get("explore.started"):  # a session's first run leaves KaTeX to the next (ui.defer_rest)
-        st.latex(spec.formula)
-        if spec.live_formula is not None:
-            for part in spec.live_formula(result).split(r",\quad"):  # one line each: long maps wrap, not clip
-                st.latex(part)
-    c = [*st.columns(3), *st.columns(3)]
+
+
+def draw_cards() -> None:
+    c = [*cards.columns(3), *cards.columns(3)]
     card(c[0], "SQNR", "sqnr_db", ".2f", " dB")
     card(c[1], "MSE", "mse", ".3g", better="lower")
     card(c[2], "cosine", "cosine_similarity", ".6f")
@@ -141,12 +125,48 @@ with head:
     card(c[4], "clipped", "clip_ratio", ".3f", " %", better="lower", scale=100.0)
     share = m["clipping_mse"] / m["mse"] if m["mse"] > 0 else 0.0
     c[5].metric("clipping share of MSE", f"{share:.1%}", help=f"the rest, {1 - share:.1%}, is rounding error")
-    st.caption(f"{m['levels_used']:,} levels used · code entropy {m['code_entropy_bits']:.2f} bits · "
-               f"{m['bits_per_element']:.3f} bits per element · tensor shape {x.shape}")
+    cards.caption(f"{m['levels_used']:,} levels used · code entropy {m['code_entropy_bits']:.2f} bits · "
+                  f"{m['bits_per_element']:.3f} bits per element · tensor shape {x.shape}")
 
-# the view the control changed is on screen before the sweeps for a new setting are computed
-if ui.defer_rest("explore", "Error curves against bit width and clipping threshold follow…", key=config):
-    st.stop()
+
+def draw_formulas() -> None:
+    formulas.latex(spec.formula)
+    if spec.live_formula is not None:
+        for part in spec.live_formula(result).split(r",\quad"):  # one line each: long maps wrap, not clip
+            formulas.latex(part)
+
+
+figs: dict = {}
+
+
+def draw_charts() -> None:
+    """The four views, built here: after a move the cards are already on their way to the browser."""
+    figs.update({
+        "distribution": figures.distribution_figure(
+            x, result, plot_bins, ui.histograms(source, scheme, settings, plot_bins, value_range), log_counts),
+        "codes": figures.codes_figure(result, log_counts),
+        "error": figures.error_figure(x, result, plot_bins, value_range=value_range, log_counts=log_counts),
+        "transfer": figures.transfer_figure(x, result, window=window, channel=channel, value_range=value_range),
+    })
+    row1, row2 = charts.columns(2), charts.columns(2)
+    for col, name in zip([*row1, *row2], figs):
+        col.plotly_chart(figs[name], width="stretch", key=f"fig.{name}")
+
+
+# Elements reach the browser as they are drawn, and this one run draws the whole page: the views
+# are on screen while the error curves below are computed, and each element a control changes
+# stays on screen until its new value replaces it (no follow-up run of the server's own, which
+# could race a page link clicked meanwhile). A session's first visit sends the charts first, so
+# the browser loads Plotly while it lays out the rest, and the formulas (KaTeX) last; later runs
+# send the cards first, the numbers a person watches when a control moves.
+first_visit = not st.session_state.get("explore.visited")
+if first_visit:
+    draw_charts()
+    draw_cards()
+else:
+    draw_cards()
+    draw_formulas()
+    draw_charts()
 
 st.subheader("Error curves")
 curves = st.columns(2)
@@ -187,3 +207,7 @@ with st.expander("Downloads", expanded=False):
     st.caption(f"figures .html: all {len(figs)} figures in one file that opens offline (plotly.js inside, once).")
     ui.snippet(export.python_snippet(ui.source_dict(source), [(scheme, settings)], num_bins=ui.KL_BINS),
                key="explore.snippet")
+
+if first_visit:
+    draw_formulas()
+    st.session_state["explore.visited"] = True

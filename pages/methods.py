@@ -403,10 +403,6 @@ if paired:
         st.caption(f"Each column's share of ½ tr(E H Eᵀ) as {name_} splits its error (E = W − Ŵ, H = XᵀX): "
                    f"{name_} {df[name_].sum():.4g} in all, RTN {df['rtn (same grid)'].sum():.4g}.")
 
-if ui.defer_rest("methods", "The error curves, the error per column and the whole-model comparison follow…",
-                 key=(source, bits, weights, acts, share, tuple(sorted(settings.items())))):
-    st.stop()
-
 # ------------------------------------------------------------------ curves
 st.subheader("Output error vs bits")
 curved = []

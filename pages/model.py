@@ -160,9 +160,6 @@ for c, key in zip(cols, shown):
 cols[-1].metric(f"float {r.labels[r.metric]}", f"{r.float_value:.4f}", help="The unquantized model, same data.")
 st.caption(f"{spec.metric_help} · {len(m.linear_layers)} linear layers")
 
-if ui.defer_rest("model", "Curves, per-layer sensitivity, the planner and activation ranges follow…"):
-    st.stop()
-
 figs: dict[str, Any] = {}
 
 # ------------------------------------------------------------------ metric vs bits

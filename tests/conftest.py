@@ -142,10 +142,10 @@ APP = str(Path(__file__).resolve().parents[1] / "app.py")
 
 
 def open_app(page: str = "explore", query: Mapping[str, str | list[str]] | None = None, *,
-             timeout: float = 180, settle: bool = True) -> AppTest:
+             timeout: float = 180) -> AppTest:
     """The app on ``page`` (a file name in pages/, without .py), opened from a link whose query
-    string is ``query``; no run may raise. With ``settle``, also the follow-up run that a page
-    leaves its slow rest to (pages/_common.defer_rest), which a browser asks for by itself."""
+    string is ``query``; no run may raise. One run draws a whole page, sweeps included, as in a
+    browser."""
     from streamlit.testing.v1 import AppTest
 
     at = AppTest.from_file(APP, default_timeout=timeout)
@@ -154,25 +154,5 @@ def open_app(page: str = "explore", query: Mapping[str, str | list[str]] | None 
     if page != "explore":
         at.switch_page(f"pages/{page}.py")
     at.run()
-    if settle:
-        settle_app(at)
-        # every later run (a widget's .run(), at.run()) settles too: a page leaves the sweeps for a
-        # new setting to a follow-up run that a browser asks for by itself (pages/_common.defer_rest)
-        one_run = at._run
-
-        def run_and_settle(*args, **kwargs):
-            out = one_run(*args, **kwargs)
-            if not at.exception and "_deferred" in at.session_state:
-                out = one_run(timeout=kwargs.get("timeout"))
-            return out
-
-        at._run = run_and_settle
     assert not at.exception, at.exception
-    return at
-
-
-def settle_app(at: AppTest) -> AppTest:
-    """Run the follow-up run a page left its slow rest to, if it did (see ``open_app``)."""
-    if "_deferred" in at.session_state:
-        at.run()
     return at

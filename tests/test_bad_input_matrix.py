@@ -34,7 +34,7 @@ import numpy.lib.format as npformat
 import pytest
 from onnx import helper, numpy_helper
 from safetensors.numpy import save as st_save
-from conftest import open_app, settle_app
+from conftest import open_app
 from streamlit.testing.v1 import AppTest
 
 import quantlib as ql
@@ -497,7 +497,6 @@ def assert_messages_are_safe(at: AppTest) -> None:
 
 
 def assert_alive(at: AppTest, page: str) -> None:
-    settle_app(at)  # a browser asks for the error curves by itself
     assert not at.exception, at.exception
     assert not at.error, [shown(e) for e in at.error]
     if page == "explore":

@@ -5,7 +5,7 @@ import re
 
 import numpy as np
 import pytest
-from conftest import open_app, settle_app
+from conftest import open_app
 
 import quantlib as ql
 
@@ -35,17 +35,17 @@ def sqnr(at) -> float:
 
 # ----------------------------------------------------------------------- Explore
 def test_explore_default_view_shows_real_numbers_and_all_figures():
-    at = open_app("explore", settle=False)
+    at = open_app("explore")
     expected = ql.Quantizer("symmetric", num_bins=2048)(X).metrics(X)
     assert metric(at, "SQNR") == f"{expected.sqnr_db:.2f} dB"
     assert metric(at, "MSE") == f"{expected.mse:.3g}"
-    # a session's first run draws the main view; the formulas and error curves follow in the next
-    # run, which the browser asks for a second later (AppTest runs no browser timers: run again)
-    assert len(at.get("plotly_chart")) == 4 and any("follow" in c.value for c in at.caption) and not at.latex
-    at.run()
+    # one run draws the whole page: no follow-up run of the server's own (it raced page links)
     assert len(at.get("plotly_chart")) == 6  # 4 views + 2 error curves
+    assert not any("follow" in c.value for c in at.caption)
     assert len(at.latex) == 3  # the formula, then the live map one line per part: q = …, x̂ = s·q
     assert [e.value.count(r"\quad") for e in at.latex[1:]] == [0, 0]
+    at.run()  # a later run draws the same elements (the cards first)
+    assert len(at.get("plotly_chart")) == 6 and len(at.latex) == 3
     assert metric(at, "SQNR") == f"{expected.sqnr_db:.2f} dB"
 
 
@@ -375,7 +375,6 @@ def test_a_data_source_changed_in_the_panel_follows_to_every_page():
     at.select_slider(key="data.size").set_value(2**18).run()
     for page in PAGES:
         at.switch_page(f"pages/{page}.py").run()
-        settle_app(at)
         assert not at.exception, (page, at.exception)
         assert at.selectbox(key="data.distribution").value == "laplace", page
         assert at.select_slider(key="data.size").value == 2**18, page
@@ -392,7 +391,6 @@ def test_an_uploaded_file_follows_to_every_page_until_replaced():
     for page in PAGES:
         at.switch_page(f"pages/{page}.py").run()
         at.run()  # the run a browser makes when the page's link is written (see test_a_value_survives_page_switches…)
-        settle_app(at)
         assert not at.exception and not at.error, (page, [shown(e) for e in at.error])
         assert at.radio(key="data.source").value == "upload", page
         assert any("layer.npy" in shown(c) for c in at.sidebar.caption), page  # "Using layer.npy, uploaded …"
