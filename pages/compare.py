@@ -170,6 +170,7 @@ with st.spinner("Sweeping bit widths…"):
         curves.append(df)
         marks.append((own, scheme, r.bits_per_element))
 metric = st.selectbox("Curve metric", ql.sweeps.METRIC_COLUMNS, key="compare.metric", **ui.KEEP,
+                      format_func=lambda k: ql.METRIC_INFO[k].title(),
                       index=ql.sweeps.METRIC_COLUMNS.index("sqnr_db"),
                       help="Metric drawn against bit width for every configuration.")
 if curves:

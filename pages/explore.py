@@ -90,8 +90,10 @@ def card(col, label, key, fmt, unit="", better="higher", scale=1.0):
         change = (m[key] - prev[key]) * scale
         if f"{abs(change):{fmt}}" != f"{0.0:{fmt}}":  # no delta for a change that the shown digits cannot see
             delta = f"{change:+{fmt}}{unit}"
-    col.metric(label, f"{m[key] * scale:{fmt}}{unit}", delta, delta_color="normal" if better == "higher" else "inverse",
-               help=f"{key}; the delta is against the previous setting on this tensor")
+    value = m[key] * scale
+    shown = f"{'∞' if value > 0 else '−∞'}{unit}" if np.isinf(value) else f"{value:{fmt}}{unit}"  # ∞: exact
+    col.metric(label, shown, delta, delta_color="normal" if better == "higher" else "inverse",
+               help=f"{ql.METRIC_INFO[key].help()} The change is against the previous setting on this tensor.")
 
 
 with view:
@@ -171,6 +173,7 @@ else:
 st.subheader("Error curves")
 curves = st.columns(2)
 metric = curves[0].selectbox("Metric", ql.sweeps.METRIC_COLUMNS, key="curve_metric", **ui.KEEP,
+                             format_func=lambda k: ql.METRIC_INFO[k].title(),
                              index=ql.sweeps.METRIC_COLUMNS.index("sqnr_db"),
                              help="Metric drawn against bits per element and against the clipping threshold.")
 try:

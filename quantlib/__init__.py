@@ -28,7 +28,7 @@ from .integer import (
 from .binning import histogram_quantize
 from .data import DISTRIBUTIONS, sample_tensors, synthetic
 from .loaders import gguf_types, load_tensors, stored_types
-from .metrics import Metrics, metrics
+from .metrics import METRIC_INFO, MetricInfo, Metrics, metrics
 from .models import (
     MODELS,
     BitPlan,
@@ -101,6 +101,8 @@ __all__ = [
     "fixed_point_params",
     "histogram_quantize",
     "metrics",
+    "METRIC_INFO",
+    "MetricInfo",
     "register",
     "sample_tensors",
     "sweep_bits",

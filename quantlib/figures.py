@@ -313,7 +313,16 @@ def bits_figure(df: pd.DataFrame, metric: str = "sqnr_db",
                          "name": f"current: {row['scheme']}", "showlegend": len(data) < 12,
                          "marker": {"size": 16, "symbol": "circle-open", "color": "black", "line": {"width": 2}},
                          "hovertemplate": f"in use: {row['scheme']}, %{{x:.4g}} bits/element, %{{y:.4g}}<extra></extra>"})
-    return _figure(data, f"{metric} vs bits per element", "bits per element (scales included)", metric)
+    name = metric_title(metric)
+    return _figure(data, f"{name} vs bits per element", "bits per element (scales included)", name)
+
+
+def metric_title(metric: str) -> str:
+    """A metric's name as a person reads it, with its unit ("SQNR (dB)"; :data:`quantlib.metrics.METRIC_INFO`),
+    or the name as given for a metric outside it (a model's accuracy)."""
+    from .metrics import METRIC_INFO
+
+    return METRIC_INFO[metric].title() if metric in METRIC_INFO else metric
 
 
 CALIBRATOR_SYMBOLS = ("diamond", "square", "triangle-up", "cross", "star", "x", "pentagon", "hexagon")
@@ -333,9 +342,9 @@ def threshold_figure(df: pd.DataFrame, metric: str = "mse", selected: str | None
                      "marker": {"size": 16 if row["kind"] == selected else 10,
                                 "symbol": CALIBRATOR_SYMBOLS[i % len(CALIBRATOR_SYMBOLS)],
                                 "line": {"width": 3 if row["kind"] == selected else 0, "color": "black"}},
-                     "hovertemplate": f"{row['kind']}: threshold %{{x:.4g}}, {metric} %{{y:.4g}}<extra></extra>"})
-    title = f"{metric} vs clipping threshold" + (f"<br><sup>{note}</sup>" if note else "")
-    return _figure(data, title, "threshold max(|lo|, |hi|)", metric,
+                     "hovertemplate": f"{row['kind']}: threshold %{{x:.4g}}, {metric_title(metric)} %{{y:.4g}}<extra></extra>"})
+    title = f"{metric_title(metric)} vs clipping threshold" + (f"<br><sup>{note}</sup>" if note else "")
+    return _figure(data, title, "threshold max(|lo|, |hi|)", metric_title(metric),
                    legend={"orientation": "v", "x": 1.02, "y": 1, "yanchor": "top"},
                    **({"yaxis": {"type": "log"}} if metric == "mse" else {}))
 

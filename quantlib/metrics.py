@@ -153,6 +153,63 @@ class ValueHistograms:
     xhat: np.ndarray
 
 
+@dataclass(frozen=True)
+class MetricInfo:
+    """What a metric is, for every place that names it: a short ``label`` with its ``unit``, one plain
+    ``sentence`` and its ``formula`` (LaTeX; x the tensor, x̂ its reconstruction, N elements)."""
+
+    label: str
+    unit: str
+    sentence: str
+    formula: str
+
+    def title(self) -> str:
+        """The label with its unit, as an axis or column title: "SQNR (dB)"."""
+        return f"{self.label} ({self.unit})" if self.unit else self.label
+
+    def help(self) -> str:
+        """The sentence and the formula, as a tooltip (Markdown with inline LaTeX)."""
+        return f"{self.sentence} ${self.formula}$"
+
+
+#: Every metric of :class:`Metrics` by its field name.
+METRIC_INFO: dict[str, MetricInfo] = {
+    "mse": MetricInfo("MSE", "", "Mean squared error: the average of the squared differences between the "
+                      "tensor and its reconstruction. Lower is better.", r"\tfrac1N\sum_i (x_i-\hat x_i)^2"),
+    "rmse": MetricInfo("RMSE", "", "Root of the mean squared error, in the tensor's own units.",
+                       r"\sqrt{\mathrm{MSE}}"),
+    "mae": MetricInfo("MAE", "", "Mean absolute error.", r"\tfrac1N\sum_i |x_i-\hat x_i|"),
+    "max_abs_error": MetricInfo("max error", "", "The largest absolute error of any element.",
+                                r"\max_i |x_i-\hat x_i|"),
+    "sqnr_db": MetricInfo("SQNR", "dB", "Signal-to-quantization-noise ratio: the tensor's power over the "
+                          "error's, in decibels. Higher is better; one more bit adds about 6 dB.",
+                          r"10\log_{10}\frac{\sum_i x_i^2}{\sum_i (x_i-\hat x_i)^2}"),
+    "psnr_db": MetricInfo("PSNR", "dB", "Peak signal-to-noise ratio: the largest squared value over the MSE, "
+                          "in decibels.", r"10\log_{10}\frac{\max_i x_i^2}{\mathrm{MSE}}"),
+    "cosine_similarity": MetricInfo("cosine", "", "Cosine of the angle between the tensor and its "
+                                    "reconstruction as vectors: 1 when they point the same way.",
+                                    r"\frac{\langle x, \hat x\rangle}{\lVert x\rVert\,\lVert \hat x\rVert}"),
+    "kl_divergence": MetricInfo("KL divergence", "nats", "How far the histogram of the reconstruction is "
+                                "from the tensor's (the same bins). Lower is better.",
+                                r"\sum_b P_b \ln \frac{P_b}{Q_b}"),
+    "clip_ratio": MetricInfo("clipped", "share", "The share of elements beyond the grid's ends by more than "
+                             "half a step: their codes were clamped.",
+                             r"\tfrac1N\,\#\{i : x_i \text{ beyond the clip thresholds}\}"),
+    "clipping_mse": MetricInfo("clipping MSE", "", "The part of the MSE that comes from clipped elements.",
+                               r"\tfrac1N\sum_{i\ \mathrm{clipped}} (x_i-\hat x_i)^2"),
+    "rounding_mse": MetricInfo("rounding MSE", "", "The part of the MSE that comes from rounding the "
+                               "elements inside the range.", r"\tfrac1N\sum_{i\ \mathrm{not\ clipped}} (x_i-\hat x_i)^2"),
+    "levels_used": MetricInfo("levels used", "", "How many distinct codes the tensor uses.",
+                              r"\#\{q_i\}"),
+    "code_entropy_bits": MetricInfo("code entropy", "bits", "The Shannon entropy of the codes' histogram: "
+                                    "the bits per element an ideal entropy coder would need.",
+                                    r"-\sum_q p_q \log_2 p_q"),
+    "bits_per_element": MetricInfo("bits per element", "bits", "What each element costs: its code plus its "
+                                   "share of every stored scale, zero-point and codebook.",
+                                   r"b + \tfrac{\text{bits of scales and zero-points}}{N}"),
+}
+
+
 def value_histograms(x: object, xhat: object, num_bins: int = 256,
                      value_range: tuple[float, float] | None = None) -> ValueHistograms:
     """The histograms behind :func:`metrics`' KL divergence and the original-vs-dequantized

@@ -232,7 +232,18 @@ def test_curve_metric_selector():
     at.selectbox(key="curve_metric").set_value("mse").run()
     assert not at.exception
     titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
-    assert "mse vs bits per element" in titles and "mse vs clipping threshold" in titles
+    assert "MSE vs bits per element" in titles and "MSE vs clipping threshold" in titles
+    at.selectbox(key="curve_metric").set_value("sqnr_db").run()
+    titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
+    assert "SQNR (dB) vs bits per element" in titles
+
+
+def test_metric_cards_explain_their_metric_in_words_and_a_formula():
+    """The help of a card was its field name ("sqnr_db; the delta is …")."""
+    at = explore()
+    card = next(m for m in at.metric if m.label == "SQNR")
+    assert card.proto.help.startswith("Signal-to-quantization-noise ratio") and r"\log_{10}" in card.proto.help
+    assert "sqnr_db" not in card.proto.help
 
 
 # ----------------------------------------------------------------------- Compare
