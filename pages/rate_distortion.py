@@ -116,6 +116,13 @@ pick = st.selectbox("Configuration", labels, index=labels.index(DEFAULT_PICK) if
                     key="rd.pick", **ui.KEEP, help="The configuration ringed on the chart, analysed and exported below.")
 chart = figs.rd_figure(points, lim, metric=metric, x=xaxis, highlight=pick)
 st.plotly_chart(chart, width="stretch", key="fig.rd")
+if lim is not None:
+    beyond = rate.beyond_limit(points, lim, "lloyd_max")
+    if len(beyond):
+        fams = ", ".join(sorted(set(beyond["family"])))
+        st.caption(f"{len(beyond)} configuration(s) lie above the Lloyd-Max curve ({ui.plain(fams)}): each picks its "
+                   "grid per block or channel, which one set of levels for the whole tensor cannot; Lloyd-Max bounds "
+                   "only per-tensor scalar quantizers (what each curve bounds is under *The limits*).")
 
 if lim is not None:
     with st.expander("The limits, for this tensor", expanded=True):
@@ -138,6 +145,7 @@ if lim is not None:
             with cols[i % 2]:
                 st.markdown(f"**{lm.title}** — {lm.sentence}")
                 st.latex(lm.formula)
+                st.caption(f"Bounds: {lm.bounds}")
 if skipped:
     with st.expander(f"{len(skipped)} configuration(s) refused on this tensor"):
         for label, msg in skipped:

@@ -140,8 +140,9 @@ def lloyd_max_levels(x: object, bits: int, *, init: str = "best", seed: int = 0,
 
 def lloyd_best(xs: np.ndarray, k: int, max_iter: int = 1000) -> np.ndarray:
     """The least-MSE fixed point of Lloyd's algorithm with ``k`` levels on sorted float32 ``xs``
-    (sorted unique float32 levels), over its starts — the quantile levels (up to 32 levels) and two
-    Panter–Dite companders (from 8 levels; :func:`_compander_cdfs`), each run to a fixed point or
+    (sorted unique float32 levels), over its starts — the quantile levels (up to 32 levels), two
+    Panter–Dite companders (from 8 levels; :func:`_compander_cdfs`) and scaled float grids (from 8
+    levels; :meth:`_Prepared.float_starts`), each run to a fixed point or
     ``max_iter`` rounds. Lloyd's fixed point depends on its start: from the quantile levels alone,
     1000 rounds on 65 536 Gaussian values end at 2.9× this MSE at 8 bits; the companders start near
     it. The starts are compared by their SSE from prefix sums (O(k log n) each). The ``lloyd_max``
@@ -162,6 +163,7 @@ def lloyd_best(xs: np.ndarray, k: int, max_iter: int = 1000) -> np.ndarray:
     prep = _prepared(xs, digest)
     starts = [bin_centres(xs, k).astype(np.float64)] if k <= BEST_QUANTILE_MAX_LEVELS else []
     starts += prep.compander_starts(k) if k >= BEST_COMPANDER_MIN_LEVELS else []
+    starts += prep.float_starts(k)
     best, best_sse = np.zeros(0, _F32), np.inf
     for start in starts:
         levels = np.unique(lloyd_sorted(prep.xd, start, max_iter, prefix=prep.p1).astype(_F32))
@@ -200,6 +202,26 @@ class _Prepared:
         self.p1 = _outward_prefix(self.xd)
         self.p2 = np.concatenate(([0.0], np.cumsum(self.xd * self.xd)))
         self._cdfs: list[tuple[np.ndarray, np.ndarray]] | None = None
+
+    def float_starts(self, k: int) -> list[np.ndarray]:
+        """Starts shaped like a per-tensor scaled float format: for each split of log2(k) − 1 bits into
+        e >= 1 exponent and m >= 0 mantissa bits, ±(1 + j/2^m)·2^(i − bias) and the subnormals, scaled so
+        the largest magnitude is max|x| (what an FP8/FP6/FP4 cast with an absmax scale uses). A tensor
+        with a dense bulk and far outliers is served best by such log-spaced levels, and Lloyd's rounds
+        only lower a start's MSE: the best fixed point is then never worse than such a float grid."""
+        bits = int(round(np.log2(k)))
+        amax = float(max(abs(self.xd[0]), abs(self.xd[-1])))
+        if 2**bits != k or bits < 3 or amax == 0:
+            return []
+        out = []
+        for e in range(1, bits - 1):
+            m = bits - 1 - e
+            mant = 1 + np.arange(2**m) / 2**m
+            normal = (mant[None, :] * np.exp2(np.arange(1, 2**e)[:, None])).ravel()
+            mags = np.unique(np.concatenate(([0.0], np.arange(1, 2**m) / 2**m * 2.0, normal)))
+            mags = mags / mags[-1] * amax
+            out.append(np.unique(np.concatenate((-mags[::-1], mags))))
+        return out
 
     def compander_starts(self, k: int) -> list[np.ndarray]:
         if self._cdfs is None:

@@ -53,12 +53,14 @@ EULER_GAMMA = 0.5772156649015329
 
 @dataclass(frozen=True)
 class Limit:
-    """One limit curve: its name, a sentence saying what it is, and its formula (LaTeX)."""
+    """One limit curve: its name, a sentence saying what it is, its formula (LaTeX), and ``bounds``:
+    which configurations it bounds, and which can lie beyond it and why."""
 
     name: str
     title: str
     sentence: str
     formula: str
+    bounds: str
 
 
 LIMITS: dict[str, Limit] = {
@@ -67,22 +69,44 @@ LIMITS: dict[str, Limit] = {
         Limit("shannon", "Shannon lower bound",
               "No code of R bits per element, however long its blocks, can reach a lower MSE on a source with "
               "this differential entropy h; for a Gaussian it is σ²·4^(−R), 6.02 dB per bit.",
-              r"D(R) \ge \frac{1}{2\pi e}\, 2^{2(h - R)}"),
-        Limit("lloyd_max", "Lloyd-Max (best fixed-rate scalar quantizer)",
+              r"D(R) \ge \frac{1}{2\pi e}\, 2^{2(h - R)}",
+              "Every configuration, counted in the bits it stores: nothing lies above it (up to the entropy "
+              "estimate's own error)."),
+        Limit("lloyd_max", "Lloyd-Max (best per-tensor scalar quantizer)",
               "The 2^R levels with the least MSE on this tensor (the best fixed point of Lloyd's algorithm over "
               "several starts); the codebook itself is not counted here.",
-              r"\min_{\ell_1<\dots<\ell_{2^R}} \tfrac1n \textstyle\sum_i \min_k (x_i - \ell_k)^2"),
-        Limit("uniform", "Best uniform quantizer",
+              r"\min_{\ell_1<\dots<\ell_{2^R}} \tfrac1n \textstyle\sum_i \min_k (x_i - \ell_k)^2",
+              "Every scheme that maps the whole tensor through one set of 2^R levels at R bits per element "
+              "(per-tensor integer, fixed point, histogram, quantile and codebooks). A scheme that picks its grid "
+              "per block or channel (ggml types, microscaling, NF4, per-channel and per-group scales) adapts to "
+              "each block's range and pays for it in scale bits: it can lie above this curve."),
+        Limit("uniform", "Best per-tensor uniform quantizer",
               "2^R evenly spaced levels, their step and centre chosen for the least MSE on this tensor.",
               r"\min_{\Delta, c} \tfrac1n \textstyle\sum_i \left(x_i - c - \Delta\, \mathrm{clamp}\!\left("
               r"\mathrm{round}\!\left(\tfrac{x_i - c}{\Delta} - \tfrac{2^R-1}{2}\right) + \tfrac{2^R-1}{2},\ 0,\ 2^R-1\right)"
-              r" + \tfrac{(2^R-1)\Delta}{2}\right)^2"),
+              r" + \tfrac{(2^R-1)\Delta}{2}\right)^2",
+              "Every per-tensor scheme with evenly spaced levels (integer and fixed point) at R bits per element; "
+              "non-uniform levels and block-wise scales can lie above it."),
         Limit("entropy_coded_uniform", "Entropy-coded uniform quantizer",
               "A uniform grid k·Δ without ends, its codes entropy-coded: the rate is the code entropy H, the bits of "
               "information; at high rate it is 1.53 dB (0.25 bit) from the Shannon bound.",
-              r"R = H(\mathrm{round}(x / \Delta)),\quad D = \tfrac1n \textstyle\sum_i (x_i - \Delta\,\mathrm{round}(x_i/\Delta))^2 \approx \tfrac{\Delta^2}{12}"),
+              r"R = H(\mathrm{round}(x / \Delta)),\quad D = \tfrac1n \textstyle\sum_i (x_i - \Delta\,\mathrm{round}(x_i/\Delta))^2 \approx \tfrac{\Delta^2}{12}",
+              "Not a bound: what a uniform grid reaches when its codes are entropy-coded, drawn against the code "
+              "entropy, the rate such a coder needs."),
     )
 }
+def beyond_limit(points: pd.DataFrame, limits: pd.DataFrame, name: str, margin_db: float = 0.05) -> pd.DataFrame:
+    """The points whose SQNR lies more than ``margin_db`` above limit ``name`` at their bits per element (the
+    limit's SQNR interpolated linearly between its rates; points outside its rates are not judged)."""
+    lim = limits[limits["limit"] == name].sort_values("rate_bits")
+    if lim.empty or points.empty:
+        return points.iloc[:0]
+    r, q = lim["rate_bits"].to_numpy(np.float64), lim["sqnr_db"].to_numpy(np.float64)
+    b = points["bits_per_element"].to_numpy(np.float64)
+    inside = (b >= r[0]) & (b <= r[-1])
+    return points[inside & (points["sqnr_db"].to_numpy(np.float64) > np.interp(b, r, q) + margin_db)]
+
+
 COLUMNS = ("scheme", "family", "label", "settings", "bits", "bits_per_element", "mse", "sqnr_db",
            "code_entropy_bits", "shannon_gap_db", "pareto")
 
@@ -209,6 +233,7 @@ class _Centred(NamedTuple):
     p1: np.ndarray
     p2: np.ndarray
     sd: float
+    anchors: np.ndarray  # where a level is worth placing exactly: the original 0 and the median, centred
 
 
 def _centred(xs: np.ndarray) -> _Centred:
@@ -217,14 +242,16 @@ def _centred(xs: np.ndarray) -> _Centred:
     p1 = np.concatenate(([0.0], np.cumsum(xd)))
     p2 = np.concatenate(([0.0], np.cumsum(xd * xd)))
     sd = max(float(np.std(xd)), float(np.max(np.abs(xd))) * 1e-6, np.finfo(np.float64).tiny)
-    return _Centred(xd, p1, p2, sd)
+    return _Centred(xd, p1, p2, sd, np.array([-mu, xd[xd.size // 2]]))
 
 
 def _uniform_best(c: _Centred, b: int) -> float:
     """Least MSE of a uniform quantizer with 2**b levels: its end levels (lo, hi) searched on a 40 × 40
     grid of distances below and above the mean (geometric, from 0.02 σ to the data's min and max), then
-    on five finer 11 × 11 grids around the best pair; a pair is evaluated in O(2**b log n)."""
-    xd, p1, p2, sd = c
+    on five finer 11 × 11 grids around the best pair, each pair also shifted so that a level lies exactly
+    on 0 and on the median (as an integer grid's zero-point puts one on 0); a pair is evaluated in
+    O(2**b log n)."""
+    xd, p1, p2, sd, anchors = c
     below, above = max(-xd[0], sd * 0.03), max(xd[-1], sd * 0.03)
     k = 2**b
     lows = -np.geomspace(sd * 0.02, below, 40)
@@ -235,7 +262,18 @@ def _uniform_best(c: _Centred, b: int) -> float:
         ok = hi > lo
         lo, hi = lo[ok], hi[ok]
         delta = (hi - lo) / max(k - 1, 1)
-        mse = _uniform_mse(xd, p1, p2, k, delta, (lo + hi) / 2)
+        centre = (lo + hi) / 2
+        # each pair also shifted (by at most half a step) so that a level falls exactly on an anchor: a
+        # dense bulk at 0 between two levels costs more than the whole search gains elsewhere
+        step = np.where(delta > 0, delta, 1.0)
+        shifts = []
+        for anchor in anchors:
+            t = (anchor - centre) / step + (k - 1) / 2  # the anchor's place in level units
+            shifts.append((t - np.round(t)) * step)
+        lo = np.concatenate([lo, *(lo + d for d in shifts)])
+        hi = np.concatenate([hi, *(hi + d for d in shifts)])
+        delta, centre = np.tile(delta, 1 + len(shifts)), np.concatenate([centre, *(centre + d for d in shifts)])
+        mse = _uniform_mse(xd, p1, p2, k, delta, centre)
         i = int(np.argmin(mse))
         if mse[i] < best[0]:
             best = (float(mse[i]), float(lo[i]), float(hi[i]))

@@ -238,3 +238,35 @@ def test_lloyd_max_at_8_bits_is_exact_on_degenerate_tensors(x):
     (one value of 1e30). With at most 2 distinct values, 8-bit Lloyd-Max keeps each one exactly."""
     r = ql.Quantizer("lloyd_max", bits=8)(x)
     np.testing.assert_array_equal(r.dequantized, x)
+
+
+def _outlier_weight() -> np.ndarray:
+    w = (np.random.default_rng(0).standard_normal((512, 512)) * 0.02).astype(np.float32)
+    w[:, 7] *= 50  # an outlier input column: a dense bulk at 0 and far tails
+    return w
+
+
+#: Schemes with one grid for the whole tensor (at their default, per-tensor settings): the limits bound them
+PER_TENSOR_UNIFORM = ("symmetric", "asymmetric", "fixed_point")
+PER_TENSOR_SCALAR = (*PER_TENSOR_UNIFORM, "lloyd_max", "quantile", "histogram", "log2", "fp8_e4m3fn", "fp8_e5m2")
+
+
+@pytest.mark.parametrize("tensor", ["outlier-column", "laplace", "normal"])
+def test_no_per_tensor_configuration_lies_above_the_limits_that_bound_it(tensor):
+    """The best uniform quantizer and Lloyd-Max bound every per-tensor scalar configuration at its bits per
+    element; on a weight with an outlier column minmax 4-bit beat the "best uniform" limit (its search never
+    put a level on the bulk at 0) and FP8 beat Lloyd-Max at 8 bits (no start spread levels like a float)."""
+    x = _outlier_weight() if tensor == "outlier-column" else ql.synthetic(tensor, 2**16, 4)
+    chart = ql.rd_chart(x, list(PER_TENSOR_SCALAR), range(2, 9))
+    above_uniform = rate.beyond_limit(chart.points[chart.points["scheme"].isin(PER_TENSOR_UNIFORM)], chart.limits,
+                                      "uniform")
+    above_lloyd = rate.beyond_limit(chart.points, chart.limits, "lloyd_max")
+    assert above_uniform.empty, above_uniform[["label", "bits_per_element", "sqnr_db"]]
+    assert above_lloyd.empty, above_lloyd[["label", "bits_per_element", "sqnr_db"]]
+
+
+def test_block_formats_beyond_lloyd_max_are_named_as_such():
+    chart = ql.rd_chart(_outlier_weight(), ["q4_0", "nf4", "symmetric"], [4])
+    beyond = rate.beyond_limit(chart.points, chart.limits, "lloyd_max")
+    assert set(beyond["scheme"]) <= {"q4_0", "nf4"} and not beyond.empty
+    assert "block" in ql.LIMITS["lloyd_max"].bounds and "above this curve" in ql.LIMITS["lloyd_max"].bounds

@@ -117,7 +117,7 @@ def test_bit_widths_control_moves_the_swept_schemes():
 def test_a_tensor_with_an_atom_shows_no_shannon_bound_and_says_why():
     at = open_app("rate_distortion", {"data.distribution": "relu", "rd.families": ["bitsandbytes"]})
     names = [t.get("name") for t in _chart(at)["data"]]
-    assert "Shannon lower bound" not in names and "Lloyd-Max (best fixed-rate scalar quantizer)" in names
+    assert "Shannon lower bound" not in names and ql.LIMITS["lloyd_max"].title in names
     assert any("atom" in m.value for m in at.markdown)
 
 
