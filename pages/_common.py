@@ -3,6 +3,7 @@ and download buttons. Pages stay thin; all math is in quantlib."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from collections.abc import Callable, Mapping
@@ -350,20 +351,26 @@ def setting_widget(scheme: str, s: ql.Setting, prefix: str = "", ndim: int | Non
     return float(st.number_input(label, lo, hi, value=float(s.default), key=key, help=s.help, format="%.6g", **KEEP))
 
 
-def scheme_settings(scheme: str, ndim: int, prefix: str = "") -> dict[str, Any]:
+def scheme_settings(scheme: str, ndim: int, prefix: str = "", columns: int = 1) -> dict[str, Any]:
     """Controls for the settings of ``scheme`` that act on a tensor of ``ndim`` dimensions under
     the values chosen so far (``Setting.acts``: percentile only under percentile calibration,
     axis only for matrices …), each followed by what its value needs that the tensor lacks
-    (``Setting.missing``). Settings not shown keep their defaults: they change nothing."""
+    (``Setting.missing``). Settings not shown keep their defaults: they change nothing. Every page
+    that offers a scheme's settings uses this (Explore, Compare's form, Formats, Learn), so no page
+    shows a control that does nothing. ``columns``: the controls side by side, in that many columns."""
     spec = ql.SCHEMES[scheme]
     settings = spec.defaults()
+    cols = st.columns(columns) if columns > 1 else None
+    shown = 0
     for s in spec.settings:
         if s.optional or not s.acts(settings, ndim):
             continue
-        settings[s.name] = setting_widget(scheme, s, prefix, ndim)
-        why = s.missing(settings, ndim)
-        if why:
-            st.warning(plain(why), icon=":material/info:")
+        with cols[shown % columns] if cols is not None else contextlib.nullcontext():
+            settings[s.name] = setting_widget(scheme, s, prefix, ndim)
+            why = s.missing(settings, ndim)
+            if why:
+                st.warning(plain(why), icon=":material/info:")
+        shown += 1
     return settings
 
 

@@ -82,11 +82,7 @@ with st.expander("Configurations — add or remove", key="compare.configs_open",
     new_scheme = st.selectbox("Scheme", schemes, index=0, key="add.scheme", **ui.KEEP,
                               help="Any scheme in the registry.")
     spec = ql.SCHEMES[new_scheme]
-    cols = st.columns(4)
-    new_settings = {}
-    for j, s in enumerate(x for x in spec.settings if not x.optional):
-        with cols[j % 4]:
-            new_settings[s.name] = ui.setting_widget(new_scheme, s, prefix="add.")
+    new_settings = ui.scheme_settings(new_scheme, ui.load_tensor(source).ndim, prefix="add.", columns=4)
     if st.button("Add", type="primary", disabled=len(configs) >= MAX_CONFIGS,
                  help=f"Add this scheme with these settings (at most {MAX_CONFIGS})."):
         changed = {k: v for k, v in new_settings.items() if v != spec.setting(k).default}
@@ -125,7 +121,8 @@ if not results:
 # rank among configurations of equal cost, and mark the ones nothing beats at equal or fewer bits.
 table = pd.DataFrame(rows)
 table.insert(0, "rank at these bits", rank_at_cost(table["bits/element"], table["SQNR dB"], COST_DECIMALS))
-table.insert(3, "Pareto-optimal", pareto_front(table["bits/element"], table["SQNR dB"]))
+# the front at the table's precision of cost: 4.0005 and 4.001 bits are one cost, as in the ranks
+table.insert(3, "Pareto-optimal", pareto_front(table["bits/element"].round(COST_DECIMALS), table["SQNR dB"]))
 order = np.lexsort((table["rank at these bits"], table["bits/element"].round(COST_DECIMALS)))
 table = table.iloc[order].reset_index(drop=True)
 st.subheader("Ranking at equal bits per element")
@@ -143,7 +140,7 @@ ui.dataframe(table, hide_index=True, width="stretch", column_config={
     "clip_ratio": st.column_config.NumberColumn("clipped", format="percent",
                                                 help="Share of elements clipped (a fraction in metrics.csv)."),
 })
-figs = {"pareto": figures.pareto_figure(table)}
+figs = {"pareto": figures.pareto_figure(table, decimals=COST_DECIMALS)}
 st.plotly_chart(figs["pareto"], width="stretch", key="fig.pareto")
 
 t = st.columns(2)

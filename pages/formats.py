@@ -119,7 +119,7 @@ with controls:
                                "how the tensor lands on it are shown on the right.")
     spec = ql.SCHEMES[scheme]
     st.caption(spec.description)
-    settings = {s.name: ui.setting_widget(scheme, s, prefix="formats.") for s in spec.settings if not s.optional}
+    settings = ui.scheme_settings(scheme, ui.load_tensor(source).ndim, prefix="formats.")
 
 try:
     with st.spinner("Quantizing and placing the tensor on the grid…"):

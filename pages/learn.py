@@ -255,11 +255,7 @@ def part_worked() -> None:
     settings = {}
     manual = data == "blog" and spec.manual_params
     with st.expander("Scheme settings", expanded=False):
-        cols = st.columns(4)
-        shown = [s for s in spec.settings if not s.optional]
-        for j, s in enumerate(shown):
-            with cols[j % 4]:
-                settings[s.name] = ui.setting_widget(scheme, s, prefix="learn.we.")
+        settings = ui.scheme_settings(scheme, np.ndim(values), prefix="learn.we.", columns=4)
     if manual:
         settings.update(scale=teaching.BLOG_SCALE, zero_point=0)
         st.caption("The blog's parameters: scale 0.1, zero-point 0 (no calibration).")
@@ -367,11 +363,7 @@ def part_challenge() -> None:
     scheme = st.selectbox("Your scheme", options, index=0, key="learn.ch.scheme", **ui.KEEP,
                           help="Pick a scheme, then tune it.")
     spec = ql.SCHEMES[scheme]
-    settings = {}
-    cols = st.columns(4)
-    for j, s in enumerate(s for s in spec.settings if not s.optional):
-        with cols[j % 4]:
-            settings[s.name] = ui.setting_widget(scheme, s, prefix="learn.ch.")
+    settings = ui.scheme_settings(scheme, ui.load_tensor(source).ndim, prefix="learn.ch.", columns=4)
     try:
         m = ui.scheme_metrics(source, scheme, settings)
         ref = ui.scheme_metrics(source, ch.beat[0], dict(ch.beat[1])) if ch.beat else None

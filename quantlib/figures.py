@@ -305,14 +305,22 @@ def bits_figure(df: pd.DataFrame, metric: str = "sqnr_db",
         data.append({"type": "scatter", "x": ends["bits_per_element"].to_numpy(), "y": ends["reference_db"].to_numpy(),
                      "mode": "lines", "name": "6.02 dB per bit", "line": {"dash": "dot", "color": "grey"},
                      "hoverinfo": "skip"})
+    rings: dict[tuple[float, float], list[str]] = {}  # one ring per point: configurations on one point share it
     for series, scheme, at in current:
         part = df[(df["series"] == series) & (df["scheme"] == scheme)]
         if len(part):
             row = part.iloc[int(np.argmin(np.abs(part["bits_per_element"].to_numpy() - at)))]
-            data.append({"type": "scatter", "x": [row["bits_per_element"]], "y": [row[metric]], "mode": "markers",
-                         "name": f"current: {row['scheme']}", "showlegend": len(data) < 12,
-                         "marker": {"size": 16, "symbol": "circle-open", "color": "black", "line": {"width": 2}},
-                         "hovertemplate": f"in use: {row['scheme']}, %{{x:.4g}} bits/element, %{{y:.4g}}<extra></extra>"})
+            names = rings.setdefault((float(row["bits_per_element"]), float(row[metric])), [])
+            name = row["scheme"] if row["kind"] == "point" else series  # a format by its name, a sweep by its line
+            if name not in names:
+                names.append(name)
+    for (bx, by), names in rings.items():
+        shown = ", ".join(names)
+        data.append({"type": "scatter", "x": [bx], "y": [by], "mode": "markers",
+                     "name": f"current: {shown}" if len(shown) <= 40 else f"current: {len(names)} configurations",
+                     "showlegend": len(data) < 12,
+                     "marker": {"size": 16, "symbol": "circle-open", "color": "black", "line": {"width": 2}},
+                     "hovertemplate": f"in use: {shown}, %{{x:.4g}} bits/element, %{{y:.4g}}<extra></extra>"})
     name = metric_title(metric)
     return _figure(data, f"{name} vs bits per element", "bits per element (scales included)", name)
 
@@ -382,10 +390,13 @@ def small_multiples(x: np.ndarray, results: list[QuantResult], labels: list[str]
 
 
 def pareto_figure(df: pd.DataFrame, cost: str = "bits/element", quality: str = "SQNR dB",
-                  label: str = "configuration", front: str = "Pareto-optimal") -> go.Figure:
+                  label: str = "configuration", front: str = "Pareto-optimal", decimals: int | None = None) -> go.Figure:
     """Quality against cost, one marker per row of ``df`` (named by its ``label`` column), and
     the Pareto front (the rows whose ``front`` column is True) joined by a line in cost order:
-    the configurations nothing else beats at equal or fewer bits."""
+    the configurations nothing else beats at equal or fewer bits. ``decimals``: the precision the
+    costs are compared at (a table that ranks 4.0005 and 4.001 bits as one cost): the cost axis then
+    spans at least 100 units of that precision (one bit for 2 decimals), so overheads the table calls
+    equal do not fill the chart's width."""
     fig = go.Figure()
     on = df[df[front].astype(bool)].sort_values(cost)
     if len(on) > 1:
@@ -399,6 +410,13 @@ def pareto_figure(df: pd.DataFrame, cost: str = "bits/element", quality: str = "
                                       + (" (Pareto-optimal)" if best else "") + "<extra></extra>")
     _layout(fig, f"{quality} against {cost} (filled: Pareto-optimal)", cost, quality)
     fig.update_layout(legend=dict(orientation="v", x=1.02, y=1, yanchor="top"), height=420)
+    costs = df[cost].to_numpy(dtype=float)
+    costs = costs[np.isfinite(costs)]
+    if decimals is not None and costs.size:
+        lo, hi = float(costs.min()), float(costs.max())
+        span = max(hi - lo, 100 * 10.0**-decimals)
+        mid = (lo + hi) / 2
+        fig.update_xaxes(range=[mid - span * 0.6, mid + span * 0.6])
     return fig
 
 

@@ -303,3 +303,13 @@ def test_learn_challenge_is_checked_live_and_remembered():
     at.slider(key="learn.ch.lloyd_max.bits").set_value(4).run()
     assert any("Goal reached" in s.value for s in at.success)
     assert any("solved:" in c.value and "20 dB in 4.1 bits" in c.value for c in at.caption)
+
+
+def test_learn_shows_only_settings_that_act():
+    """The Challenge and the worked example offered a percentile under min-max and an axis on a vector."""
+    at = learn()
+    at.radio(key="learn.part").set_value("challenge").run()
+    scheme = at.selectbox(key="learn.ch.scheme").value
+    keys = {w.key for w in at.main if str(getattr(w, "key", "")).startswith("learn.ch.")}
+    assert f"learn.ch.{scheme}.bits" in keys or ql.SCHEMES[scheme].fixed_width
+    assert not any(k.endswith((".percentile", ".axis", ".group_size")) for k in keys), keys
