@@ -107,8 +107,9 @@ if points.empty:
     st.error("No configuration could be applied to this tensor.")
     st.stop()
 if x.size > POINT_SAMPLES:
-    st.caption(f"The chart is computed on a strided subsample of {POINT_SAMPLES:,} of the {x.size:,} values "
-               f"(bits per element counted over that size); the anatomy and block picker below read the first "
+    st.caption(f"The chart is an estimate on a sample of {POINT_SAMPLES:,} of the {x.size:,} values (whole rows of a "
+               f"matrix, evenly strided, with its extremes; bits per element counted over that size); the anatomy and "
+               f"block picker below read the first "
                f"{min(x.size, ANATOMY_MAX_VALUES):,} values, quantized on their own; the vectors, the whole tensor.")
 
 labels = points.sort_values("bits_per_element")["label"].tolist()
@@ -152,7 +153,9 @@ if skipped:
             st.markdown(f"- `{label}`: {ui.plain(msg)}")
 
 st.subheader("Every point")
-shown = points.rename(columns={"bits_per_element": "bits/element", "sqnr_db": "SQNR dB", "code_entropy_bits":
+sampled = x.size > POINT_SAMPLES  # the chart's numbers are estimates on its sample: the columns say so
+shown = points.rename(columns={"bits_per_element": "bits/element", "sqnr_db": "SQNR dB (sample)" if sampled else
+                               "SQNR dB", "mse": "MSE (sample)" if sampled else "mse", "code_entropy_bits":
                                "code entropy", "shannon_gap_db": "dB below bound"})
 ui.dataframe(shown.drop(columns=["settings"]).sort_values("bits/element"), hide_index=True, width="stretch",
              key="rd.table", column_config={"pareto": st.column_config.CheckboxColumn("Pareto", help="on the front")})
@@ -167,7 +170,12 @@ try:
 except (ValueError, TypeError) as exc:
     st.error(ui.plain(f"{pick}: {exc}"))
     st.stop()
-m1, m2, m3, m4 = st.columns(4)
+whole = ui.scheme_metrics(source, scheme, settings)  # the number Explore, Compare and Formats show for it
+m0, m1, m2, m3, m4 = st.columns(5)
+m0.metric("SQNR, whole tensor", f"{whole['sqnr_db']:.2f} dB", help=ql.METRIC_INFO["sqnr_db"].help())
+if x.size > POINT_SAMPLES:
+    st.caption(f"The chart's point for {ui.plain(pick)} is an estimate on its sample: {row['sqnr_db']:.2f} dB; on the "
+               f"whole tensor it is {whole['sqnr_db']:.2f} dB (Explore, Compare and Formats show this one).")
 m1.metric("MSE", f"{a.mse:.4g}")
 m2.metric("saturated", f"{a.saturated:,}", help=f"{a.saturated_low:,} at the low end, {a.saturated_high:,} at the high end")
 m3.metric("block scale share", f"{a.scale_mse / a.mse:.1%}" if a.mse > 0 else "0%")
@@ -197,6 +205,7 @@ else:
         ("vectors .npz", f"{stem}.npz", lambda: vectors(source, scheme, frozen, x)[0], "application/octet-stream"),
         ("manifest .json", f"{stem}.json", lambda: golden.manifest_json(vectors(source, scheme, frozen, x)[1]),
          "application/json"),
-        ("points .csv", "rate_distortion.csv", lambda: export.metrics_csv(points), "text/csv"),
+        ("points .csv", "rate_distortion.csv", lambda: export.metrics_csv(
+            points.assign(values_used=int(points.attrs.get("size", x.size)), tensor_values=int(x.size))), "text/csv"),
         ("chart .html", "rate_distortion.html", lambda: export.figure_html(chart), "text/html"),
     ])

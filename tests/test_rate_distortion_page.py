@@ -129,11 +129,13 @@ def test_no_family_chosen_is_a_message_not_an_error():
 
 def test_a_large_tensor_is_charted_on_a_subsample_and_dissected_on_its_head():
     at = open_app("rate_distortion", {"data.size": str(2**22), "rd.families": ["ggml"], "rd.pick": "q4_0"})
-    assert any("strided subsample of 262,144 of the 4,194,304" in c.value for c in at.caption)
+    assert any("an estimate on a sample of 262,144 of the 4,194,304" in c.value for c in at.caption)
     x = ql.synthetic("normal", 2**22, 0)
     head = x[: 2**21]
     a = ql.error_anatomy(head, ql.Quantizer("q4_0")(head))
     assert next(m.value for m in at.metric if m.label == "MSE") == f"{a.mse:.4g}"
     pts = ql.rate_distortion(x, ["ggml"])  # the engine's own default subsample, the same one
     table = _table(at).set_index("label")
-    assert all(table.loc[r["label"], "mse"] == r["mse"] for _, r in pts.iterrows())
+    assert all(table.loc[r["label"], "MSE (sample)"] == r["mse"] for _, r in pts.iterrows())
+    whole = ql.Quantizer("q4_0")(x).metrics(x).sqnr_db  # the pick's number on the whole tensor, as Explore shows it
+    assert next(m.value for m in at.metric if m.label == "SQNR, whole tensor") == f"{whole:.2f} dB"
