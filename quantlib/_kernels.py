@@ -155,6 +155,19 @@ def _fresh(n: int, dtype: np.dtype) -> np.ndarray:
     return out
 
 
+def _ro(*arrays: np.ndarray) -> list[np.ndarray]:
+    """Read-only views of a kernel's input arrays. numba types a read-only array apart from a writable
+    one, so each kernel would be compiled twice, once for the app's tensors (read-only, shared between
+    sessions) and once for the arrays computed from them; passed read-only always, one compilation
+    serves both, and :func:`quantlib.warm_up` warms the one the app calls."""
+    views = []
+    for a in arrays:
+        v = a.view()
+        v.flags.writeable = False
+        views.append(v)
+    return views
+
+
 def ready() -> bool:
     """True when numba is there (imported, and the kernels loaded, on the first call)."""
     return AVAILABLE and _jit() is not None
@@ -171,7 +184,7 @@ def quantize_per_tensor(x: np.ndarray, m: float, zp: int, qmin: int, qmax: int, 
     """Codes for per-tensor params and the number of non-finite values of ``x`` (the codes
     are meaningless unless it is 0); ``mode`` is divide | multiply | fma (see module doc)."""
     k = _jit()
-    flat = x.reshape(-1)
+    [flat] = _ro(x.reshape(-1))
     out = np.empty(flat.size, dtype=dtype)  # 1-2 byte codes: few pages, no first-touch penalty measured
     f32 = np.float32
     with _threads(flat.size):
@@ -188,7 +201,7 @@ def fake_quantize_per_tensor(x: np.ndarray, m: float, zp: int, qmin: int, qmax: 
     """Dequantized values in one pass, (clamp(rint(x op m))) * s or / m for amax mode, and the
     number of non-finite values of ``x`` (the values are meaningless unless it is 0)."""
     k = _jit()
-    flat = x.reshape(-1)
+    [flat] = _ro(x.reshape(-1))
     out = _fresh(flat.size, np.float32)
     f32 = np.float32
     lo, hi = f32(qmin - zp), f32(qmax - zp)
@@ -202,19 +215,19 @@ def fake_quantize_per_tensor(x: np.ndarray, m: float, zp: int, qmin: int, qmax: 
 
 def histc(x: np.ndarray, bins: int, lo: np.float32, hi: np.float32) -> np.ndarray:
     with _threads(x.size):
-        return _jit().histc(x.reshape(-1), bins, np.float32(lo), np.float32(hi), _chunks())
+        return _jit().histc(*_ro(x.reshape(-1)), bins, np.float32(lo), np.float32(hi), _chunks())
 
 
 def histogram_edges(x: np.ndarray, edges: np.ndarray) -> np.ndarray:
     with _threads(x.size):
-        return _jit().histogram_edges(x.reshape(-1), edges.astype(np.float64), float(edges[0]), float(edges[-1]),
-                                      _chunks())
+        return _jit().histogram_edges(*_ro(x.reshape(-1), edges.astype(np.float64)), float(edges[0]),
+                                      float(edges[-1]), _chunks())
 
 
 def error_sums(x: np.ndarray, xh: np.ndarray) -> tuple[float, float, float, float, float, float]:
     """(sum e², sum x², sum x̂², sum x·x̂, sum |e|, max |e|) in float64."""
     with _threads(x.size):
-        acc = _jit().error_sums(x.reshape(-1), xh.reshape(-1), _chunks())
+        acc = _jit().error_sums(*_ro(x.reshape(-1), xh.reshape(-1)), _chunks())
     s = acc.sum(axis=0)
     return float(s[0]), float(s[1]), float(s[2]), float(s[3]), float(s[4]), float(acc[:, 5].max())
 
@@ -227,11 +240,11 @@ def candidate_sse(x: np.ndarray, m: np.ndarray, zp: np.ndarray, lo: np.ndarray, 
     ``amax``: the same with x * m, x̂ = r / s; ``fma``: r = clamp(rint(fma(x, m, zp)), lo, hi),
     x̂ = (r - zp) * s — the same float32 operations as the quantize kernels, then dequantize."""
     k = _jit()
-    f32 = [np.ascontiguousarray(a, dtype=np.float32) for a in (m, zp, lo, hi, s)]
+    flat, *f32 = _ro(x.reshape(-1), *(np.ascontiguousarray(a, dtype=np.float32) for a in (m, zp, lo, hi, s)))
     with _threads(x.size * f32[0].size):
         if mode == "fma":
-            return k.candidate_sse_fma(x.reshape(-1), *f32, _chunks())
-        return k.candidate_sse(x.reshape(-1), *f32, {"divide": 0, "multiply": 1, "amax": 2}[mode], _chunks())
+            return k.candidate_sse_fma(flat, *f32, _chunks())
+        return k.candidate_sse(flat, *f32, {"divide": 0, "multiply": 1, "amax": 2}[mode], _chunks())
 
 
 def histogram_sse(centres: np.ndarray, counts: np.ndarray, scale: np.ndarray, zp: np.ndarray, qlo: float,
@@ -240,7 +253,7 @@ def histogram_sse(centres: np.ndarray, counts: np.ndarray, scale: np.ndarray, zp
     count * ((clip(rint(c / s) + z, qlo, qhi) - z) * s - c)^2 (numpy's elementwise operations,
     summed in another order)."""
     full = np.asarray(counts) != 0  # empty bins add nothing
-    f64 = [np.ascontiguousarray(a, dtype=np.float64) for a in (centres[full], counts[full], scale, zp)]
+    f64 = _ro(*(np.ascontiguousarray(a, dtype=np.float64) for a in (centres[full], counts[full], scale, zp)))
     with _threads(f64[0].size * f64[2].size):
         return _jit().histogram_sse(*f64, float(qlo), float(qhi), _chunks())
 
@@ -259,11 +272,12 @@ def bucketize(x: np.ndarray, bounds: np.ndarray, right: bool) -> np.ndarray:
     lut = np.searchsorted(bounds.astype(np.float64), edges, side="right" if right else "left")
     out = _fresh(x.size, np.int64)
     with _threads(x.size):
-        _jit().bucketize(x.reshape(-1), bounds, bool(right), lut, b0, inv_w, out)
+        _jit().bucketize(*_ro(x.reshape(-1), bounds), bool(right), *_ro(lut), b0, inv_w, out)
     return out.reshape(x.shape)
 
 
 def lloyd(xd: np.ndarray, prefix: np.ndarray, c: np.ndarray, max_iter: int) -> np.ndarray:
     """Lloyd's rounds from start levels ``c`` on sorted float64 ``xd`` with outward prefix sums
     ``prefix``: the levels when the partition stops changing or after ``max_iter`` rounds."""
-    return _jit().lloyd(xd, prefix, np.ascontiguousarray(c, dtype=np.float64), int(max_iter))
+    # the start levels are a writable copy: the kernel replaces them each round
+    return _jit().lloyd(*_ro(xd, prefix), np.array(c, dtype=np.float64), int(max_iter))

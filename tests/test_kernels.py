@@ -116,3 +116,18 @@ def test_bucketize_table_guess_is_exact_on_uneven_bounds(right, bounds_of):
     x[: bounds.size] = bounds  # every bound also as a value: ties
     want = np.searchsorted(bounds, x, side="right" if right else "left")
     assert np.array_equal(_kernels.bucketize(x, bounds, right), want)
+
+
+def test_read_only_and_writable_inputs_share_one_compilation():
+    # numba compiles a kernel apart for a read-only array (the app's tensors) and a writable one; the kernels
+    # get read-only views of their inputs, so one compilation serves both, the one ql.warm_up leaves warm
+    x = _tensor("normal", 2)
+    xh = x + np.float32(0.01)
+    ql.metrics(x, xh)
+    kernel = _kernels._jit().error_sums.kernel
+    before = len(kernel.signatures)
+    x.setflags(write=False)
+    ql.metrics(x, xh)
+    xh.setflags(write=False)
+    ql.metrics(x, xh)
+    assert len(kernel.signatures) == before
