@@ -459,3 +459,17 @@ def test_threshold_curve_marks_the_calibrator_in_use_and_follows_the_percentile(
 def test_long_live_formulas_are_split_into_lines():
     at = explore(scheme="asymmetric")
     assert len(at.latex) >= 3 and all(len(e.value) < 200 for e in at.latex[1:])
+
+
+def test_engine_warm_up_waits_while_a_page_runs():
+    # the server's warm-up (pages/_common._warm_engine) takes a step only once no page has run for a while
+    import threading
+
+    from pages import _common as ui
+
+    done = threading.Event()
+    page = threading.Thread(target=done.wait, name=ui._SCRIPT_THREAD)
+    page.start()
+    threading.Timer(0.3, done.set).start()
+    ui._quiet(seconds=0.05, poll=0.01)
+    assert not page.is_alive()
