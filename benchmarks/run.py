@@ -419,7 +419,8 @@ def fresh_install(rounds: int = 3) -> None:
 
     charts = "(n) => document.querySelectorAll('.js-plotly-plot').length >= n"
     tmp = Path(tempfile.mkdtemp(prefix="ql-bench-numba-"))
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
+    path = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    env = {**os.environ, "PYTHONPATH": path}
     try:
         warm = {**env, "NUMBA_CACHE_DIR": str(tmp / "warm")}
         subprocess.run([sys.executable, "-c", _FILL_CACHE, str(ROOT / "app.py")], cwd=ROOT, env=warm, check=True,
@@ -458,7 +459,7 @@ def browser() -> None:
             _server(BASELINES / "one_chart.py") as base, sync_playwright() as p:
         b = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
         warm_ctx = b.new_context(viewport=view)
-        for url, n in ((app, 6), (same, 1), (base, 1)):  # warm the servers (first session compiles kernels, fills caches)
+        for url, n in ((app, 6), (same, 1), (base, 1)):  # warm the servers (kernels compiled, caches filled)
             pg = warm_ctx.new_page()
             pg.goto(url + "/")
             pg.wait_for_function(charts, arg=n, timeout=120_000)

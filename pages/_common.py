@@ -65,9 +65,9 @@ def _warm_engine() -> threading.Thread:
     thread (numba's import and registries, every scheme's kernels from numba's cache, ~1.5 s), so that a
     first chart that needs them (the Rate–distortion page's every scheme) does not wait for it. Each of
     its steps waits until no page has run for a moment (:func:`_quiet`): the page being opened runs
-    alone and compiles what it needs first, which on a fresh install (an empty numba cache: 1-2 minutes
-    of compiling for the whole warm-up) is the difference between a first chart in seconds and in tens
-    of seconds. A page that needs a kernel while a step compiles it waits for that step, no longer."""
+    alone and compiles what it needs first. On a fresh install (an empty numba cache) the warm-up
+    compiles for 1-2 minutes, holding the GIL most of that time; the first page no longer shares it.
+    A page that needs a kernel while a step compiles it waits for that step, no longer."""
     thread = threading.Thread(target=ql.warm_up, kwargs={"pause": _quiet}, name="quantlib-warm-up", daemon=True)
     thread.start()
     return thread
