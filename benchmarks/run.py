@@ -1,6 +1,6 @@
 """Performance benchmarks: every target is a ratio to a baseline measured in the same run.
 
-    python benchmarks/run.py            # everything (about 5-6 minutes)
+    python benchmarks/run.py            # everything (about 10 minutes)
     python benchmarks/run.py --quick    # skip the browser, peak-memory and 16 M app runs
 
 The baselines: the toolkits' own kernels (torch, ONNX Runtime), numpy, and three minimal
