@@ -481,8 +481,11 @@ def warm_up(size: int = 2**16, *, pause: Callable[[], None] | None = None) -> No
     compiled and cached: 1-2 minutes that hold the GIL most of the time. ``size`` at least
     :data:`quantlib._kernels.MIN_SIZE` (2**15), below which the numpy paths run instead.
 
-    ``pause``: called before each step (each scheme's configurations, the histograms and sweep, then
-    the whole chart: the limits, the rest loaded by then) and returns when the step may run. The app
+    Every kernel in its two forms: serial, which tensors under 4 M values run, and parallel.
+
+    ``pause``: called before each step (each scheme's configurations, the histograms and sweep, the
+    whole chart: the limits, the rest loaded by then; all of it again with the parallel kernels) and
+    returns when the step may run. The app
     starts this in a background thread when the server's first session opens, with a ``pause`` that
     returns once no page is running: the page being opened compiles the kernels it needs itself,
     first, and never shares the GIL or numba's compiler lock with the warm-up for longer than a step."""
@@ -498,6 +501,11 @@ def warm_up(size: int = 2**16, *, pause: Callable[[], None] | None = None) -> No
     sweep_threshold(x, num_points=48, max_samples=2**16)  # Explore's clipping-threshold curve
     step()
     rd_chart(x, workers=1)
+    step()
+    with _kernels.parallel_kernels():  # the kernels' parallel forms, which tensors of 4 M values and more run
+        value_histograms(x, x)
+        sweep_threshold(x, num_points=48, max_samples=2**16)
+        rd_chart(x, workers=1)
 
 
 class RDChart(NamedTuple):
