@@ -140,13 +140,17 @@ def _kernel(name: str, n: int) -> tuple[Callable[..., Any], int]:
 
 @contextmanager
 def parallel_kernels() -> Iterator[None]:
-    """Run the calling thread's kernels in their parallel form at every size (for :func:`quantlib.warm_up`,
-    which compiles or loads both forms on a small tensor)."""
-    _LOCAL.parallel = True
+    """Run the calling thread's kernels in their parallel form at every size, on that thread alone (numba's
+    thread count is per calling thread; restored after): for :func:`quantlib.warm_up`, which compiles or
+    loads both forms on a small tensor and should not wait for a free core on a busy machine."""
+    nb = _jit().nb
+    before, one = nb.get_num_threads(), getattr(_LOCAL, "one_thread", False)
+    _LOCAL.parallel = _LOCAL.one_thread = True
     try:
         yield
     finally:
-        _LOCAL.parallel = False
+        _LOCAL.parallel, _LOCAL.one_thread = False, one
+        nb.set_num_threads(before)
 
 
 def _fresh(n: int, dtype: np.dtype) -> np.ndarray:

@@ -474,8 +474,8 @@ def rate_distortion(
 
 
 def warm_up(size: int = 2**16, *, pause: Callable[[], None] | None = None) -> None:
-    """Do on ``size`` Gaussian values what a first chart otherwise waits for (on this thread, ~0.4 s
-    warm): numba imported and its registries loaded (~0.8 s), every kernel that the registry's schemes,
+    """Do on ``size`` Gaussian values what a first chart otherwise waits for (on this thread, under a
+    second warm): numba imported and its registries loaded (~0.8 s), every kernel that the registry's schemes,
     the value histograms and Explore's clipping-threshold sweep call read from numba's on-disk cache
     (~0.5 s), pandas imported; :func:`rd_chart` once. Where the cache lacks them the kernels are
     compiled and cached: 1-2 minutes that hold the GIL most of the time. ``size`` at least
@@ -502,7 +502,7 @@ def warm_up(size: int = 2**16, *, pause: Callable[[], None] | None = None) -> No
     step()
     rd_chart(x, workers=1)
     step()
-    with _kernels.parallel_kernels():  # the kernels' parallel forms, which tensors of 4 M values and more run
+    with _kernels.parallel_kernels():  # the parallel forms (4 M values and more), on this thread alone
         value_histograms(x, x)
         sweep_threshold(x, num_points=48, max_samples=2**16)
         rd_chart(x, workers=1)
