@@ -169,7 +169,7 @@ def test_warm_up_refuses_a_size_below_the_kernels_threshold():
 
 def test_warm_up_pauses_before_each_step():
     # the app's pause returns once no page is running: one scheme at a time, then the histograms and
-    # sweep, the chart (the limits), the parallel kernels, so that a page never waits for more than one step
+    # sweep, the chart (the limits), the same for the parallel kernels: a page never waits for more than one step
     steps = []
     ql.warm_up(pause=lambda: steps.append(len(steps)))
-    assert len(steps) == len(ql.SCHEMES) + 3
+    assert len(steps) == 2 * (len(ql.SCHEMES) + 2)  # the serial forms, then the parallel ones
