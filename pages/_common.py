@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -49,6 +50,7 @@ def start_page() -> None:
     reruns through app.py; its first run has no click to lose. Later unrouted runs (AppTest's)
     just draw the page.
     """
+    _busy[0] = time.monotonic()
     _warm_engine()
     routed = st.session_state.pop("_routed", False)
     if not routed and "_started" not in st.session_state:
@@ -62,11 +64,31 @@ def start_page() -> None:
 def _warm_engine() -> threading.Thread:
     """Once per server process, when its first session opens: :func:`quantlib.warm_up` in a background
     thread (numba's import and registries, every scheme's kernels from numba's cache, ~1.5 s), so that a
-    first chart that needs them (the Rate–distortion page's every scheme) does not wait for it. A page
-    that needs a kernel before it is done waits on the same import lock, no longer."""
-    thread = threading.Thread(target=ql.warm_up, name="quantlib-warm-up", daemon=True)
+    first chart that needs them (the Rate–distortion page's every scheme) does not wait for it. Each of
+    its steps waits until no page has run for a moment (:func:`_quiet`): the page being opened runs
+    alone and compiles what it needs first. On a fresh install (an empty numba cache) the warm-up
+    compiles for 1-2 minutes, holding the GIL most of that time; the first page no longer shares it.
+    A page that needs a kernel while a step compiles it waits for that step, no longer."""
+    thread = threading.Thread(target=ql.warm_up, kwargs={"pause": _quiet}, name="quantlib-warm-up", daemon=True)
     thread.start()
     return thread
+
+
+#: Streamlit runs each session's script in a thread of this name, which ends when the session's runs do.
+_SCRIPT_THREAD = "ScriptRunner.scriptThread"
+_busy = [0.0]  # time.monotonic() when a page was last seen running (start_page, _quiet)
+
+
+def _quiet(seconds: float = 2.0, poll: float = 0.1) -> None:
+    """Return once no page has run for ``seconds``: a session's script thread is alive, or a page
+    started (start_page), less than that ago. The first run's follow-up, which the browser asks for
+    1 s after that run, then has its turn first."""
+    while True:
+        if any(t.name == _SCRIPT_THREAD for t in threading.enumerate()):
+            _busy[0] = time.monotonic()
+        elif time.monotonic() - _busy[0] >= seconds:
+            return
+        time.sleep(poll)
 
 
 _MARKDOWN = str.maketrans({c: "\\" + c for c in "\\`*_{}[]()<>#+-.!|~$"})

@@ -40,7 +40,7 @@ import numpy as np
 AVAILABLE = not os.environ.get("QUANTLIB_NO_NUMBA") and importlib.util.find_spec("numba") is not None
 
 MIN_SIZE = 2**15  # below this the numpy path is as fast and needs no compilation
-#: Below this many values (elements x candidates) a kernel runs on the calling thread alone.
+#: Below this many values (elements x candidates) a kernel runs on the calling thread alone (its serial twin).
 #: Waking the other threads costs little on an idle machine, but on a busy one (other sessions,
 #: other processes) a parallel region waits for a core to come free: on 2 busy cores a 65 536-
 #: value error sum took 16 ms on 2 threads against 0.16 ms on one, and 1 M values 16 ms against
@@ -126,23 +126,30 @@ def one_thread_each() -> None:
     _LOCAL.one_thread = True
 
 
-def _chunks() -> int:
-    return max(1, _jit().nb.get_num_threads() * 4)
+def _kernel(name: str, n: int) -> tuple[Callable[..., Any], int]:
+    """The kernel ``name`` for ``n`` values (elements x candidates) and the chunks its sums are split in.
+    From :data:`MIN_PARALLEL` on, the parallel kernel, 4 chunks per thread; below, its serial twin
+    (``quantlib._numba.SERIAL``: the same code without ``parallel``, on the calling thread, about half
+    the compile on a fresh install) with 4 chunks, as the parallel kernel had on one thread. Inside
+    :func:`parallel_kernels`, the parallel one at every size."""
+    k = _jit()
+    if n >= MIN_PARALLEL or getattr(_LOCAL, "parallel", False):
+        return getattr(k, name), max(1, k.nb.get_num_threads() * 4)
+    return k.SERIAL[name], 4
 
 
 @contextmanager
-def _threads(n: int) -> Iterator[None]:
-    """Run the kernels inside on one thread when ``n`` values are too few to share (numba's
-    thread count is per calling thread, so other sessions' calls are not affected)."""
+def parallel_kernels() -> Iterator[None]:
+    """Run the calling thread's kernels in their parallel form at every size, on that thread alone (numba's
+    thread count is per calling thread; restored after): for :func:`quantlib.warm_up`, which compiles or
+    loads both forms on a small tensor and should not wait for a free core on a busy machine."""
     nb = _jit().nb
-    if n >= MIN_PARALLEL:
-        yield
-        return
-    before = nb.get_num_threads()
-    nb.set_num_threads(1)
+    before, one = nb.get_num_threads(), getattr(_LOCAL, "one_thread", False)
+    _LOCAL.parallel = _LOCAL.one_thread = True
     try:
         yield
     finally:
+        _LOCAL.parallel, _LOCAL.one_thread = False, one
         nb.set_num_threads(before)
 
 
@@ -153,6 +160,19 @@ def _fresh(n: int, dtype: np.dtype) -> np.ndarray:
     out = np.empty(n, dtype=dtype)
     out.fill(0)
     return out
+
+
+def _ro(*arrays: np.ndarray) -> list[np.ndarray]:
+    """Read-only views of a kernel's input arrays. numba types a read-only array apart from a writable
+    one, so each kernel would be compiled twice, once for the app's tensors (read-only, shared between
+    sessions) and once for the arrays computed from them; passed read-only always, one compilation
+    serves both, and :func:`quantlib.warm_up` warms the one the app calls."""
+    views = []
+    for a in arrays:
+        v = a.view()
+        v.flags.writeable = False
+        views.append(v)
+    return views
 
 
 def ready() -> bool:
@@ -170,16 +190,14 @@ def quantize_per_tensor(x: np.ndarray, m: float, zp: int, qmin: int, qmax: int, 
                         dtype: np.dtype) -> tuple[np.ndarray, int]:
     """Codes for per-tensor params and the number of non-finite values of ``x`` (the codes
     are meaningless unless it is 0); ``mode`` is divide | multiply | fma (see module doc)."""
-    k = _jit()
-    flat = x.reshape(-1)
+    [flat] = _ro(x.reshape(-1))
     out = np.empty(flat.size, dtype=dtype)  # 1-2 byte codes: few pages, no first-touch penalty measured
     f32 = np.float32
-    with _threads(flat.size):
-        if mode == "fma":
-            bad = k.quantize_fma(flat, f32(m), f32(zp), f32(qmin), f32(qmax), out)
-        else:
-            kernel = k.quantize_divide if mode == "divide" else k.quantize_multiply
-            bad = kernel(flat, f32(m), np.int32(zp), f32(qmin - zp), f32(qmax - zp), out)
+    kernel, _ = _kernel(f"quantize_{mode}", flat.size)
+    if mode == "fma":
+        bad = kernel(flat, f32(m), f32(zp), f32(qmin), f32(qmax), out)
+    else:
+        bad = kernel(flat, f32(m), np.int32(zp), f32(qmin - zp), f32(qmax - zp), out)
     return out.reshape(x.shape), int(bad)
 
 
@@ -187,34 +205,29 @@ def fake_quantize_per_tensor(x: np.ndarray, m: float, zp: int, qmin: int, qmax: 
                              s: float) -> tuple[np.ndarray, int]:
     """Dequantized values in one pass, (clamp(rint(x op m))) * s or / m for amax mode, and the
     number of non-finite values of ``x`` (the values are meaningless unless it is 0)."""
-    k = _jit()
-    flat = x.reshape(-1)
+    [flat] = _ro(x.reshape(-1))
     out = _fresh(flat.size, np.float32)
     f32 = np.float32
     lo, hi = f32(qmin - zp), f32(qmax - zp)
-    with _threads(flat.size):
-        if mode == "amax":
-            bad = k.fake_amax(flat, f32(m), lo, hi, f32(s), out)
-        else:
-            bad = (k.fake_divide if mode == "divide" else k.fake_multiply)(flat, f32(m), lo, hi, f32(s), out)
+    kernel, _ = _kernel(f"fake_{mode}", flat.size)
+    bad = kernel(flat, f32(m), lo, hi, f32(s), out)
     return out.reshape(x.shape), int(bad)
 
 
 def histc(x: np.ndarray, bins: int, lo: np.float32, hi: np.float32) -> np.ndarray:
-    with _threads(x.size):
-        return _jit().histc(x.reshape(-1), bins, np.float32(lo), np.float32(hi), _chunks())
+    kernel, chunks = _kernel("histc", x.size)
+    return kernel(*_ro(x.reshape(-1)), bins, np.float32(lo), np.float32(hi), chunks)
 
 
 def histogram_edges(x: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    with _threads(x.size):
-        return _jit().histogram_edges(x.reshape(-1), edges.astype(np.float64), float(edges[0]), float(edges[-1]),
-                                      _chunks())
+    kernel, chunks = _kernel("histogram_edges", x.size)
+    return kernel(*_ro(x.reshape(-1), edges.astype(np.float64)), float(edges[0]), float(edges[-1]), chunks)
 
 
 def error_sums(x: np.ndarray, xh: np.ndarray) -> tuple[float, float, float, float, float, float]:
     """(sum e², sum x², sum x̂², sum x·x̂, sum |e|, max |e|) in float64."""
-    with _threads(x.size):
-        acc = _jit().error_sums(x.reshape(-1), xh.reshape(-1), _chunks())
+    kernel, chunks = _kernel("error_sums", x.size)
+    acc = kernel(*_ro(x.reshape(-1), xh.reshape(-1)), chunks)
     s = acc.sum(axis=0)
     return float(s[0]), float(s[1]), float(s[2]), float(s[3]), float(s[4]), float(acc[:, 5].max())
 
@@ -226,12 +239,12 @@ def candidate_sse(x: np.ndarray, m: np.ndarray, zp: np.ndarray, lo: np.ndarray, 
     ``divide``/``multiply``: r = clamp(rint(x / m or x * m), lo, hi), x̂ = r * s;
     ``amax``: the same with x * m, x̂ = r / s; ``fma``: r = clamp(rint(fma(x, m, zp)), lo, hi),
     x̂ = (r - zp) * s — the same float32 operations as the quantize kernels, then dequantize."""
-    k = _jit()
-    f32 = [np.ascontiguousarray(a, dtype=np.float32) for a in (m, zp, lo, hi, s)]
-    with _threads(x.size * f32[0].size):
-        if mode == "fma":
-            return k.candidate_sse_fma(x.reshape(-1), *f32, _chunks())
-        return k.candidate_sse(x.reshape(-1), *f32, {"divide": 0, "multiply": 1, "amax": 2}[mode], _chunks())
+    flat, *f32 = _ro(x.reshape(-1), *(np.ascontiguousarray(a, dtype=np.float32) for a in (m, zp, lo, hi, s)))
+    if mode == "fma":
+        kernel, chunks = _kernel("candidate_sse_fma", x.size * f32[0].size)
+        return kernel(flat, *f32, chunks)
+    kernel, chunks = _kernel("candidate_sse", x.size * f32[0].size)
+    return kernel(flat, *f32, {"divide": 0, "multiply": 1, "amax": 2}[mode], chunks)
 
 
 def histogram_sse(centres: np.ndarray, counts: np.ndarray, scale: np.ndarray, zp: np.ndarray, qlo: float,
@@ -240,9 +253,9 @@ def histogram_sse(centres: np.ndarray, counts: np.ndarray, scale: np.ndarray, zp
     count * ((clip(rint(c / s) + z, qlo, qhi) - z) * s - c)^2 (numpy's elementwise operations,
     summed in another order)."""
     full = np.asarray(counts) != 0  # empty bins add nothing
-    f64 = [np.ascontiguousarray(a, dtype=np.float64) for a in (centres[full], counts[full], scale, zp)]
-    with _threads(f64[0].size * f64[2].size):
-        return _jit().histogram_sse(*f64, float(qlo), float(qhi), _chunks())
+    f64 = _ro(*(np.ascontiguousarray(a, dtype=np.float64) for a in (centres[full], counts[full], scale, zp)))
+    kernel, chunks = _kernel("histogram_sse", f64[0].size * f64[2].size)
+    return kernel(*f64, float(qlo), float(qhi), chunks)
 
 
 def bucketize(x: np.ndarray, bounds: np.ndarray, right: bool) -> np.ndarray:
@@ -258,12 +271,13 @@ def bucketize(x: np.ndarray, bounds: np.ndarray, right: bool) -> np.ndarray:
     edges = b0 + np.arange(cells) / inv_w if inv_w else np.full(cells, b0)
     lut = np.searchsorted(bounds.astype(np.float64), edges, side="right" if right else "left")
     out = _fresh(x.size, np.int64)
-    with _threads(x.size):
-        _jit().bucketize(x.reshape(-1), bounds, bool(right), lut, b0, inv_w, out)
+    kernel, _ = _kernel("bucketize", x.size)
+    kernel(*_ro(x.reshape(-1), bounds), bool(right), *_ro(lut), b0, inv_w, out)
     return out.reshape(x.shape)
 
 
 def lloyd(xd: np.ndarray, prefix: np.ndarray, c: np.ndarray, max_iter: int) -> np.ndarray:
     """Lloyd's rounds from start levels ``c`` on sorted float64 ``xd`` with outward prefix sums
     ``prefix``: the levels when the partition stops changing or after ``max_iter`` rounds."""
-    return _jit().lloyd(xd, prefix, np.ascontiguousarray(c, dtype=np.float64), int(max_iter))
+    # the start levels are a writable copy: the kernel replaces them each round
+    return _jit().lloyd(*_ro(xd, prefix), np.array(c, dtype=np.float64), int(max_iter))

@@ -9,14 +9,33 @@ not 0, so no such code is ever returned). They convert the clamped float to int3
 exact for every code range (at most 16 bits), and the conversion AVX2 has as a vector
 instruction (float32 -> int64 needs AVX-512DQ; without it LLVM converts one element at a
 time, measured 2.3x torch's time instead of 1.4x on 16 M values with AVX-512 switched off).
+
+Each parallel kernel has a serial twin in ``SERIAL`` (the same function compiled without ``parallel``),
+which tensors under ``_kernels.MIN_PARALLEL`` values run: they would run on one thread anyway, and a
+serial kernel compiles in about half the time, which a fresh install's first page waits for.
 """
 
 from __future__ import annotations
 
+import types
+
 import numba as nb
 import numpy as np
+from numba.core.registry import CPUDispatcher
 
 _opts = dict(parallel=True, cache=True, nogil=True)
+
+
+@nb.njit(cache=True, nogil=True)
+def _column_sums(acc):  # pragma: no cover - compiled
+    """acc.sum(axis=0) in the order numba's own does it (row after row from 0), written out: numba's
+    ``sum(axis=...)`` and ``acc[c] = row`` bring their bounds checks and error messages into every
+    kernel that uses them, about half of a kernel's compile time (a fresh install compiles them)."""
+    out = np.zeros_like(acc[0])
+    for c in range(acc.shape[0]):
+        for j in range(acc.shape[1]):
+            out[j] += acc[c, j]
+    return out
 
 
 @nb.njit(**_opts)
@@ -110,7 +129,7 @@ def histc(x, bins, lo, hi, nchunks):  # pragma: no cover - compiled
                 if k > bins - 1:
                     k = bins - 1
                 local[c, k] += 1
-    return local.sum(axis=0)
+    return _column_sums(local)
 
 
 @nb.njit(**_opts)
@@ -132,7 +151,7 @@ def histogram_edges(x, edges, first, last, nchunks):  # pragma: no cover - compi
             elif k != n - 1 and v >= edges[k + 1]:
                 k += 1
             local[c, k] += 1
-    return local.sum(axis=0)
+    return _column_sums(local)
 
 
 @nb.njit(**_opts)
@@ -192,8 +211,9 @@ def candidate_sse(x, m, zp, lo, hi, s, mode, nchunks):  # pragma: no cover - com
                 for j in range(k):
                     e = np.float64(min(max(np.rint(v * m[j]), lo[j]), hi[j]) / s[j]) - v64
                     a[j] += e * e
-        acc[c] = a
-    return acc.sum(axis=0)
+        for j in range(k):
+            acc[c, j] = a[j]
+    return _column_sums(acc)
 
 
 @nb.njit(fastmath={"contract"}, **_opts)
@@ -211,8 +231,9 @@ def candidate_sse_fma(x, m, zp, lo, hi, s, nchunks):  # pragma: no cover - compi
                 r = min(max(np.rint(v * m[j] + zp[j]), lo[j]), hi[j])
                 e = np.float64((r - zp[j]) * s[j]) - v64
                 a[j] += e * e
-        acc[c] = a
-    return acc.sum(axis=0)
+        for j in range(k):
+            acc[c, j] = a[j]
+    return _column_sums(acc)
 
 
 
@@ -233,8 +254,9 @@ def histogram_sse(centres, counts, scale, zp, qlo, qhi, nchunks):  # pragma: no 
                 q = min(max(np.rint(v / scale[j]) + zp[j], qlo), qhi)
                 e = (q - zp[j]) * scale[j] - v
                 a[j] += w * (e * e)
-        acc[c] = a
-    return acc.sum(axis=0)
+        for j in range(k):
+            acc[c, j] = a[j]
+    return _column_sums(acc)
 
 
 @nb.njit(**_opts)
@@ -297,6 +319,21 @@ def lloyd(xd, prefix, c, max_iter):  # pragma: no cover - compiled
         c = np.sort(nxt)
     return c
 
+
+def _serial(kernel):
+    """``kernel`` compiled without ``parallel`` (its prange loops run as plain loops), under a name of its
+    own so that numba caches it apart from the parallel one: the same operations in the same order on
+    the same chunks, for tensors that would run on one thread anyway, in about half the compile time."""
+    f = kernel.py_func
+    twin = types.FunctionType(f.__code__, f.__globals__, f.__name__, f.__defaults__, f.__closure__)
+    twin.__qualname__ = twin.__name__ = f"{f.__qualname__}_serial"
+    twin.__module__ = f.__module__
+    options = {k: v for k, v in kernel.targetoptions.items() if k not in ("parallel", "nopython")}
+    return nb.njit(cache=True, **options)(twin)
+
+
+SERIAL = {name: _serial(obj) for name, obj in list(globals().items())
+          if isinstance(obj, CPUDispatcher) and obj.targetoptions.get("parallel")}
 
 from ._kernels import guard_parallel  # noqa: E402  (after the kernels it wraps)
 

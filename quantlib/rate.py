@@ -17,6 +17,7 @@ pass ``max_samples=None`` for every value).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Callable, Iterable, Sequence
@@ -29,10 +30,10 @@ import numpy as np
 from . import _kernels
 from ._checks import as_float_array, check_int
 from ._lazy import pandas as pd
-from .metrics import code_counts, mse_sqnr
+from .metrics import code_counts, mse_sqnr, value_histograms
 from .nonuniform import lloyd_best, sorted_sse
 from .schemes import SCHEMES, Quantizer
-from .sweeps import structured_sample, subsample
+from .sweeps import structured_sample, subsample, sweep_threshold
 
 DEFAULT_BITS = tuple(range(1, 9))  # a scheme whose bits setting starts at 2 (symmetric) skips 1
 LIMIT_BITS = tuple(range(1, 9))
@@ -563,16 +564,35 @@ def rate_distortion(
                     limits=False).points
 
 
-def warm_up(size: int = 2**16) -> None:
-    """Run :func:`rd_chart` once on ``size`` Gaussian values (on this thread, ~0.3 s warm), so that what
-    a first chart otherwise waits for is done: numba imported and its registries loaded (~0.8 s), and
-    every kernel the registry's schemes call read from numba's on-disk cache (~0.5 s; compiled and
-    cached on a machine that has none yet), pandas imported. ``size`` at least
-    :data:`quantlib._kernels.MIN_SIZE` (2**15), below which the numpy paths run instead. The app starts
-    it in a background thread when the server's first session opens."""
+def warm_up(size: int = 2**16, *, pause: Callable[[], None] | None = None) -> None:
+    """Do on ``size`` Gaussian values what a first chart otherwise waits for (on this thread, under a
+    second warm): numba imported and its registries loaded (~0.8 s), every kernel that the registry's
+    schemes, the value histograms and Explore's clipping-threshold sweep call read from numba's on-disk
+    cache, in its two forms (serial, which tensors under 4 M values run, and parallel), pandas imported;
+    :func:`rd_chart` once. Where the cache lacks them the kernels are compiled and cached: 1-2 minutes
+    that hold the GIL most of the time. ``size`` at least :data:`quantlib._kernels.MIN_SIZE` (2**15),
+    below which the numpy paths run instead.
+
+    ``pause``: called before each step (each scheme's configurations, the histograms and sweep, the
+    whole chart: the limits, the rest loaded by then; the same again for the parallel forms) and returns
+    when the step may run. The app starts this in a background thread when the server's first session
+    opens, with a ``pause`` that returns once no page is running: the page being opened compiles the
+    kernels it needs itself, first, and never shares the GIL or numba's compiler lock with the warm-up
+    for longer than a step."""
     from .data import synthetic
 
-    rd_chart(synthetic("normal", check_int(size, "size", _kernels.MIN_SIZE, 2**20), 0), workers=1)
+    x = synthetic("normal", check_int(size, "size", _kernels.MIN_SIZE, 2**20), 0)
+    step = pause or (lambda: None)
+    for parallel in (False, True):  # the parallel forms on this thread alone (their regions wait for no core)
+        with _kernels.parallel_kernels() if parallel else contextlib.nullcontext():
+            for name in SCHEMES if pause is not None else ():
+                step()
+                scheme_points(x, configurations([name]))
+            step()
+            value_histograms(x, x)  # the distribution plots' histograms, Explore's and Compare's
+            sweep_threshold(x, num_points=48, max_samples=2**16)  # Explore's clipping-threshold curve
+            step()
+            rd_chart(x, workers=1)
 
 
 class RDChart(NamedTuple):

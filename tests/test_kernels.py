@@ -116,3 +116,36 @@ def test_bucketize_table_guess_is_exact_on_uneven_bounds(right, bounds_of):
     x[: bounds.size] = bounds  # every bound also as a value: ties
     want = np.searchsorted(bounds, x, side="right" if right else "left")
     assert np.array_equal(_kernels.bucketize(x, bounds, right), want)
+
+
+def test_read_only_and_writable_inputs_share_one_compilation():
+    # numba compiles a kernel apart for a read-only array (the app's tensors) and a writable one; the kernels
+    # get read-only views of their inputs, so one compilation serves both, the one ql.warm_up leaves warm
+    x = _tensor("normal", 2)
+    xh = x + np.float32(0.01)
+    ql.metrics(x, xh)
+    kernel = _kernels._kernel("error_sums", x.size)[0]  # the serial form, at this size
+    before = len(kernel.signatures)
+    x.setflags(write=False)
+    ql.metrics(x, xh)
+    xh.setflags(write=False)
+    ql.metrics(x, xh)
+    assert len(kernel.signatures) == before
+
+
+@pytest.mark.parametrize("convention", sorted(ql.CONVENTIONS))
+def test_serial_and_parallel_forms_agree(convention):
+    # tensors under MIN_PARALLEL values run each kernel's serial twin, larger ones its parallel form
+    x = _tensor("ties", 3)
+    p = ql.choose_qparams(x, bits=4, symmetric=True, convention=convention)
+
+    def outputs():
+        return (ql.quantize(x, p), ql.fake_quantize(x, p), histograms.histc(x, 256, x.min(), x.max()),
+                histograms.uniform_histogram(x, 128, -2.0, 2.0)[0], ql.Quantizer("nf4")(x).codes)
+
+    serial = outputs()
+    with _kernels.parallel_kernels():
+        parallel = outputs()
+    assert _kernels._kernel("histc", x.size)[0] is _kernels._jit().SERIAL["histc"]
+    for a, b in zip(serial, parallel, strict=True):
+        np.testing.assert_array_equal(a, b)

@@ -492,3 +492,17 @@ def test_an_upload_says_how_its_file_stores_each_tensor():
     assert not at.exception and not at.error
     assert any("stored as Q4_0, dequantized to float32" in c.value for c in at.sidebar.caption)
     assert any("This tensor was stored as Q4_0" in i.value and "`q4_0` again" in i.value for i in at.info)
+
+
+def test_engine_warm_up_waits_while_a_page_runs():
+    # the server's warm-up (pages/_common._warm_engine) takes a step only once no page has run for a while
+    import threading
+
+    from pages import _common as ui
+
+    done = threading.Event()
+    page = threading.Thread(target=done.wait, name=ui._SCRIPT_THREAD)
+    page.start()
+    threading.Timer(0.3, done.set).start()
+    ui._quiet(seconds=0.05, poll=0.01)
+    assert not page.is_alive()

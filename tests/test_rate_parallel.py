@@ -165,3 +165,11 @@ def test_numba_workqueue_layer_is_not_launched_from_two_threads_at_once():
 def test_warm_up_refuses_a_size_below_the_kernels_threshold():
     with pytest.raises(ValueError, match="size"):
         ql.warm_up(1000)  # under 2**15 values the numpy paths run: nothing would be warmed
+
+
+def test_warm_up_pauses_before_each_step():
+    # the app's pause returns once no page is running: one scheme at a time, then the histograms and
+    # sweep, the chart (the limits), the same for the parallel kernels: a page never waits for more than one step
+    steps = []
+    ql.warm_up(pause=lambda: steps.append(len(steps)))
+    assert len(steps) == 2 * (len(ql.SCHEMES) + 2)  # the serial forms, then the parallel ones
