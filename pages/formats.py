@@ -42,7 +42,7 @@ def ggml_types_table(source: tuple, importance: bool):
 def ggml_result(source: tuple, scheme: str, frozen: tuple, importance: bool) -> ql.QuantResult:
     x = ui.load_tensor(source)
     extra = {"imatrix": proxy_importance(x)} if importance else {}
-    return ql.Quantizer(scheme, **dict(frozen), **extra)(x)
+    return ql.Quantizer(scheme, **{**dict(frozen), **extra})(x)
 
 
 def block_inspector(source: tuple, scheme: str, settings: dict) -> None:

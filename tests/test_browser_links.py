@@ -237,7 +237,7 @@ def test_rate_distortion_shows_its_progress_on_a_new_tensor_and_none_once_cached
         _wait_idle(page)
         seen.append(page.evaluate("() => window.__progressSeen || 0"))
         assert page.locator('[data-testid="stProgress"]').count() == 0
-        assert "strided subsample of 262,144 of the 1,048,576 values" in page.inner_text("body")
+        assert "an estimate on a sample of 262,144 of the 1,048,576 values" in page.inner_text("body")
         page.close()
     assert seen[0] > 0 and seen[1] == 0, seen
 

@@ -88,7 +88,7 @@ def test_a_copied_address_opens_the_same_page_and_values(server, browser):
     on Formats. The other pages' links go through the same binding; each page's path with a query
     string is the test above."""
     for path, title, where in [p for p in PATHS if p[0] in ("/explore", "/compare", "/formats")]:
-        assert where in PANEL
+        assert path in PANEL
         page = open_page(browser, f"{server}{path}")
         landed(page, title, where)
         seed = page.locator('[data-testid="stSidebar"] [data-testid="stNumberInput"]', has_text="Seed")
