@@ -150,9 +150,8 @@ def draw_charts() -> None:
         "error": figures.error_figure(x, result, plot_bins, value_range=value_range, log_counts=log_counts),
         "transfer": figures.transfer_figure(x, result, window=window, channel=channel, value_range=value_range),
     })
-    row1, row2 = charts.columns(2), charts.columns(2)
-    for col, name in zip([*row1, *row2], figs):
-        col.plotly_chart(figs[name], width="stretch", key=f"fig.{name}")
+    # one chart of four panels: a browser draws it in about the time of one of four charts
+    charts.plotly_chart(figures.views_figure(figs), width="stretch", key="fig.views")
 
 
 # Elements reach the browser as they are drawn, and this one run draws the whole page: the views

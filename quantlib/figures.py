@@ -9,6 +9,7 @@ are fixed, and the tests render every figure.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from functools import cache
 
@@ -273,6 +274,97 @@ def transfer_figure(x: np.ndarray, result: QuantResult, points: int = 2001, *, w
              "line": {"dash": "dot", "color": "grey"}}]
     shapes = [_shape("line", v, v, line={"dash": "dash", "color": "grey"}) for v in (clip or ()) if lo <= v <= hi]
     return _figure(data, title, "x", "x̂", xaxis={"range": [lo, hi]}, **({"shapes": shapes} if shapes else {}))
+
+
+#: Explore's four views in one figure (:func:`views_figure`): (figure key, row, column) on a grid of two by two.
+VIEW_GRID = (("distribution", 0, 0), ("codes", 0, 1), ("error", 1, 0), ("transfer", 1, 1))
+_CELL = {"plot": 230, "above": 64, "below": 56}  # px: plot area, title + legend above it, ticks + axis title below
+_COLUMN_GAP = 0.07  # of the width: the right column's count axis and its title
+
+
+def _remap(ref: str | None, axes: dict[str, str]) -> str | None:
+    """An axis reference (``x``, ``y2``, ``x domain``) of a panel, renamed to its axis in the grid."""
+    if not ref or ref == "paper":
+        return ref
+    name, _, rest = ref.partition(" ")
+    return f"{axes.get(name, name)} {rest}".strip()
+
+
+def views_figure(figs: dict[str, go.Figure], grid=VIEW_GRID) -> go.Figure:
+    """Several figures as the panels of ONE figure, each keeping its traces, axes (types, ranges,
+    titles), shapes, notes, title and legend. A browser draws one figure much faster than the
+    same panels as separate charts: plotly.js pays a fixed cost per chart (its axes, legend and
+    modebar laid out, its text measured), and a chart element that changes is drawn from scratch
+    (Streamlit mounts it anew), so Explore's four views cost four of those on every move.
+    ``grid``: (key of ``figs``, row, column) of each panel, two columns."""
+    rows = 1 + max(r for _, r, _ in grid)
+    row_px = _CELL["above"] + _CELL["plot"] + _CELL["below"]
+    height = rows * row_px
+    data: list[dict] = []
+    layout: dict = {"height": height, "margin": {"l": 10, "r": 10, "t": 0, "b": 0}, "bargap": 0,
+                    "shapes": [], "annotations": [], "showlegend": True}
+    n = legends = 0
+    for key, r, c in grid:
+        fig = figs[key].to_dict()
+        lay = fig["layout"]
+        x0 = 0.0 if c == 0 else 0.5 + _COLUMN_GAP / 2
+        x1 = 0.5 - _COLUMN_GAP / 2 if c == 0 else 1.0
+        top = 1 - (r * row_px + _CELL["above"]) / height
+        bottom = 1 - (r * row_px + _CELL["above"] + _CELL["plot"]) / height
+
+        def sx(v: float) -> float:
+            return x0 + v * (x1 - x0)
+
+        def sy(v: float) -> float:
+            return bottom + v * (top - bottom)
+
+        suffixes = sorted({m.group(1) for m in (re.match(r"[xy]axis(\d*)$", name) for name in lay) if m}
+                          | {(t.get("xaxis") or "x")[1:] for t in fig["data"]}, key=lambda s: int(s or 1))
+        axes = {}
+        for s in suffixes:
+            n += 1
+            for a in "xy":
+                axes[f"{a}{s}"] = f"{a}{n if n > 1 else ''}"
+        for s in suffixes:
+            for a, scale in (("x", sx), ("y", sy)):
+                ax = dict(lay.get(f"{a}axis{s}", {}))
+                lo, hi = ax.get("domain", (0, 1))
+                ax["domain"] = [scale(lo), scale(hi)]
+                ax["anchor"] = axes[f"{'y' if a == 'x' else 'x'}{s}"]
+                layout[f"{a}axis{axes[a + s][1:]}"] = ax
+        legend = len(fig["data"]) > 1 and lay.get("showlegend", True)
+        if legend:
+            legends += 1
+            name = f"legend{legends if legends > 1 else ''}"
+        for t in fig["data"]:
+            t = dict(t)
+            t["xaxis"], t["yaxis"] = axes[t.get("xaxis") or "x"], axes[t.get("yaxis") or "y"]
+            if legend:
+                t["legend"] = name
+            else:
+                t["showlegend"] = False
+            data.append(t)
+        if legend:
+            layout[name] = {"orientation": "h", "x": x0, "xanchor": "left", "y": top, "yanchor": "bottom",
+                            "bgcolor": "rgba(0,0,0,0)"}
+        for shape in lay.get("shapes", ()):
+            layout["shapes"].append({**shape, "xref": _remap(shape.get("xref"), axes),
+                                     "yref": _remap(shape.get("yref"), axes)})
+        for note in lay.get("annotations", ()):  # the panels' own titles (xref paper): into the cell
+            note = dict(note)
+            if note.get("xref", "paper") == "paper":
+                note["x"] = sx(note.get("x", 0.5))
+            if note.get("yref", "paper") == "paper":
+                note["y"] = sy(note.get("y", 0.5))
+            layout["annotations"].append(note)
+        title = (lay.get("title") or {}).get("text")
+        if title:
+            layout["annotations"].append({"text": f"<b>{title}</b>", "x": x0, "xanchor": "left", "xref": "paper",
+                                          "y": 1 - r * row_px / height, "yanchor": "top", "yref": "paper",
+                                          "showarrow": False, "font": {"size": 15}, "name": key})
+    types = tuple(sorted({t["type"] for t in data}))
+    layout["template"] = _template(types)
+    return go.Figure({"data": data, "layout": layout}, _validate=False)
 
 
 def bits_figure(df: pd.DataFrame, metric: str = "sqnr_db",
