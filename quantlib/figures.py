@@ -159,14 +159,16 @@ def codes_figure(result: QuantResult, log_counts: bool = False) -> go.Figure:
                    **({"yaxis": {"type": "log", "title": {"text": "count (log)"}}} if log_counts else {}))
 
 
-def error_figure(x: np.ndarray, result: QuantResult, num_bins: int = 128, max_points: int = 600,
-                 value_range: tuple[float, float] | None = None, log_counts: bool = False) -> go.Figure:
-    """Histogram of x - x̂, and a downsampled scatter of error against value (SVG markers: a
-    WebGL scatter costs a browser without a GPU a software GL context before its first frame).
-    ``value_range``: the scatter's x range (the value plots' shared zoom); its points are drawn
-    from the values inside it. Each marker is an SVG element the browser draws again whenever
-    the figure changes: 1500 of them took 140-160 ms of plotly.js (as much as the other five
-    charts of Explore together), 600 take 75 ms and still show every step's sawtooth."""
+def error_figure(x: np.ndarray, result: QuantResult, num_bins: int = 128, max_points: int = 2**20,
+                 value_range: tuple[float, float] | None = None, log_counts: bool = False,
+                 density_bins: tuple[int, int] = (128, 48)) -> go.Figure:
+    """Histogram of x - x̂, and the error against the value as a density: how many values fall
+    in each (value, error) cell of a ``density_bins`` grid, on a log colour scale (a single
+    value still shows, a clipped outlier among them). ``value_range``: the density's x range
+    (the value plots' shared zoom); it counts the values inside it, every one of them up to
+    ``max_points`` (an evenly strided sample of that many beyond, which the hover says).
+    The density is one image for the browser: the downsampled scatter it replaces drew each
+    of its 600 markers as an SVG element, 45 ms of plotly.js on every move of a control."""
     e = x - result.dequantized  # float32 is plenty for a picture
     counts, edges = uniform_histogram(e, num_bins)
     xf, ef = x.reshape(-1), e.reshape(-1)
@@ -174,10 +176,23 @@ def error_figure(x: np.ndarray, result: QuantResult, num_bins: int = 128, max_po
         inside = (xf >= value_range[0]) & (xf <= value_range[1])
         if inside.any():
             xf, ef = xf[inside], ef[inside]
+    n = xf.size
     xs, es = subsample(xf, max_points), subsample(ef, max_points)
+    nx, ny = density_bins
+    x_lo, x_hi = value_range if value_range is not None else (float(xs.min()), float(xs.max()))
+    e_lo, e_hi = float(es.min()), float(es.max())
+    x_hi, e_hi = (x_hi if x_hi > x_lo else x_lo + 1.0), (e_hi if e_hi > e_lo else e_lo + 1.0)
+    ix = np.clip(((xs - x_lo) * (nx / (x_hi - x_lo))).astype(np.int64), 0, nx - 1)
+    iy = np.clip(((es - e_lo) * (ny / (e_hi - e_lo))).astype(np.int64), 0, ny - 1)
+    cells = np.bincount(iy * nx + ix, minlength=nx * ny).reshape(ny, nx)
+    shown = np.where(cells > 0, np.log10(np.maximum(cells, 1)) + 0.5, np.nan)  # 1 value: a light cell, not none
+    of = f" of {xs.size:,} sampled" if xs.size < n else ""
     data = [_step((edges[:-1] + edges[1:]) / 2, counts, "x - x̂", ERROR, 0.8, xaxis="x", yaxis="y"),
-            {"type": "scatter", "x": xs, "y": es, "mode": "markers", "marker": {"size": 3, "color": ERROR, "opacity": 0.5},
-             "name": "sample", "xaxis": "x2", "yaxis": "y2"}]
+            {"type": "heatmap", "x": x_lo + (np.arange(nx) + 0.5) * ((x_hi - x_lo) / nx),
+             "y": e_lo + (np.arange(ny) + 0.5) * ((e_hi - e_lo) / ny), "z": shown, "customdata": cells,
+             "colorscale": [[0, "#f6c5c5"], [1, "#67000d"]], "showscale": False, "hoverongaps": False,
+             "name": "values", "xaxis": "x2", "yaxis": "y2",
+             "hovertemplate": f"value %{{x:.3g}}, error %{{y:.3g}}: %{{customdata:,}} values{of}<extra></extra>"}]
     lay = _error_layout()
     if value_range is not None:
         lay = {**lay, "xaxis2": {**lay["xaxis2"], "range": list(value_range)}}
@@ -192,7 +207,7 @@ def _error_layout() -> dict:
     left one, each with its axis titles."""
     from plotly.subplots import make_subplots
 
-    lay = make_subplots(rows=1, cols=2, subplot_titles=("error histogram", "error vs value"),
+    lay = make_subplots(rows=1, cols=2, subplot_titles=("error histogram", "error vs value (log density)"),
                         horizontal_spacing=0.16).to_dict()["layout"]
     lay.pop("template", None)
     lay["xaxis"]["title"] = {"text": "error x − x̂"}
