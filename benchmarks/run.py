@@ -535,8 +535,8 @@ NOTES: list[str] = []
 
 
 def browser_slider() -> None:
-    """Moving the bits slider: Explore (three Plotly charts: the four views as panels of one, the
-    two error curves; the cards, the formulas) against the
+    """Moving the bits slider: Explore (two Plotly charts: the four views as panels of one, the
+    two error curves as panels of another; the cards, the formulas) against the
     1-chart page, one move on each in turn, five each. Two times per move, in the page's clock
     from the key press: the first result number on screen, and every chart redrawn with its new
     data. Then one more move on each under a Chromium trace: where the browser's time goes."""
@@ -549,7 +549,7 @@ def browser_slider() -> None:
             "--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
             "--disable-component-update", "--disable-sync", "--no-first-run"])
         pages = {}
-        for name, url, n in (("Explore", app + "/?data.seed=1", 3), ("1-chart page", base + "/", 1)):
+        for name, url, n in (("Explore", app + "/?data.seed=1", 2), ("1-chart page", base + "/", 1)):
             page = b.new_page(viewport={"width": 1600, "height": 1200})
             page.add_init_script(_SLIDER_PROBE)
             page.goto(url)
@@ -599,7 +599,7 @@ def browser() -> None:
                 "--disable-component-update", "--disable-sync", "--no-first-run"]
         b = p.chromium.launch(executable_path="/usr/bin/chromium", args=args)
         warm_ctx = b.new_context(viewport=view)
-        for url, n in ((app, 3), (base, 1)):  # warm both servers (first session compiles kernels, fills caches)
+        for url, n in ((app, 2), (base, 1)):  # warm both servers (first session compiles kernels, fills caches)
             pg = warm_ctx.new_page()
             pg.goto(url + "/")
             pg.wait_for_function(charts, arg=n, timeout=120_000)

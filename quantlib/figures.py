@@ -293,7 +293,11 @@ def transfer_figure(x: np.ndarray, result: QuantResult, points: int = 2001, *, w
 
 #: Explore's four views in one figure (:func:`views_figure`): (figure key, row, column) on a grid of two by two.
 VIEW_GRID = (("distribution", 0, 0), ("codes", 0, 1), ("error", 1, 0), ("transfer", 1, 1))
+#: Explore's two error curves side by side in one figure: metric against bits, against the clipping threshold.
+CURVE_GRID = (("bits", 0, 0), ("threshold", 0, 1))
 _CELL = {"plot": 230, "above": 64, "below": 56}  # px: plot area, title + legend above it, ticks + axis title below
+#: The error curves' cells: a two-line title above (the threshold's note), their legends below the axis title.
+CURVE_CELL = {"plot": 280, "above": 56, "below": 60}  # and 20 px a legend entry
 _COLUMN_GAP = 0.1  # of the width: the right column's count axis and its title (0.07 touched the left panel)
 
 
@@ -305,27 +309,35 @@ def _remap(ref: str | None, axes: dict[str, str]) -> str | None:
     return f"{axes.get(name, name)} {rest}".strip()
 
 
-def views_figure(figs: dict[str, go.Figure], grid=VIEW_GRID) -> go.Figure:
+def views_figure(figs: dict[str, go.Figure], grid=VIEW_GRID, cell: dict | None = None,
+                 legends: str = "above") -> go.Figure:
     """Several figures as the panels of ONE figure, each keeping its traces, axes (types, ranges,
     titles), shapes, notes, title and legend. A browser draws one figure much faster than the
     same panels as separate charts: plotly.js pays a fixed cost per chart (its axes, legend and
     modebar laid out, its text measured), and a chart element that changes is drawn from scratch
     (Streamlit mounts it anew), so Explore's four views cost four of those on every move.
-    ``grid``: (key of ``figs``, row, column) of each panel, two columns."""
+    ``grid``: (key of ``figs``, row, column) of each panel, two columns; ``cell``: its heights in
+    px (plot area, title and legend above it, ticks and axis title below); ``legends``: each
+    panel's legend "above" its plot area, under its title, or "below" its axis title."""
+    cell = dict(cell or _CELL)
+    if legends == "below":  # one entry a line: a horizontal legend wraps at the figure's width, not the panel's
+        entries = max(sum(t.get("showlegend", True) is not False for t in figs[key].to_plotly_json()["data"])
+                      for key, _, _ in grid)
+        cell["below"] += 20 * entries
     rows = 1 + max(r for _, r, _ in grid)
-    row_px = _CELL["above"] + _CELL["plot"] + _CELL["below"]
+    row_px = cell["above"] + cell["plot"] + cell["below"]
     height = rows * row_px
     data: list[dict] = []
     layout: dict = {"height": height, "margin": {"l": 10, "r": 10, "t": 0, "b": 0}, "bargap": 0,
                     "shapes": [], "annotations": [], "showlegend": True}
-    n = legends = 0
+    n = counted = 0  # axes, legends
     for key, r, c in grid:
         fig = figs[key].to_plotly_json()  # no deep copy (to_dict: 5 ms a panel): what changes is copied below
         lay = fig["layout"]
         x0 = 0.0 if c == 0 else 0.5 + _COLUMN_GAP / 2
         x1 = 0.5 - _COLUMN_GAP / 2 if c == 0 else 1.0
-        top = 1 - (r * row_px + _CELL["above"]) / height
-        bottom = 1 - (r * row_px + _CELL["above"] + _CELL["plot"]) / height
+        top = 1 - (r * row_px + cell["above"]) / height
+        bottom = 1 - (r * row_px + cell["above"] + cell["plot"]) / height
 
         def sx(v: float) -> float:
             return x0 + v * (x1 - x0)
@@ -349,8 +361,8 @@ def views_figure(figs: dict[str, go.Figure], grid=VIEW_GRID) -> go.Figure:
                 layout[f"{a}axis{axes[a + s][1:]}"] = ax
         legend = len(fig["data"]) > 1 and lay.get("showlegend", True)
         if legend:
-            legends += 1
-            name = f"legend{legends if legends > 1 else ''}"
+            counted += 1
+            name = f"legend{counted if counted > 1 else ''}"
         for t in fig["data"]:
             t = dict(t)
             t["xaxis"], t["yaxis"] = axes[t.get("xaxis") or "x"], axes[t.get("yaxis") or "y"]
@@ -360,8 +372,9 @@ def views_figure(figs: dict[str, go.Figure], grid=VIEW_GRID) -> go.Figure:
                 t["showlegend"] = False
             data.append(t)
         if legend:
-            layout[name] = {"orientation": "h", "x": x0, "xanchor": "left", "y": top, "yanchor": "bottom",
-                            "bgcolor": "rgba(0,0,0,0)"}
+            below = legends == "below"
+            layout[name] = {"orientation": "v" if below else "h", "x": x0, "xanchor": "left", "bgcolor": "rgba(0,0,0,0)",
+                            "y": bottom - 52 / height if below else top, "yanchor": "top" if below else "bottom"}
         for shape in lay.get("shapes", ()):
             layout["shapes"].append({**shape, "xref": _remap(shape.get("xref"), axes),
                                      "yref": _remap(shape.get("yref"), axes)})
@@ -376,7 +389,7 @@ def views_figure(figs: dict[str, go.Figure], grid=VIEW_GRID) -> go.Figure:
         if title:
             layout["annotations"].append({"text": f"<b>{title}</b>", "x": x0, "xanchor": "left", "xref": "paper",
                                           "y": 1 - r * row_px / height, "yanchor": "top", "yref": "paper",
-                                          "showarrow": False, "font": {"size": 15}, "name": key})
+                                          "showarrow": False, "align": "left", "font": {"size": 15}, "name": key})
     types = tuple(sorted({t["type"] for t in data}))
     layout["template"] = _template(types)
     return go.Figure({"data": data, "layout": layout}, _validate=False)

@@ -140,3 +140,17 @@ def test_the_four_views_are_panels_of_one_figure_that_keep_their_content():
         assert all(0 <= lo < hi <= 1 for lo, hi in spans)
     shown = [t.name for t in views.data if t.showlegend is not False]
     assert shown == ["dequantized", "original", "8 levels", "x̂(x)", "identity"]  # one-trace panels need none
+
+
+def test_the_error_curves_are_two_panels_with_their_legends_below_them():
+    bits = ql.sweep_bits(X.reshape(-1)[:4096], "nf4", range(2, 9))
+    thr = ql.sweep_threshold(X, bits=4, num_points=16, max_samples=2**14)
+    figs = {"bits": figures.bits_figure(bits), "threshold": figures.threshold_figure(thr, selected="minmax")}
+    curves = figures.views_figure(figs, figures.CURVE_GRID, figures.CURVE_CELL, legends="below")
+    lay = curves.layout
+    assert [a.name for a in lay.annotations if a.name] == ["bits", "threshold"]
+    assert lay.yaxis2.type == "log"  # the threshold's MSE axis
+    for legend, axis in ((lay.legend, lay.yaxis), (lay.legend2, lay.yaxis2)):  # one entry a line, under its panel
+        assert legend.orientation == "v" and legend.y < axis.domain[0]
+    entries = max(sum(t.showlegend is not False for t in f.data) for f in figs.values())
+    assert lay.height >= figures.CURVE_CELL["plot"] + 20 * entries

@@ -26,8 +26,11 @@ def shown(el) -> str:
 
 
 def chart_title(chart) -> str:
-    """A chart's title ("" for Explore's views: each of its panels has its own)."""
-    return json.loads(chart.proto.spec)["layout"].get("title", {}).get("text", "")
+    """A chart's title, or its panels' titles (Explore's views and error curves), joined by " | "."""
+    lay = json.loads(chart.proto.spec)["layout"]
+    if "title" in lay:
+        return lay["title"]["text"]
+    return " | ".join(a["text"].removeprefix("<b>").removesuffix("</b>") for a in lay["annotations"] if "name" in a)
 
 
 def metric(at, label) -> str:
@@ -45,12 +48,12 @@ def test_explore_default_view_shows_real_numbers_and_all_figures():
     assert metric(at, "SQNR") == f"{expected.sqnr_db:.2f} dB"
     assert metric(at, "MSE") == f"{expected.mse:.3g}"
     # one run draws the whole page: no follow-up run of the server's own (it raced page links)
-    assert len(at.get("plotly_chart")) == 3  # the 4 views (one figure of panels) + 2 error curves
+    assert len(at.get("plotly_chart")) == 2  # the 4 views, the 2 error curves: each one figure of panels
     assert not any("follow" in c.value for c in at.caption)
     assert len(at.latex) == 3  # the formula, then the live map one line per part: q = …, x̂ = s·q
     assert [e.value.count(r"\quad") for e in at.latex[1:]] == [0, 0]
     at.run()  # a later run draws the same elements (the cards first)
-    assert len(at.get("plotly_chart")) == 3 and len(at.latex) == 3
+    assert len(at.get("plotly_chart")) == 2 and len(at.latex) == 3
     assert metric(at, "SQNR") == f"{expected.sqnr_db:.2f} dB"
 
 
@@ -169,7 +172,7 @@ def test_every_scheme_renders_on_explore():
     for name in ql.SCHEMES:
         at.selectbox(key="scheme").set_value(name).run()
         assert not at.exception and not at.error, name
-        assert len(at.get("plotly_chart")) >= 2  # the views (one figure), the bits curve (the threshold curve: integer schemes)
+        assert len(at.get("plotly_chart")) >= 2  # the views; the error curves (one figure when both apply)
 
 
 def test_a_link_reproduces_the_view_made_with_the_controls():
@@ -237,10 +240,10 @@ def test_curve_metric_selector():
     at.selectbox(key="curve_metric").set_value("mse").run()
     assert not at.exception
     titles = [chart_title(c) for c in at.get("plotly_chart")]
-    assert "MSE vs bits per element" in titles and "MSE vs clipping threshold" in titles
+    assert "MSE vs bits per element | MSE vs clipping threshold" in titles  # the two panels of one chart
     at.selectbox(key="curve_metric").set_value("sqnr_db").run()
     titles = [chart_title(c) for c in at.get("plotly_chart")]
-    assert "SQNR (dB) vs bits per element" in titles
+    assert any("SQNR (dB) vs bits per element" in t for t in titles)
 
 
 def test_metric_cards_explain_their_metric_in_words_and_a_formula():
@@ -442,7 +445,7 @@ def test_deltas_compare_settings_on_the_same_tensor_and_only_real_changes():
 def test_fixed_width_formats_are_points_on_the_bits_curves():
     at = explore(scheme="nf4")
     bits = next(json.loads(c.proto.spec) for c in at.get("plotly_chart")
-                if chart_title(c).endswith("vs bits per element"))
+                if "vs bits per element" in chart_title(c))
     by_name = {t["name"]: t for t in bits["data"]}
     family = by_name["bitsandbytes formats"]
     assert family["mode"].startswith("markers") and set(values(family["x"])) == {4.5}  # nf4 and fp4_bnb, both 4.5
