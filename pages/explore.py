@@ -150,9 +150,8 @@ def draw_charts() -> None:
         "error": figures.error_figure(x, result, plot_bins, value_range=value_range, log_counts=log_counts),
         "transfer": figures.transfer_figure(x, result, window=window, channel=channel, value_range=value_range),
     })
-    row1, row2 = charts.columns(2), charts.columns(2)
-    for col, name in zip([*row1, *row2], figs):
-        col.plotly_chart(figs[name], width="stretch", key=f"fig.{name}")
+    # one chart of four panels: a browser draws it in about the time of one of four charts
+    charts.plotly_chart(figures.views_figure(figs), width="stretch", key="fig.views")
 
 
 # Elements reach the browser as they are drawn, and this one run draws the whole page: the views
@@ -176,17 +175,17 @@ metric = curves[0].selectbox("Metric", ql.sweeps.METRIC_COLUMNS, key="curve_metr
                              format_func=lambda k: ql.METRIC_INFO[k].title(),
                              index=ql.sweeps.METRIC_COLUMNS.index("sqnr_db"),
                              help="Metric drawn against bits per element and against the clipping threshold.")
+plots, notes = st.container(), st.columns(2)  # the curves, then what each needs said under it
 try:
     with st.spinner("Sweeping bit widths…"):
         bits_df = ui.bits_curve(source, scheme, settings)
     figs["bits"] = figures.bits_figure(bits_df, metric,
                                        current=[(ql.sweeps.series_of(scheme), scheme, result.bits_per_element)])
-    curves[0].plotly_chart(figs["bits"], width="stretch", key="fig.bits")
     if spec.fixed_width:
-        curves[0].caption(f"{scheme} has a fixed width: it is one point, beside the other {spec.family} formats at "
-                          "the bits per element each costs (block scales included).")
+        notes[0].caption(f"{scheme} has a fixed width: it is one point, beside the other {spec.family} formats at "
+                         "the bits per element each costs (block scales included).")
 except (ValueError, TypeError) as exc:
-    curves[0].warning(ui.plain(f"No bit-width curve for these settings: {exc}"))
+    notes[0].warning(ui.plain(f"No bit-width curve for these settings: {exc}"))
 if spec.threshold_sweep is not None:
     args = spec.threshold_sweep(settings)
     with st.spinner("Sweeping clipping thresholds…"):
@@ -196,11 +195,17 @@ if spec.threshold_sweep is not None:
             if args["granularity"] else "")
     figs["threshold"] = figures.threshold_figure(thr, metric if metric in thr else "mse",
                                                  selected=None if manual else args["calibration"], note=note)
-    curves[1].plotly_chart(figs["threshold"], width="stretch", key="fig.threshold")
     if manual:
-        curves[1].caption("A manual scale is in use: no calibrator's pick is yours.")
+        notes[1].caption("A manual scale is in use: no calibrator's pick is yours.")
 else:
-    curves[1].info("The clipping-threshold curve applies to calibrated integer schemes.")
+    notes[1].info("The clipping-threshold curve applies to calibrated integer schemes.")
+if "bits" in figs and "threshold" in figs:  # one chart of two panels, as the views: one chart fewer to draw
+    plots.plotly_chart(figures.views_figure(figs, figures.CURVE_GRID, figures.CURVE_CELL, legends="below"),
+                       width="stretch", key="fig.curves")
+else:
+    for col, name in zip(plots.columns(2), ("bits", "threshold")):
+        if name in figs:
+            col.plotly_chart(figs[name], width="stretch", key=f"fig.{name}")
 
 with st.expander("Downloads", expanded=False):
     stem = f"{scheme}"

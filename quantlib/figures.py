@@ -9,6 +9,7 @@ are fixed, and the tests render every figure.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from functools import cache
 
@@ -158,14 +159,16 @@ def codes_figure(result: QuantResult, log_counts: bool = False) -> go.Figure:
                    **({"yaxis": {"type": "log", "title": {"text": "count (log)"}}} if log_counts else {}))
 
 
-def error_figure(x: np.ndarray, result: QuantResult, num_bins: int = 128, max_points: int = 600,
-                 value_range: tuple[float, float] | None = None, log_counts: bool = False) -> go.Figure:
-    """Histogram of x - x̂, and a downsampled scatter of error against value (SVG markers: a
-    WebGL scatter costs a browser without a GPU a software GL context before its first frame).
-    ``value_range``: the scatter's x range (the value plots' shared zoom); its points are drawn
-    from the values inside it. Each marker is an SVG element the browser draws again whenever
-    the figure changes: 1500 of them took 140-160 ms of plotly.js (as much as the other five
-    charts of Explore together), 600 take 75 ms and still show every step's sawtooth."""
+def error_figure(x: np.ndarray, result: QuantResult, num_bins: int = 128, max_points: int = 2**20,
+                 value_range: tuple[float, float] | None = None, log_counts: bool = False,
+                 density_bins: tuple[int, int] = (128, 48)) -> go.Figure:
+    """Histogram of x - x̂, and the error against the value as a density: how many values fall
+    in each (value, error) cell of a ``density_bins`` grid, on a log colour scale (a single
+    value still shows, a clipped outlier among them). ``value_range``: the density's x range
+    (the value plots' shared zoom); it counts the values inside it, every one of them up to
+    ``max_points`` (an evenly strided sample of that many beyond, which the hover says).
+    The density is one image for the browser: the downsampled scatter it replaces drew each
+    of its 600 markers as an SVG element, 45 ms of plotly.js on every move of a control."""
     e = x - result.dequantized  # float32 is plenty for a picture
     counts, edges = uniform_histogram(e, num_bins)
     xf, ef = x.reshape(-1), e.reshape(-1)
@@ -173,10 +176,23 @@ def error_figure(x: np.ndarray, result: QuantResult, num_bins: int = 128, max_po
         inside = (xf >= value_range[0]) & (xf <= value_range[1])
         if inside.any():
             xf, ef = xf[inside], ef[inside]
+    n = xf.size
     xs, es = subsample(xf, max_points), subsample(ef, max_points)
+    nx, ny = density_bins
+    x_lo, x_hi = value_range if value_range is not None else (float(xs.min()), float(xs.max()))
+    e_lo, e_hi = float(es.min()), float(es.max())
+    x_hi, e_hi = (x_hi if x_hi > x_lo else x_lo + 1.0), (e_hi if e_hi > e_lo else e_lo + 1.0)
+    ix = np.clip(((xs - x_lo) * (nx / (x_hi - x_lo))).astype(np.int64), 0, nx - 1)
+    iy = np.clip(((es - e_lo) * (ny / (e_hi - e_lo))).astype(np.int64), 0, ny - 1)
+    cells = np.bincount(iy * nx + ix, minlength=nx * ny).reshape(ny, nx)
+    shown = np.where(cells > 0, np.log10(np.maximum(cells, 1)) + 0.5, np.nan)  # 1 value: a light cell, not none
+    of = f" of {xs.size:,} sampled" if xs.size < n else ""
     data = [_step((edges[:-1] + edges[1:]) / 2, counts, "x - x̂", ERROR, 0.8, xaxis="x", yaxis="y"),
-            {"type": "scatter", "x": xs, "y": es, "mode": "markers", "marker": {"size": 3, "color": ERROR, "opacity": 0.5},
-             "name": "sample", "xaxis": "x2", "yaxis": "y2"}]
+            {"type": "heatmap", "x": x_lo + (np.arange(nx) + 0.5) * ((x_hi - x_lo) / nx),
+             "y": e_lo + (np.arange(ny) + 0.5) * ((e_hi - e_lo) / ny), "z": shown, "customdata": cells,
+             "colorscale": [[0, "#f6c5c5"], [1, "#67000d"]], "showscale": False, "hoverongaps": False,
+             "name": "values", "xaxis": "x2", "yaxis": "y2",
+             "hovertemplate": f"value %{{x:.3g}}, error %{{y:.3g}}: %{{customdata:,}} values{of}<extra></extra>"}]
     lay = _error_layout()
     if value_range is not None:
         lay = {**lay, "xaxis2": {**lay["xaxis2"], "range": list(value_range)}}
@@ -191,7 +207,7 @@ def _error_layout() -> dict:
     left one, each with its axis titles."""
     from plotly.subplots import make_subplots
 
-    lay = make_subplots(rows=1, cols=2, subplot_titles=("error histogram", "error vs value"),
+    lay = make_subplots(rows=1, cols=2, subplot_titles=("error histogram", "error vs value (log density)"),
                         horizontal_spacing=0.16).to_dict()["layout"]
     lay.pop("template", None)
     lay["xaxis"]["title"] = {"text": "error x − x̂"}
@@ -273,6 +289,110 @@ def transfer_figure(x: np.ndarray, result: QuantResult, points: int = 2001, *, w
              "line": {"dash": "dot", "color": "grey"}}]
     shapes = [_shape("line", v, v, line={"dash": "dash", "color": "grey"}) for v in (clip or ()) if lo <= v <= hi]
     return _figure(data, title, "x", "x̂", xaxis={"range": [lo, hi]}, **({"shapes": shapes} if shapes else {}))
+
+
+#: Explore's four views in one figure (:func:`views_figure`): (figure key, row, column) on a grid of two by two.
+VIEW_GRID = (("distribution", 0, 0), ("codes", 0, 1), ("error", 1, 0), ("transfer", 1, 1))
+#: Explore's two error curves side by side in one figure: metric against bits, against the clipping threshold.
+CURVE_GRID = (("bits", 0, 0), ("threshold", 0, 1))
+_CELL = {"plot": 230, "above": 64, "below": 56}  # px: plot area, title + legend above it, ticks + axis title below
+#: The error curves' cells: a two-line title above (the threshold's note), their legends below the axis title.
+CURVE_CELL = {"plot": 280, "above": 56, "below": 60}  # and 20 px a legend entry
+_COLUMN_GAP = 0.1  # of the width: the right column's count axis and its title (0.07 touched the left panel)
+
+
+def _remap(ref: str | None, axes: dict[str, str]) -> str | None:
+    """An axis reference (``x``, ``y2``, ``x domain``) of a panel, renamed to its axis in the grid."""
+    if not ref or ref == "paper":
+        return ref
+    name, _, rest = ref.partition(" ")
+    return f"{axes.get(name, name)} {rest}".strip()
+
+
+def views_figure(figs: dict[str, go.Figure], grid=VIEW_GRID, cell: dict | None = None,
+                 legends: str = "above") -> go.Figure:
+    """Several figures as the panels of ONE figure, each keeping its traces, axes (types, ranges,
+    titles), shapes, notes, title and legend. A browser draws one figure much faster than the
+    same panels as separate charts: plotly.js pays a fixed cost per chart (its axes, legend and
+    modebar laid out, its text measured), and a chart element that changes is drawn from scratch
+    (Streamlit mounts it anew), so Explore's four views cost four of those on every move.
+    ``grid``: (key of ``figs``, row, column) of each panel, two columns; ``cell``: its heights in
+    px (plot area, title and legend above it, ticks and axis title below); ``legends``: each
+    panel's legend "above" its plot area, under its title, or "below" its axis title."""
+    cell = dict(cell or _CELL)
+    if legends == "below":  # one entry a line: a horizontal legend wraps at the figure's width, not the panel's
+        entries = max(sum(t.get("showlegend", True) is not False for t in figs[key].to_plotly_json()["data"])
+                      for key, _, _ in grid)
+        cell["below"] += 20 * entries
+    rows = 1 + max(r for _, r, _ in grid)
+    row_px = cell["above"] + cell["plot"] + cell["below"]
+    height = rows * row_px
+    data: list[dict] = []
+    layout: dict = {"height": height, "margin": {"l": 10, "r": 10, "t": 0, "b": 0}, "bargap": 0,
+                    "shapes": [], "annotations": [], "showlegend": True}
+    n = counted = 0  # axes, legends
+    for key, r, c in grid:
+        fig = figs[key].to_plotly_json()  # no deep copy (to_dict: 5 ms a panel): what changes is copied below
+        lay = fig["layout"]
+        x0 = 0.0 if c == 0 else 0.5 + _COLUMN_GAP / 2
+        x1 = 0.5 - _COLUMN_GAP / 2 if c == 0 else 1.0
+        top = 1 - (r * row_px + cell["above"]) / height
+        bottom = 1 - (r * row_px + cell["above"] + cell["plot"]) / height
+
+        def sx(v: float) -> float:
+            return x0 + v * (x1 - x0)
+
+        def sy(v: float) -> float:
+            return bottom + v * (top - bottom)
+
+        suffixes = sorted({m.group(1) for m in (re.match(r"[xy]axis(\d*)$", name) for name in lay) if m}
+                          | {(t.get("xaxis") or "x")[1:] for t in fig["data"]}, key=lambda s: int(s or 1))
+        axes = {}
+        for s in suffixes:
+            n += 1
+            for a in "xy":
+                axes[f"{a}{s}"] = f"{a}{n if n > 1 else ''}"
+        for s in suffixes:
+            for a, scale in (("x", sx), ("y", sy)):
+                ax = dict(lay.get(f"{a}axis{s}", {}))
+                lo, hi = ax.get("domain", (0, 1))
+                ax["domain"] = [scale(lo), scale(hi)]
+                ax["anchor"] = axes[f"{'y' if a == 'x' else 'x'}{s}"]
+                layout[f"{a}axis{axes[a + s][1:]}"] = ax
+        legend = len(fig["data"]) > 1 and lay.get("showlegend", True)
+        if legend:
+            counted += 1
+            name = f"legend{counted if counted > 1 else ''}"
+        for t in fig["data"]:
+            t = dict(t)
+            t["xaxis"], t["yaxis"] = axes[t.get("xaxis") or "x"], axes[t.get("yaxis") or "y"]
+            if legend:
+                t["legend"] = name
+            else:
+                t["showlegend"] = False
+            data.append(t)
+        if legend:
+            below = legends == "below"
+            layout[name] = {"orientation": "v" if below else "h", "x": x0, "xanchor": "left", "bgcolor": "rgba(0,0,0,0)",
+                            "y": bottom - 52 / height if below else top, "yanchor": "top" if below else "bottom"}
+        for shape in lay.get("shapes", ()):
+            layout["shapes"].append({**shape, "xref": _remap(shape.get("xref"), axes),
+                                     "yref": _remap(shape.get("yref"), axes)})
+        for note in lay.get("annotations", ()):  # the panels' own titles (xref paper): into the cell
+            note = dict(note)
+            if note.get("xref", "paper") == "paper":
+                note["x"] = sx(note.get("x", 0.5))
+            if note.get("yref", "paper") == "paper":
+                note["y"] = sy(note.get("y", 0.5))
+            layout["annotations"].append(note)
+        title = (lay.get("title") or {}).get("text")
+        if title:
+            layout["annotations"].append({"text": f"<b>{title}</b>", "x": x0, "xanchor": "left", "xref": "paper",
+                                          "y": 1 - r * row_px / height, "yanchor": "top", "yref": "paper",
+                                          "showarrow": False, "align": "left", "font": {"size": 15}, "name": key})
+    types = tuple(sorted({t["type"] for t in data}))
+    layout["template"] = _template(types)
+    return go.Figure({"data": data, "layout": layout}, _validate=False)
 
 
 def bits_figure(df: pd.DataFrame, metric: str = "sqnr_db",

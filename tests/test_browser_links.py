@@ -20,7 +20,7 @@ def test_the_data_source_is_one_value_across_pages_and_in_each_link(server, brow
     """Opened from a link, then another page: the case Streamlit 1.67 gets wrong by itself
     (see pages/_common._carry_link_values); a value chosen in the panel carries natively."""
     page = _page(browser, f"{server}/?data.distribution=laplace&symmetric.bits=5")
-    page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 6", timeout=90_000)
+    page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 2", timeout=90_000)
     _wait_idle(page)
     # the first other page is where Streamlit drops the link's value; every page is visited by the next test
     for name, path in [("Compare", "/compare"), ("Explore", "/")]:
@@ -82,7 +82,7 @@ def test_a_data_source_chosen_in_the_panel_follows_every_page_link(server, brows
     """Chosen with the panel's own controls (not from a link), then every page opened from the
     menu: each shows it, and each page's link carries it."""
     page = _page(browser, f"{server}/")
-    page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 6", timeout=90_000)
+    page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 2", timeout=90_000)
     _wait_idle(page)
     box = page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]', has_text="Distribution")
     box.click()
@@ -145,7 +145,7 @@ def test_page_links_clicked_at_random_moments_of_runs_are_never_lost(server, bro
     on 2 cores shared by its two processes."""
     rng = random.Random(24)
     page = _page(browser, f"{server}/?data.distribution=laplace&data.seed=7")
-    page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 6", timeout=90_000)
+    page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 2", timeout=90_000)
     _wait_idle(page)
     route = [("Compare", ("/compare",)), ("Learn", ("/learn",)), ("Explore", ("/", "/explore"))]
     new_widths = iter(["ArrowLeft"] * 6 + ["End"] + ["ArrowLeft"] * 4)  # 7 … 2, 16, 15 … 12 bits
@@ -153,7 +153,7 @@ def test_page_links_clicked_at_random_moments_of_runs_are_never_lost(server, bro
     for i in range(33):
         name, paths = route[i % len(route)]
         if name == "Compare":  # on Explore: a new bit width, a run with new sweeps
-            page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 6", timeout=90_000)
+            page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 2", timeout=90_000)
             slider = page.locator('[data-testid="stSlider"]', has_text="bits").get_by_role("slider")
             slider.focus()
             slider.press(next(new_widths))
@@ -179,19 +179,20 @@ def test_value_plots_zoom_together_and_the_error_ticks_are_not_hidden(server, br
     tick labels sit clear of the histogram beside them."""
     page = _page(browser, f"{server}/?symmetric.calibration=percentile&symmetric.percentile=99.0&symmetric.bits=4"
                           "&data.distribution=normal_with_outliers&plot_range=clipping+range")
-    page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 6", timeout=90_000)
+    page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 2", timeout=90_000)
     _wait_idle(page)
     got = page.evaluate("""() => {
-        const p = [...document.querySelectorAll('.js-plotly-plot')];
-        const byTitle = t => p.find(e => (e.layout.title.text || '').includes(t));  // Streamlit wraps it in <b>
-        const dist = byTitle('Original vs dequantized'), err = byTitle('Quantization error'),
-              tr = byTitle('Transfer function');
-        const right1 = err._fullLayout.xaxis._offset + err._fullLayout.xaxis._length;
-        const base = err.getBoundingClientRect().left;
-        const ticks = [...err.querySelectorAll('.y2tick text')].map(t => t.getBoundingClientRect().left - base);
-        return {dist: dist._fullLayout.xaxis.range, err: err._fullLayout.xaxis2.range, tr: tr._fullLayout.xaxis.range,
-                traces: dist.data.map(d => [d.name, d.fill || 'none']), right1, ticks,
-                labels: [...err.querySelectorAll('.y2tick text')].map(t => t.textContent)};
+        // the four views are the panels of one figure: distribution (x), codes (x2), error histogram
+        // (x3) and error against value (x4), transfer (x5)
+        const v = [...document.querySelectorAll('.js-plotly-plot')].find(
+            e => (e.layout.annotations || []).some(a => (a.text || '').includes('Original vs dequantized')));
+        const L = v._fullLayout;
+        const right1 = L.xaxis3._offset + L.xaxis3._length;
+        const base = v.getBoundingClientRect().left;
+        const ticks = [...v.querySelectorAll('.y4tick text')].map(t => t.getBoundingClientRect().left - base);
+        return {dist: L.xaxis.range, err: L.xaxis4.range, tr: L.xaxis5.range,
+                traces: v.data.filter(d => (d.xaxis || 'x') === 'x').map(d => [d.name, d.fill || 'none']), right1, ticks,
+                labels: [...v.querySelectorAll('.y4tick text')].map(t => t.textContent)};
     }""")
     x = ql.synthetic("normal_with_outliers", 2**16, 0)
     r = ql.Quantizer("symmetric", bits=4, calibration="percentile", percentile=99.0)(x)

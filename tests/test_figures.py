@@ -37,7 +37,9 @@ def test_zooming_to_the_clipping_range_bins_only_that_range():
     assert tuple(fig.layout.xaxis.range) == (lo, hi)
     err = figures.error_figure(X, r, 64, value_range=(lo, hi))
     assert tuple(err.layout.xaxis2.range) == (lo, hi)
-    assert all(lo <= v <= hi for v in _trace(err, "sample").x)
+    density = _trace(err, "values")  # counts of the values inside the zoom only
+    assert lo <= min(density.x) and max(density.x) <= hi
+    assert np.asarray(density.customdata).sum() == np.count_nonzero((X >= lo) & (X <= hi))
 
 
 def test_central_range_leaves_the_outliers_off_the_axis():
@@ -118,3 +120,37 @@ def test_bad_view_arguments_are_refused_with_what_is_allowed():
     for bad in [(1.0, -1.0), (0.0, np.inf), (np.nan, 1.0)]:
         with pytest.raises(ValueError, match="value_range must be finite"):
             value_histograms(X, r.dequantized, 64, bad)
+
+
+def test_the_four_views_are_panels_of_one_figure_that_keep_their_content():
+    r = ql.Quantizer("symmetric", bits=3, calibration="percentile", percentile=99.0)(X)
+    figs = {"distribution": figures.distribution_figure(X, r, 64, log_counts=True), "codes": figures.codes_figure(r),
+            "error": figures.error_figure(X, r, 64), "transfer": figures.transfer_figure(X, r)}
+    views = figures.views_figure(figs)
+    assert [t.name for t in views.data] == [t.name for f in figs.values() for t in f.data]  # every trace, in order
+    notes = [a.text for a in views.layout.annotations]
+    assert all(f"<b>{f.layout.title.text}</b>" in notes for f in figs.values())  # each panel keeps its title
+    lay = views.layout
+    assert lay.yaxis.type == "log" and tuple(lay.xaxis.range) == tuple(figs["distribution"].layout.xaxis.range)
+    assert lay.xaxis4.title.text == "value x" and lay.yaxis4.title.text == "error x − x̂"  # the error's right panel
+    assert {t.xaxis for t in views.data if t.name in ("x̂(x)", "identity")} == {"x5"}
+    assert {s.xref for s in lay.shapes} == {"x", "x5"}  # clipping shaded / dashed on their own panels
+    for a in "xy":  # panels do not overlap
+        spans = sorted(tuple(lay[f"{a}axis{i if i > 1 else ''}"].domain) for i in range(1, 6))
+        assert all(0 <= lo < hi <= 1 for lo, hi in spans)
+    shown = [t.name for t in views.data if t.showlegend is not False]
+    assert shown == ["dequantized", "original", "8 levels", "x̂(x)", "identity"]  # one-trace panels need none
+
+
+def test_the_error_curves_are_two_panels_with_their_legends_below_them():
+    bits = ql.sweep_bits(X.reshape(-1)[:4096], "nf4", range(2, 9))
+    thr = ql.sweep_threshold(X, bits=4, num_points=16, max_samples=2**14)
+    figs = {"bits": figures.bits_figure(bits), "threshold": figures.threshold_figure(thr, selected="minmax")}
+    curves = figures.views_figure(figs, figures.CURVE_GRID, figures.CURVE_CELL, legends="below")
+    lay = curves.layout
+    assert [a.name for a in lay.annotations if a.name] == ["bits", "threshold"]
+    assert lay.yaxis2.type == "log"  # the threshold's MSE axis
+    for legend, axis in ((lay.legend, lay.yaxis), (lay.legend2, lay.yaxis2)):  # one entry a line, under its panel
+        assert legend.orientation == "v" and legend.y < axis.domain[0]
+    entries = max(sum(t.showlegend is not False for t in f.data) for f in figs.values())
+    assert lay.height >= figures.CURVE_CELL["plot"] + 20 * entries

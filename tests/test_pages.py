@@ -25,6 +25,14 @@ def shown(el) -> str:
     return re.sub(r"\\(.)", r"\1", el.value)
 
 
+def chart_title(chart) -> str:
+    """A chart's title, or its panels' titles (Explore's views and error curves), joined by " | "."""
+    lay = json.loads(chart.proto.spec)["layout"]
+    if "title" in lay:
+        return lay["title"]["text"]
+    return " | ".join(a["text"].removeprefix("<b>").removesuffix("</b>") for a in lay["annotations"] if "name" in a)
+
+
 def metric(at, label) -> str:
     return next(m.value for m in at.metric if m.label == label)
 
@@ -40,12 +48,12 @@ def test_explore_default_view_shows_real_numbers_and_all_figures():
     assert metric(at, "SQNR") == f"{expected.sqnr_db:.2f} dB"
     assert metric(at, "MSE") == f"{expected.mse:.3g}"
     # one run draws the whole page: no follow-up run of the server's own (it raced page links)
-    assert len(at.get("plotly_chart")) == 6  # 4 views + 2 error curves
+    assert len(at.get("plotly_chart")) == 2  # the 4 views, the 2 error curves: each one figure of panels
     assert not any("follow" in c.value for c in at.caption)
     assert len(at.latex) == 3  # the formula, then the live map one line per part: q = …, x̂ = s·q
     assert [e.value.count(r"\quad") for e in at.latex[1:]] == [0, 0]
     at.run()  # a later run draws the same elements (the cards first)
-    assert len(at.get("plotly_chart")) == 6 and len(at.latex) == 3
+    assert len(at.get("plotly_chart")) == 2 and len(at.latex) == 3
     assert metric(at, "SQNR") == f"{expected.sqnr_db:.2f} dB"
 
 
@@ -82,8 +90,8 @@ def test_bins_control_drives_the_histogram_scheme_and_plot_bins_only_the_plots()
     before = metric(at, "SQNR")
     at.select_slider(key="plot_bins").set_value(64).run()
     assert metric(at, "SQNR") == before
-    title = json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]["title"]["text"]
-    assert title.startswith("Original vs dequantized (64 bins")
+    titles = [a["text"] for a in json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]["annotations"]]
+    assert any(t.startswith("<b>Original vs dequantized (64 bins") for t in titles), titles
 
 
 def test_per_channel_needs_a_matrix_and_then_helps():
@@ -164,7 +172,7 @@ def test_every_scheme_renders_on_explore():
     for name in ql.SCHEMES:
         at.selectbox(key="scheme").set_value(name).run()
         assert not at.exception and not at.error, name
-        assert len(at.get("plotly_chart")) >= 5
+        assert len(at.get("plotly_chart")) >= 2  # the views; the error curves (one figure when both apply)
 
 
 def test_a_link_reproduces_the_view_made_with_the_controls():
@@ -231,11 +239,11 @@ def test_curve_metric_selector():
     at = explore()
     at.selectbox(key="curve_metric").set_value("mse").run()
     assert not at.exception
-    titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
-    assert "MSE vs bits per element" in titles and "MSE vs clipping threshold" in titles
+    titles = [chart_title(c) for c in at.get("plotly_chart")]
+    assert "MSE vs bits per element | MSE vs clipping threshold" in titles  # the two panels of one chart
     at.selectbox(key="curve_metric").set_value("sqnr_db").run()
-    titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
-    assert "SQNR (dB) vs bits per element" in titles
+    titles = [chart_title(c) for c in at.get("plotly_chart")]
+    assert any("SQNR (dB) vs bits per element" in t for t in titles)
 
 
 def test_metric_cards_explain_their_metric_in_words_and_a_formula():
@@ -437,14 +445,14 @@ def test_deltas_compare_settings_on_the_same_tensor_and_only_real_changes():
 def test_fixed_width_formats_are_points_on_the_bits_curves():
     at = explore(scheme="nf4")
     bits = next(json.loads(c.proto.spec) for c in at.get("plotly_chart")
-                if json.loads(c.proto.spec)["layout"]["title"]["text"].endswith("vs bits per element"))
+                if "vs bits per element" in chart_title(c))
     by_name = {t["name"]: t for t in bits["data"]}
     family = by_name["bitsandbytes formats"]
     assert family["mode"].startswith("markers") and set(values(family["x"])) == {4.5}  # nf4 and fp4_bnb, both 4.5
     assert values(by_name["current: nf4"]["x"]) == [4.5]
     cmp = compare(configs=json.dumps([["nf4", {}], ["symmetric", {"bits": 4}]]))
     spec = next(json.loads(c.proto.spec) for c in cmp.get("plotly_chart")
-                if "bits per element" in json.loads(c.proto.spec)["layout"]["title"]["text"])
+                if "bits per element" in chart_title(c))
     names = [t["name"] for t in spec["data"]]
     assert "bitsandbytes formats" in names and names.count("6.02 dB per bit") == 1
     line = next(t for t in spec["data"] if t["name"] == "symmetric · minmax")  # the bit width is what the line varies
@@ -454,14 +462,14 @@ def test_fixed_width_formats_are_points_on_the_bits_curves():
 def test_threshold_curve_marks_the_calibrator_in_use_and_follows_the_percentile():
     at = explore(**{"symmetric.calibration": "percentile", "symmetric.percentile": "99.0"})
     thr = next(json.loads(c.proto.spec) for c in at.get("plotly_chart")
-               if "clipping threshold" in json.loads(c.proto.spec)["layout"]["title"]["text"])
+               if "clipping threshold" in chart_title(c))
     used = [t for t in thr["data"] if t["name"].endswith("(in use)")]
     assert [t["name"] for t in used] == ["percentile (in use)"]
     lo, hi = ql.calibrate(ql.sweeps.subsample(X, 2**16), "percentile", bits=8, percentile=99.0, num_bins=2048)
     assert values(used[0]["x"])[0] == pytest.approx(max(abs(float(lo)), abs(float(hi))))
     m = explore(**{"data.layout": "matrix", "symmetric.granularity": "per_channel"})
-    title = next(json.loads(c.proto.spec)["layout"]["title"]["text"] for c in m.get("plotly_chart")
-                 if "clipping threshold" in json.loads(c.proto.spec)["layout"]["title"]["text"])
+    title = next(chart_title(c) for c in m.get("plotly_chart")
+                 if "clipping threshold" in chart_title(c))
     assert "one range per channel" in title  # says the sweep is per-tensor while the setting is not
 
 
