@@ -328,7 +328,7 @@ def scheme_metrics(source: tuple, scheme: str, settings: Mapping[str, Any], num_
 
 @st.cache_data(max_entries=32, ttl=3600, show_spinner=False)
 def _bits_curve(source: tuple, scheme: str, frozen: tuple):
-    return ql.sweep_bits(load_tensor(source), scheme, range(1, 17), max_samples=2**18, **dict(frozen))
+    return ql.sweep_bits(load_tensor(source), scheme, range(1, 17), max_samples=ql.sweeps.CURVE_SAMPLES, **dict(frozen))
 
 
 def bits_curve(source: tuple, scheme: str, settings: Mapping[str, Any]):

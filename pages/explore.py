@@ -176,9 +176,12 @@ metric = curves[0].selectbox("Metric", ql.sweeps.METRIC_COLUMNS, key="curve_metr
                              index=ql.sweeps.METRIC_COLUMNS.index("sqnr_db"),
                              help="Metric drawn against bits per element and against the clipping threshold.")
 plots, notes = st.container(), st.columns(2)  # the curves, then what each needs said under it
+# No spinners here: one appearing under load for the sweeps of a new setting made the page jump by a line.
+if x.size > ql.sweeps.CURVE_SAMPLES:
+    notes[0].caption(f"An estimate on {ql.sweeps.CURVE_SAMPLES:,} of the tensor's {x.size:,} values (whole rows, with "
+                     "its extremes); the cards above use every value.")
 try:
-    with st.spinner("Sweeping bit widths…"):
-        bits_df = ui.bits_curve(source, scheme, settings)
+    bits_df = ui.bits_curve(source, scheme, settings)
     figs["bits"] = figures.bits_figure(bits_df, metric,
                                        current=[(ql.sweeps.series_of(scheme), scheme, result.bits_per_element)])
     if spec.fixed_width:
@@ -188,9 +191,8 @@ except (ValueError, TypeError) as exc:
     notes[0].warning(ui.plain(f"No bit-width curve for these settings: {exc}"))
 if spec.threshold_sweep is not None:
     args = spec.threshold_sweep(settings)
-    with st.spinner("Sweeping clipping thresholds…"):
-        thr = ui.threshold_curve(source, args["bits"], args["symmetric"], args["convention"], args["num_bins"],
-                                 args["percentile"])
+    thr = ui.threshold_curve(source, args["bits"], args["symmetric"], args["convention"], args["num_bins"],
+                             args["percentile"])
     note = (f"per-tensor ranges on a 65,536-value sample; your setting has one range per {args['granularity']}"
             if args["granularity"] else "")
     figs["threshold"] = figures.threshold_figure(thr, metric if metric in thr else "mse",

@@ -34,6 +34,10 @@ def subsample(x: np.ndarray, max_samples: int | None) -> np.ndarray:
     return flat[(np.arange(max_samples) * step).astype(np.int64)]
 
 
+#: Values the app's bit curves are estimated on (Explore, Compare): whole rows of a matrix, with its extremes.
+CURVE_SAMPLES = 2**18
+
+
 def structured_sample(x: np.ndarray, max_samples: int | None) -> np.ndarray:
     """About ``max_samples`` values of ``x`` (all of it when it is no larger) that keep what a quantizer
     sees of it, for curves that must stay interactive on large tensors.

@@ -514,3 +514,11 @@ def test_engine_warm_up_waits_while_a_page_runs():
     threading.Timer(0.3, done.set).start()
     ui._quiet(seconds=0.05, poll=0.01)
     assert not page.is_alive()
+
+
+def test_explores_curves_on_a_large_tensor_say_they_are_an_estimate():
+    at = explore(**{"data.size": str(2**20), "data.layout": "matrix", "symmetric.granularity": "per_channel"})
+    assert not at.exception and not at.warning  # per-channel keeps its curve on a 1 M matrix (whole rows sampled)
+    assert any("An estimate on 262,144 of the tensor's 1,048,576 values" in c.value for c in at.caption)
+    small = explore()
+    assert not any("An estimate on" in c.value for c in small.caption)
