@@ -1,5 +1,5 @@
 """One configuration, one number (issue 25): the same configuration on the same tensor shows the same
-SQNR on Explore's cards, Compare's table, Formats' table and Rate–distortion's points, each equal to
+SQNR on Explore's cards, Compare's table, Formats' table, Toolkits' rows and Rate–distortion's points, each equal to
 ``Quantizer(...)(x).metrics(x)`` on the whole tensor; where Rate–distortion must estimate on a sample
 (a tensor above 262,144 values), its columns say "(sample)" and the picked configuration's whole-tensor
 number stands beside it. Tensors as they come: a weight with an outlier input column (below and above
@@ -87,3 +87,9 @@ def test_explore_compare_formats_and_rate_distortion_agree(name):
         elif label in points.index:  # an estimate on whole rows with the extremes: close, and said to be one
             assert abs(points.loc[label, column] - _whole(name, s, c)) < 0.5, label
     assert next(m.value for m in rd.metric if m.label == "SQNR, whole tensor") == f"{_whole(name, 'q4_0', {}):.2f} dB"
+    # Toolkits: each toolkit's row is the symmetric int8 scheme under that toolkit's convention
+    tk = _upload("toolkits", name)
+    rows = tk.dataframe[0].value.set_index("toolkit")
+    for convention, label in ql.toolkits.LABELS.items():
+        assert rows.loc[label, "SQNR dB"] == pytest.approx(_whole(name, "symmetric", {"convention": convention}),
+                                                           abs=1e-9), label
