@@ -501,7 +501,9 @@ def assert_alive(at: AppTest, page: str) -> None:
     assert not at.error, [shown(e) for e in at.error]
     if page == "explore":
         assert {m.label for m in at.metric} >= {"SQNR", "MSE", "cosine"}
-        assert len(at.get("plotly_chart")) >= 5
+        charts = {c.key for c in at.get("plotly_chart")}
+        # the four views as one figure, and the error curves (one figure of two, or the bit curve alone)
+        assert "fig.views" in charts and charts & {"fig.curves", "fig.bits"}, charts
     else:
         assert len(at.dataframe) == 1 and len(at.dataframe[0].value) >= 1
         assert len(at.get("plotly_chart")) >= 1
